@@ -1,0 +1,102 @@
+"""`RequestRecord`: everything measured about one request, one JSONL line each.
+
+All times are `time.perf_counter_ns()` stamps (monotonic, shared by processes on one Linux host).
+Latencies are derived from them here, in one place, so every report uses the same definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """The timing and outcome of one request."""
+
+    request_id: str
+    target: str
+    index: int
+    """Position in the request schedule; the same index is the same request on every target."""
+    api: str
+    """`completions` or `chat`."""
+    stream: bool
+    send_ns: int
+    """When the request was handed to the socket (headers and body together)."""
+    scheduled_ns: int | None = None
+    """Open loop: when the schedule said to send. Latency counts from here when set."""
+    level: str = ""
+    """The sweep level this request belongs to, e.g. `concurrency=16` or `rate=4`."""
+    warmup: bool = False
+    first_byte_ns: int | None = None
+    """First byte of the response (status line)."""
+    content_ns: list[int] = field(default_factory=list)
+    """Arrival of the first byte of every event that carried generated text."""
+    end_ns: int | None = None
+    http_status: int | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_source: str | None = None
+    """`usage` (server-reported), `tokenizer` (counted by us: a flagged fallback) or `events`."""
+    expected_prompt_tokens: int | None = None
+    max_tokens: int | None = None
+    output_text: str | None = None
+    """Kept only when the run asks for it (parity checks)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the request finished without an error."""
+        return self.error_class is None
+
+    @property
+    def start_ns(self) -> int:
+        """Where latency counts from: the scheduled time in open loop, else the send time."""
+        return self.scheduled_ns if self.scheduled_ns is not None else self.send_ns
+
+    @property
+    def queue_delay_ns(self) -> int:
+        """Time the request waited inside the client between its scheduled and its actual send."""
+        return 0 if self.scheduled_ns is None else max(0, self.send_ns - self.scheduled_ns)
+
+    @property
+    def ttft_ns(self) -> int | None:
+        """Time to first token: start to the first event carrying generated text."""
+        return self.content_ns[0] - self.start_ns if self.content_ns else None
+
+    @property
+    def e2e_ns(self) -> int | None:
+        """End-to-end latency: start to the end of the response."""
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+    @property
+    def itls_ns(self) -> list[int]:
+        """Inter-token latencies: gaps between successive content events."""
+        stamps = self.content_ns
+        return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+    @property
+    def tpot_ns(self) -> float | None:
+        """Time per output token after the first: (E2E - TTFT) / (output tokens - 1)."""
+        ttft, e2e, tokens = self.ttft_ns, self.e2e_ns, self.output_tokens
+        if ttft is None or e2e is None or tokens is None or tokens < 2:
+            return None
+        return (e2e - ttft) / (tokens - 1)
+
+    def to_json_line(self) -> bytes:
+        """The record as one JSONL line, newline included."""
+        return orjson.dumps(self, option=orjson.OPT_APPEND_NEWLINE)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RequestRecord:
+        """Rebuild a record from a parsed JSONL line (unknown keys are ignored)."""
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in raw.items() if key in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's fields as a plain dict."""
+        return asdict(self)

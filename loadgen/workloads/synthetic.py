@@ -1,0 +1,81 @@
+"""Synthetic prompts of an exact token length, measured by the model's own tokenizer.
+
+Each prompt is random tokens from the vocabulary (special tokens and tokens that decode to partial
+UTF-8 left out), decoded to text and re-encoded, then trimmed or extended until the text encodes to
+exactly `input_len` tokens. Every prompt draws its own tokens, so prompts share no prefix and cannot
+hit a server's prefix cache by accident. The same seed gives the same prompts.
+
+`prompt_tokens` counts the text alone, without special tokens. A chat request carries the text as
+one user message; the server's chat template adds its own tokens around it (for SmolLM2's ChatML,
+a handful), so the prompt the server sees is that much longer.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from tokenizers import Tokenizer
+
+from loadgen.workloads.base import Prompt
+from loadgen.workloads.spec import WorkloadSpec
+from loadgen.workloads.tokenizer import load_tokenizer
+
+MAX_ROUNDS = 64
+"""Trim/extend rounds before a prompt is drawn again from scratch."""
+MAX_DRAWS = 16
+
+
+def _vocabulary(tokenizer: Tokenizer) -> tuple[tuple[int, ...], frozenset[int]]:
+    """The ids to draw from (ordinary tokens that decode to whole characters alone) and the added ids."""
+    added = frozenset(tokenizer.get_added_tokens_decoder())
+    ids = [i for i in range(tokenizer.get_vocab_size(with_added_tokens=True)) if i not in added]
+    texts = (tokenizer.decode([i], skip_special_tokens=False) for i in ids)
+    clean = tuple(i for i, text in zip(ids, texts, strict=True) if text.strip() and "\ufffd" not in text)
+    return clean, added
+
+
+_vocabulary_of = lru_cache(maxsize=8)(_vocabulary)
+
+
+def exact_length_text(tokenizer: Tokenizer, length: int, rng: random.Random) -> str:
+    """Random text that `tokenizer` encodes (without special tokens) to exactly `length` tokens."""
+    vocabulary, added = _vocabulary_of(tokenizer)
+    if not vocabulary:
+        raise ValueError("the tokenizer has no ordinary tokens to draw prompts from")
+    for _ in range(MAX_DRAWS):
+        ids = rng.choices(vocabulary, k=length)
+        for _ in range(MAX_ROUNDS):
+            text = tokenizer.decode(ids, skip_special_tokens=False)
+            ids = tokenizer.encode(text, add_special_tokens=False).ids
+            if added.intersection(ids):  # ordinary tokens spelled out a special one, e.g. <|im_start|>
+                ids = [rng.choice(vocabulary) if i in added else i for i in ids]
+            elif len(ids) == length:
+                return text
+            if len(ids) > length:
+                ids = ids[:length]
+            else:
+                ids = ids + rng.choices(vocabulary, k=length - len(ids))
+    raise ValueError(f"could not build a prompt of exactly {length} tokens with this tokenizer")
+
+
+def synthetic_prompts(spec: WorkloadSpec) -> list[Prompt]:
+    """`spec.num_prompts` prompts of exactly `spec.input_len` tokens, each asking `spec.output_len`."""
+    tokenizer_path, length, count = spec.tokenizer, spec.input_len, spec.num_prompts
+    if tokenizer_path is None or length is None or count is None or spec.output_len is None:
+        raise ValueError("the synthetic workload needs tokenizer, input_len, output_len and num_prompts")
+    tokenizer = load_tokenizer(tokenizer_path)
+    rng = random.Random(spec.seed)
+    prompts: list[Prompt] = []
+    for _ in range(count):
+        text = exact_length_text(tokenizer, length, rng)
+        if spec.api == "chat":
+            prompt = Prompt(
+                messages=({"role": "user", "content": text},),
+                prompt_tokens=length,
+                output_tokens=spec.output_len,
+            )
+        else:
+            prompt = Prompt(text=text, prompt_tokens=length, output_tokens=spec.output_len)
+        prompts.append(prompt)
+    return prompts
