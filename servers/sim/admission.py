@@ -1,0 +1,54 @@
+"""The `--max-concurrency` gate: requests beyond the limit wait in a first-come queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from time import perf_counter_ns
+
+from servers.sim.httpproto import Exchange
+
+
+class Admission:
+    """Counts running and waiting requests; `enter` returns the time spent waiting, or None if the
+    client left while it waited."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.running = 0
+        self._waiters: deque[asyncio.Future[bool | None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot now."""
+        return sum(1 for future in self._waiters if not future.done())
+
+    async def enter(self, exchange: Exchange) -> int | None:
+        """Take a slot (waiting if all are taken); None when the client disconnected first."""
+        if self.limit is None or (self.running < self.limit and not self._waiters):
+            self.running += 1
+            return 0
+        start = perf_counter_ns()
+        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        granted = await exchange.wait_for(future)
+        if granted:
+            if exchange.gone:
+                self.leave()
+                return None
+            return perf_counter_ns() - start
+        try:
+            self._waiters.remove(future)
+        except ValueError:
+            pass
+        return None
+
+    def leave(self) -> None:
+        """Give a slot back, handing it to the longest waiter still there."""
+        self.running -= 1
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                self.running += 1
+                future.set_result(True)
+                return
