@@ -1,0 +1,39 @@
+# The HF server (servers/hf) on the very image the `vllm` service runs, so both servers use the same
+# CUDA, torch and transformers builds and only the serving code differs. Keep this tag equal to the
+# `vllm` service's image in docker-compose.yml (tests/test_deploy_docker.py checks it).
+FROM vllm/vllm-openai:v0.32.0
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_BREAK_SYSTEM_PACKAGES=1 \
+    HF_HOME=/cache/huggingface \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+
+WORKDIR /opt/servebench
+COPY pyproject.toml README.md ./
+COPY loadgen ./loadgen
+COPY servers ./servers
+
+# Install servebench[hf] without touching the image's torch/transformers stack: pin every package
+# already installed to its installed version, so pip only adds what is missing.
+RUN python3 -m pip list --format=freeze > /tmp/installed.txt \
+    && python3 -m pip install --no-cache-dir --constraint /tmp/installed.txt ".[hf]" \
+    && rm /tmp/installed.txt \
+    && python3 -c "import servers.hf, torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+
+COPY --chmod=0755 docker/model-init.sh /usr/local/bin/servebench-model-init
+
+RUN groupadd --system --gid 10001 servebench \
+    && useradd --system --uid 10001 --gid servebench --create-home --home-dir /home/servebench servebench \
+    && mkdir -p /models /cache/huggingface \
+    && chown servebench:servebench /models /cache /cache/huggingface
+USER 10001:10001
+
+EXPOSE 8001
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15m --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/health', timeout=4)"]
+ENTRYPOINT ["python3", "-m", "servers.hf"]
+CMD ["--help"]

@@ -1,0 +1,31 @@
+# The load generator and locust (master and workers) in one slim image: no torch, no CUDA.
+FROM python:3.11.14-slim-bookworm AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY loadgen ./loadgen
+COPY servers ./servers
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir ".[locust,report]"
+
+FROM python:3.11.14-slim-bookworm
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY loadgen/locust/locustfile.py /app/locustfile.py
+
+RUN groupadd --system --gid 10001 servebench \
+    && useradd --system --uid 10001 --gid servebench --create-home --home-dir /home/servebench servebench \
+    && mkdir -p /app/results \
+    && chown servebench:servebench /app/results
+USER 10001:10001
+
+# locust web UI and master /metrics; the load generator's live metrics.
+EXPOSE 8089 9100
+HEALTHCHECK NONE
+CMD ["loadgen", "--help"]
