@@ -1,0 +1,152 @@
+"""Shared helpers of the benchmarks: pinned processes, the scripted server, truth, output files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO / "results" / "benchmarks"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+RT_PRIORITY = 10
+
+
+def pin_self(core: int | None, nice: int = 0, realtime: bool = False) -> None:
+    """Pin this process to one core (None: leave it); raise its priority (`nice`, or SCHED_FIFO; root)."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    if nice:
+        os.nice(nice)
+    if realtime:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+
+
+def priority_prefix(nice: int = 0, realtime: bool = False) -> list[str]:
+    """The command prefix that starts a process at the same priority."""
+    if realtime:
+        return ["chrt", "-f", str(RT_PRIORITY)]
+    return ["nice", "-n", str(nice)] if nice else []
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Poll `url`/health until 200, failing if the process exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} not healthy after {timeout_s:g} s")
+
+
+def sim_command(port: int, **options: Any) -> list[str]:
+    """The scripted server's command line (`ttft_ms=100` -> `--ttft-ms 100`)."""
+    args = [sys.executable, "-m", "servers.sim", "--port", str(port), "--truth-keep", "200000"]
+    for key, value in options.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    return args
+
+
+@contextmanager
+def sim_server(core: int | None, nice: int = 0, realtime: bool = False, **options: Any) -> Iterator[str]:
+    """Run the scripted server pinned to `core` (at the given priority); yields its base URL."""
+    port = free_port()
+    args = sim_command(port, **options)
+    if core is not None:
+        args = ["taskset", "-c", str(core), *args]
+    args = [*priority_prefix(nice, realtime), *args]
+    proc = subprocess.Popen(
+        args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def fetch_truth(url: str) -> list[dict[str, Any]]:
+    """The scripted server's truth records."""
+    with urllib.request.urlopen(url + "/sim/truth", timeout=60) as response:
+        data: list[dict[str, Any]] = json.loads(response.read())
+    return data
+
+
+def clear_truth(url: str) -> None:
+    """Forget the scripted server's truth records."""
+    request = urllib.request.Request(url + "/sim/truth", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+def machine() -> dict[str, Any]:
+    """Where the benchmark ran."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_1m": os.getloadavg()[0],
+    }
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    """Write `results/benchmarks/<name>-<timestamp>.json` and `<name>-latest.json`."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    body = json.dumps(
+        {"benchmark": name, "at": stamp, "command": shlex.join(sys.argv), "machine": machine(), **data},
+        indent=2,
+    )
+    path = OUT_DIR / f"{name}-{stamp}.json"
+    path.write_text(body)
+    (OUT_DIR / f"{name}-latest.json").write_text(body)
+    return path
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (also valid Markdown)."""
+    body = [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    cells = [[str(h) for h in headers], *body]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)

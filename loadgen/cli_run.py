@@ -1,0 +1,357 @@
+"""What `loadgen run` does once its arguments are parsed (imported lazily to keep `--help` fast)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import click
+
+from loadgen.run_config import LoadSpec, RequestOptions, Target, Timeouts
+from loadgen.workloads.base import Prompt
+
+DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
+
+
+def parse_numbers(text: str, kind: type[int] | type[float], name: str) -> list[Any]:
+    """A comma-separated list of numbers (`--concurrency 1,4,16`)."""
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"takes a comma-separated list of numbers, got {text!r}", param_hint=name
+        ) from None
+    if not values:
+        raise click.BadParameter("is empty", param_hint=name)
+    return values
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command as the user would type it again (`python -m loadgen ...` or `loadgen ...`)."""
+    if not argv:
+        return "loadgen"
+    program = "python -m loadgen" if argv[0].endswith("__main__.py") else os.path.basename(argv[0])
+    return " ".join([program, *(shlex.quote(a) for a in argv[1:])])
+
+
+def start_sim(extra: Sequence[str], timeout_s: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the scripted server on a free loopback port and wait until it is healthy."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [sys.executable, "-m", "servers.sim", "--port", str(port)]
+    for item in extra:
+        args.extend(shlex.split(item))
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
+            raise click.ClickException(f"the scripted server exited: {err[-1] if err else proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1.0) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise click.ClickException(f"the scripted server was not healthy after {timeout_s:g} s")
+
+
+def stop_sim(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the embedded scripted server."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def first_model(base_url: str, api_key: str | None) -> str:
+    """The first model the server lists under /v1/models."""
+    base = base_url.rstrip("/")
+    url = base + ("/models" if base.endswith("/v1") else "/v1/models")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.loads(response.read())["data"][0]["id"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise click.ClickException(f"cannot list models at {url} ({exc}); pass --model") from None
+
+
+def _tokenizer_path(opts: dict[str, Any]) -> str | None:
+    if opts["tokenizer"]:
+        return str(opts["tokenizer"])
+    model_dir = Path(os.environ.get("SERVEBENCH_MODEL_DIR", DEFAULT_MODEL_DIR))
+    return str(model_dir) if (model_dir / "tokenizer.json").is_file() else None
+
+
+def build_workload(opts: dict[str, Any]) -> tuple[list[Prompt], dict[str, Any]]:
+    """The prompts the options ask for, and a description for the run metadata."""
+    from loadgen.workloads import WorkloadSpec, build_prompts
+
+    kind: Literal["synthetic", "sharegpt", "jsonl"] = opts["workload"] or (
+        "jsonl" if opts["dataset_path"] else "synthetic"
+    )
+    tokenizer = _tokenizer_path(opts)
+    if kind in ("synthetic", "sharegpt") and tokenizer is None:
+        raise click.UsageError(
+            f"the {kind} workload needs a tokenizer: pass --tokenizer (tokenizer.json or model dir), "
+            "or use --workload jsonl --dataset-path FILE"
+        )
+    spec = WorkloadSpec(
+        kind=kind,
+        num_prompts=opts["num_prompts"] if kind != "jsonl" else None,
+        seed=opts["seed"],
+        api=opts["api"],
+        input_len=opts["input_len"] if kind == "synthetic" else None,
+        output_len=opts["output_len"] or (opts["max_tokens"] if kind == "synthetic" else None),
+        tokenizer=tokenizer,
+        path=opts["dataset_path"],
+    )
+    prompts = build_prompts(spec)
+    if not prompts:
+        raise click.UsageError("the workload produced no prompts")
+    return prompts, {
+        "kind": kind,
+        "num_prompts": len(prompts),
+        "tokenizer": tokenizer,
+        "path": opts["dataset_path"],
+        "input_len": spec.input_len,
+        "output_len": spec.output_len,
+    }
+
+
+def build_loads(opts: dict[str, Any]) -> list[LoadSpec]:
+    """One `LoadSpec` per level of `--concurrency` or `--rate`."""
+    if opts["concurrency"] and opts["rate"]:
+        raise click.UsageError("use --concurrency (closed loop) or --rate (open loop), not both")
+    common = dict(
+        duration_s=opts["duration"],
+        warmup_requests=opts["warmup"],
+        seed=opts["seed"],
+        preopen=opts["preopen"],
+    )
+    if opts["rate"]:
+        rates = parse_numbers(opts["rate"], float, "--rate")
+        num = opts["num_requests"] or (None if opts["duration"] else 100)
+        return [
+            LoadSpec(
+                mode="open",
+                rate=r,
+                concurrency=opts["max_concurrency"],
+                arrival=opts["arrival"],
+                burstiness=opts["burstiness"],
+                num_requests=num,
+                **common,
+            )
+            for r in rates
+        ]
+    if opts["max_concurrency"]:
+        raise click.UsageError("--max-concurrency caps open-loop load; with --concurrency it has no meaning")
+    levels = parse_numbers(opts["concurrency"] or "1", int, "--concurrency")
+    return [
+        LoadSpec(
+            mode="closed",
+            concurrency=c,
+            num_requests=opts["num_requests"] or (None if opts["duration"] else max(100, 2 * c)),
+            **common,
+        )
+        for c in levels
+    ]
+
+
+def build_request(opts: dict[str, Any]) -> RequestOptions:
+    """The per-request options."""
+    extra: dict[str, Any] = {}
+    if opts["extra_body"]:
+        try:
+            extra = json.loads(opts["extra_body"])
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"is not valid JSON ({exc.msg})", param_hint="--extra-body") from None
+        if not isinstance(extra, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--extra-body")
+    headers: dict[str, str] = {}
+    for item in opts["header"]:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"takes 'Name: value', got {item!r}", param_hint="--header")
+        headers[name.strip()] = value.strip()
+    for name in ("connect_timeout", "ttft_timeout", "idle_timeout", "request_timeout"):
+        if not opts[name] > 0:
+            raise click.BadParameter("must be above 0", param_hint="--" + name.replace("_", "-"))
+    return RequestOptions(
+        api=opts["api"],
+        stream=opts["stream"],
+        max_tokens=opts["max_tokens"],
+        ignore_eos=opts["ignore_eos"],
+        min_tokens=opts["min_tokens"],
+        temperature=opts["temperature"],
+        seed=opts["sampling_seed"],
+        include_usage=not opts["no_usage"],
+        extra_body=extra,
+        extra_headers=headers,
+        save_text=opts["save_text"],
+        timeouts=Timeouts(
+            connect_s=opts["connect_timeout"],
+            ttft_s=opts["ttft_timeout"],
+            idle_s=opts["idle_timeout"],
+            total_s=opts["request_timeout"],
+        ),
+        client=opts["client_kind"],
+    )
+
+
+def execute(opts: dict[str, Any], argv: Sequence[str]) -> None:
+    """Run `loadgen run` with parsed options."""
+    from loadgen.stats import SLO
+
+    if not opts["sim"] and not opts["base_url"]:
+        raise click.UsageError("give --base-url URL, or --sim to run against the embedded scripted server")
+    if opts["sim"] and opts["base_url"]:
+        raise click.UsageError("--sim starts its own server; leave out --base-url")
+    loads = build_loads(opts)
+    request = build_request(opts)
+    percentiles = parse_numbers(opts["percentiles"], float, "--percentiles")
+    if any(not 0 <= p <= 100 for p in percentiles):
+        raise click.BadParameter("must lie in 0..100", param_hint="--percentiles")
+    slo = SLO.parse(list(opts["slo"])) if opts["slo"] else None
+    counter = None
+    if opts["tokenizer"]:
+        from loadgen.client_tokens import TokenizerCounter
+
+        counter = TokenizerCounter(opts["tokenizer"])
+    prompts, workload = build_workload(opts)
+    sim = None
+    try:
+        if opts["sim"]:
+            sim, base_url = start_sim(opts["sim_arg"])
+        else:
+            base_url = opts["base_url"]
+        api_key = os.environ.get(opts["api_key_env"]) or None
+        model = opts["model"] or first_model(base_url, api_key)
+        name = opts["target_name"] or ("sim" if sim else urlsplit(base_url).netloc)
+        target = Target(name=name, base_url=base_url, model=model, api_key=api_key)
+        interrupted = _run(opts, argv, target, prompts, workload, loads, request, percentiles, slo, counter)
+    finally:
+        if sim is not None:
+            stop_sim(sim)
+    if interrupted:
+        sys.exit(130)
+
+
+def _run(
+    opts: dict[str, Any],
+    argv: Sequence[str],
+    target: Target,
+    prompts: list[Prompt],
+    workload: dict[str, Any],
+    loads: list[LoadSpec],
+    request: RequestOptions,
+    percentiles: list[float],
+    slo: Any,
+    counter: Any,
+) -> bool:
+    from dataclasses import asdict
+
+    from loadgen.exporter import LiveMetrics
+    from loadgen.progress import Progress
+    from loadgen.results import RunWriter, default_run_dir
+    from loadgen.runner import LevelResult, new_event_loop, run_sweep
+    from loadgen.table import format_summary_table
+
+    out_dir = opts["output_dir"] or default_run_dir()
+    writer = RunWriter(
+        out_dir,
+        {
+            "command": command_line(argv),
+            "targets": [{"name": target.name, "base_url": target.base_url, "model": target.model}],
+            "seed": opts["seed"],
+            "loads": [asdict(load) for load in loads],
+            "request": asdict(request)
+            | {
+                "extra_headers": {
+                    k: "<redacted>" if k.lower() == "authorization" else v
+                    for k, v in request.extra_headers.items()
+                }
+            },
+            "workload": workload,
+            "slo": list(opts["slo"]),
+            "percentiles": percentiles,
+        },
+    )
+    live = None
+    if opts["metrics_port"] is not None:
+        live = LiveMetrics()
+        live.start_http_server(opts["metrics_port"], opts["metrics_host"])
+    progress = Progress(enabled=not opts["no_progress"])
+    results: list[LevelResult] = []
+
+    def on_level(result: LevelResult) -> None:
+        writer.write_summary(result.summary)
+        results.append(result)
+        if result.selfcheck.client_bound:
+            click.echo(
+                f"warning: {result.summary['label']}: client-bound: {'; '.join(result.selfcheck.reasons)}",
+                err=True,
+            )
+
+    async def main() -> bool:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                os._exit(130)
+            click.echo(
+                "\nloadgen: stopping (in-flight requests are recorded as cancelled; "
+                "Ctrl-C again to quit at once)",
+                err=True,
+            )
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await run_sweep(
+            target,
+            prompts,
+            loads,
+            request,
+            writer.sink,
+            live,
+            stop=stop,
+            progress=progress,
+            percentiles=percentiles,
+            slo=slo,
+            token_counter=counter,
+            on_level=on_level,
+        )
+        return stop.is_set()
+
+    loop = new_event_loop(opts["loop_kind"])
+    try:
+        interrupted = loop.run_until_complete(main())
+    finally:
+        loop.close()
+        writer.finish(interrupted=any(r.interrupted for r in results))
+        if live is not None:
+            live.close()
+    if results:
+        click.echo(format_summary_table([r.summary for r in results]))
+    click.echo(f"results: {out_dir}")
+    return interrupted

@@ -1,0 +1,252 @@
+"""Turn a response (status, then body bytes with their arrival stamps) into a filled `RequestRecord`.
+
+Both clients (the lean asyncio one and httpx) feed this one recorder, so they classify errors and
+time events identically. It does no I/O. A streamed body goes through the shared SSE parser and
+`openai_stream`; an event is timed by the arrival of its first byte, and only events carrying
+generated text count as tokens. A non-streamed body is one "event": its content time is the
+arrival of the first body byte.
+"""
+
+from __future__ import annotations
+
+from orjson import JSONDecodeError, loads
+
+from loadgen import errors
+from loadgen.client_events import plain_chunk
+from loadgen.client_tokens import TokenCounter
+from loadgen.openai_stream import StreamItem, parse_response_body, parse_stream_event
+from loadgen.record import RequestRecord
+from loadgen.sse import SSEParser
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+class ResponseRecorder:
+    """Fills one record as the response arrives; call `finish` exactly once."""
+
+    __slots__ = (
+        "record",
+        "_stream",
+        "_parser",
+        "_texts",
+        "_done",
+        "_finish_reason",
+        "_usage",
+        "_error",
+        "_error_message",
+        "_body",
+        "_body_len",
+        "_body_ns",
+        "_ok_status",
+        "_fast",
+        "_fed",
+        "plain",
+        "_content",
+        "_counter",
+        "_keep_text",
+        "last_ns",
+        "finished",
+    )
+
+    def __init__(self, record: RequestRecord, *, keep_text: bool, counter: TokenCounter | None) -> None:
+        self.record = record
+        self._stream = record.stream
+        self._parser = SSEParser()
+        self._texts: list[str] = []
+        self._done = False
+        self._finish_reason: str | None = None
+        self._usage: tuple[int | None, int | None] | None = None
+        self._error: str | None = None
+        self._error_message: str | None = None
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._body_ns = 0
+        self._ok_status = True
+        self._counter = counter
+        self._keep_text = keep_text
+        self.last_ns = record.send_ns
+        self.finished = False
+        self._fast = self._stream
+        self._fed = False
+        self.plain = self._fast
+        """True while every byte so far was whole `data:` events: `on_event` may be used."""
+        self._content = record.content_ns
+
+    @property
+    def has_content(self) -> bool:
+        """True once a content event has arrived (the time-to-first-token limit no longer applies)."""
+        return bool(self.record.content_ns)
+
+    @property
+    def saw_done(self) -> bool:
+        """True once the stream's `[DONE]` arrived."""
+        return self._done
+
+    def on_status(self, status: int, first_byte_ns: int) -> None:
+        """The status line arrived (its first byte at `first_byte_ns`)."""
+        self.record.http_status = status
+        self.record.first_byte_ns = first_byte_ns
+        self._ok_status = 200 <= status < 300
+        if not self._ok_status:
+            self._fast = self.plain = False
+            self._error = errors.http_error_class(status)
+
+    def on_body(self, data: bytes, arrival_ns: int) -> None:
+        """Body bytes that arrived at `arrival_ns` (transfer coding already removed)."""
+        self.last_ns = arrival_ns
+        if self._fast:
+            # Fast path: whole `data: ...` events and nothing else (what servers send), read exactly
+            # as the SSE parser would read them; anything unusual goes to the parser below.
+            if (
+                data[:6] == b"data: "
+                and data[-2:] == b"\n\n"
+                and b"\r" not in data
+                and not (self._fed and self._parser.has_partial_event)
+            ):
+                body = data[6:-2]
+                if b"\n" not in body:
+                    self.on_event(body, arrival_ns)
+                    return
+                events = body.split(b"\n\ndata: ")
+                if all(b"\n" not in raw for raw in events):
+                    for raw in events:
+                        self._on_raw(raw, arrival_ns)
+                    return
+            if b"\r" in data:
+                self._fast = False  # CR line ends: leave every later byte to the parser
+        elif not self._ok_status or not self._stream:
+            if not self._body_ns:
+                self._body_ns = arrival_ns
+            if self._body_len < _ERROR_BODY_LIMIT or self._ok_status:
+                self._body.append(data)
+                self._body_len += len(data)
+            return
+        self._fed = True
+        self.plain = False
+        for event in self._parser.feed(data, arrival_ns):
+            if self._done or self._error is not None:
+                continue
+            self._on_item(parse_stream_event(event.data), event.arrival_ns)
+
+    def on_event(self, raw: bytes, arrival_ns: int) -> None:
+        """The data of one whole `data: ...` event that the transport isolated (only while `plain`)."""
+        self.last_ns = arrival_ns
+        if raw != b"[DONE]" and not self._done and self._error is None:
+            try:
+                fast = plain_chunk(loads(raw))
+            except JSONDecodeError:
+                fast = None
+            if fast is not None:
+                if fast[0]:
+                    self._content.append(arrival_ns)
+                    self._texts.append(fast[0])
+                if fast[1] is not None:
+                    self._finish_reason = fast[1]
+                return
+        self._on_raw(raw, arrival_ns)
+
+    def _on_raw(self, raw: bytes, arrival_ns: int) -> None:
+        """One event's data (bytes) from the fast path."""
+        if self._done or self._error is not None:
+            return
+        if raw == b"[DONE]":
+            self._done = True
+            return
+        try:
+            fast = plain_chunk(loads(raw))
+        except JSONDecodeError:
+            fast = None
+        if fast is None:
+            self._on_item(parse_stream_event(raw.decode("utf-8", "replace")), arrival_ns)
+            return
+        text, reason = fast
+        if text:
+            self.record.content_ns.append(arrival_ns)
+            self._texts.append(text)
+        if reason is not None:
+            self._finish_reason = reason
+
+    def _on_item(self, item: StreamItem, arrival_ns: int) -> None:
+        if item.error_class is not None:
+            self._error = item.error_class
+            self._error_message = item.error_message
+        elif item.done:
+            self._done = True
+        else:
+            self._take(item, arrival_ns)
+
+    def _take(self, item: StreamItem, arrival_ns: int) -> None:
+        if item.text:
+            self.record.content_ns.append(arrival_ns)
+            self._texts.append(item.text)
+        if item.finish_reason is not None:
+            self._finish_reason = item.finish_reason
+        if item.usage is not None:
+            self._usage = (item.usage.prompt_tokens, item.usage.completion_tokens)
+
+    def fail(self, error_class: str, message: str, end_ns: int) -> RequestRecord:
+        """End the request with a transport-level error (connect, timeout, cut, cancelled)."""
+        if self._error is None or error_class == errors.CANCELLED:
+            self._error, self._error_message = error_class, message
+        elif self._error_message is None:
+            self._error_message = message
+        return self._close(end_ns)
+
+    def finish(self, end_ns: int) -> RequestRecord:
+        """The body ended cleanly at `end_ns`; classify the outcome."""
+        if not self._ok_status:
+            self._error_message = self._error_body_message()
+        elif not self._stream:
+            self._finish_whole_body()
+        elif self._error is None:
+            if self._parser.has_partial_event and not self._done:
+                self._error, self._error_message = errors.STREAM_CUT, "the body ended inside an event"
+            elif not self._done and self._finish_reason is None:
+                self._error = errors.STREAM_CUT
+                self._error_message = "the stream ended without [DONE] or a finish_reason"
+        if self._error is None and not self.record.content_ns:
+            self._error, self._error_message = errors.NO_TOKENS, "the response carried no generated text"
+        return self._close(end_ns)
+
+    def _finish_whole_body(self) -> None:
+        if not self._body_ns:
+            self._error, self._error_message = errors.NO_TOKENS, "empty response body"
+            return
+        item = parse_response_body(b"".join(self._body))
+        if item.error_class is not None:
+            self._error, self._error_message = item.error_class, item.error_message
+            return
+        self._take(item, self._body_ns)
+
+    def _error_body_message(self) -> str:
+        body = b"".join(self._body)[:_ERROR_BODY_LIMIT]
+        item = parse_response_body(body) if body else None
+        if item is not None and item.error_message and item.error_class == errors.INBAND_ERROR:
+            return item.error_message
+        text = body.decode("utf-8", "replace").strip()
+        return f"HTTP {self.record.http_status}: {text[:300]}" if text else f"HTTP {self.record.http_status}"
+
+    def _close(self, end_ns: int) -> RequestRecord:
+        record = self.record
+        self.finished = True
+        record.end_ns = end_ns
+        record.error_class = self._error
+        record.error_message = self._error_message
+        record.finish_reason = self._finish_reason
+        text = "".join(self._texts) if (self._keep_text or self._counter is not None) else ""
+        if self._keep_text:
+            record.output_text = text
+        if self._usage is not None:
+            record.prompt_tokens = self._usage[0]
+            record.output_tokens = self._usage[1]
+        if record.output_tokens is not None:
+            record.tokens_source = "usage"
+        elif self._counter is not None and text:
+            record.output_tokens = self._counter.count(text)
+            record.tokens_source = "tokenizer"
+        elif record.content_ns:
+            record.output_tokens = len(record.content_ns)
+            record.tokens_source = "events"
+        if record.prompt_tokens is None and record.expected_prompt_tokens is not None:
+            record.prompt_tokens = record.expected_prompt_tokens
+        return record

