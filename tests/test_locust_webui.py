@@ -1,0 +1,103 @@
+"""locust's real web UI in a real headless Chromium (Debian's): start a swarm, see TTFT rows, stop it.
+
+Playwright drives `/usr/bin/chromium` (never a downloaded browser). The same locust process's
+`/metrics` is scraped while the swarm runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fixtures.locust import LocustProcess, start_locust, wait_http_ok, workload_args
+from tests.fixtures.procs import ServerProcess, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+USERS = 3
+
+
+@pytest.fixture
+def web_locust(
+    sim_server: ServerProcess, jsonl_prompts: Path, tmp_path: Path
+) -> Iterator[tuple[LocustProcess, str]]:
+    """A single-process locust with its web UI on a free port, the host left for the form to fill."""
+    port = free_port()
+    args = ["--web-host", "127.0.0.1", "--web-port", str(port), *workload_args(jsonl_prompts)]
+    with start_locust(args, tmp_path, "webui") as locust:
+        url = f"http://127.0.0.1:{port}"
+        wait_http_ok(url + "/", locust.process)
+        yield locust, url
+
+
+def metrics_of(url: str) -> dict[str, float]:
+    """`/metrics` samples summed by name (over targets and outcomes)."""
+    sums: dict[str, float] = {}
+    text = httpx.get(url + "/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return sums
+
+
+def wait_for_metric(url: str, name: str, value: float, timeout_s: float = 15) -> dict[str, float]:
+    """Poll `/metrics` until `name` reads `value`; return the samples then."""
+    deadline = time.monotonic() + timeout_s
+    samples = metrics_of(url)
+    while samples.get(name) != value and time.monotonic() < deadline:
+        time.sleep(0.2)
+        samples = metrics_of(url)
+    assert samples.get(name) == value, (name, samples.get(name))
+    return samples
+
+
+@pytest.mark.browser
+def test_swarm_started_from_the_web_ui_shows_ttft_rows_and_stops(
+    web_locust: tuple[LocustProcess, str], sim_server: ServerProcess
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    locust, url = web_locust
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.locator("input[name=userCount]").fill(str(USERS))
+            page.locator("input[name=spawnRate]").fill(str(USERS))
+            page.locator("input[name=host]").fill(sim_server.base_url)
+            page.get_by_text("Custom parameters").click()
+            expect(page.get_by_role("textbox", name=re.compile(r"^Max Tokens"))).to_have_value("128")
+            page.get_by_role("textbox", name=re.compile(r"^Target Name")).fill("from-the-form")
+            page.get_by_role("button", name="Start").click()
+
+            ttft_row = page.locator("tr", has=page.locator("td", has_text="TTFT"))
+            expect(ttft_row.first).to_be_visible(timeout=30_000)
+            expect(page.locator("tr", has=page.locator("td", has_text="ITL")).first).to_be_visible()
+            expect(page.locator("tr", has=page.locator("td", has_text="TPOT")).first).to_be_visible()
+
+            running = wait_for_metric(url, "locust_users", USERS)
+            assert running["locust_requests_total"] > 0
+            assert running["locust_time_to_first_token_seconds_count"] > 0
+            assert 'target="from-the-form"' in httpx.get(url + "/metrics", timeout=10).text
+
+            page.get_by_role("button", name="Stop").click()
+            expect(page.get_by_text("STOPPED", exact=False).first).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
+    wait_for_metric(url, "locust_users", 0)
+    assert "Traceback" not in locust.log()
