@@ -2,8 +2,10 @@
 
 Why not httpx: see docs/benchmarks.md ("Load generator"). Per response chunk httpx runs several
 layers of generators and a per-chunk coroutine hand-off; here the bytes are stamped with
-`perf_counter_ns()` first thing in `data_received`, de-chunked in place and fed to the SSE parser in
-the same callback, and the request's coroutine wakes once, when the response is complete.
+`perf_counter_ns()` first thing in `data_received`, de-chunked in place and read in the same callback
+(whole chunks of one plain event each are checked in place, and an event that is the stream's usual
+chunk with another text is read without JSON parsing: `client_events.TextSlot`; anything else goes
+to the SSE parser), and the request's coroutine wakes once, when the response is complete.
 
 Scope: `http://` only, keep-alive connections in a pool that is never capped below the load's
 concurrency, request line + headers + body sent in one `write`, `Content-Length`, chunked and
@@ -79,30 +81,13 @@ class _Connection(asyncio.Protocol):
             return
         state = self._state
         if state == _CHUNK_SIZE and not self._buf:
-            # The usual streamed piece: one whole chunk holding one whole `data: ...` event. Its
-            # framing is checked in place (no copies) and the event's data goes straight to the
-            # recorder; anything else takes the general path.
-            eol = data.find(b"\r\n")
-            end = len(data) - 2
-            if eol > 0 and data.endswith(b"\r\n"):
-                try:
-                    whole = int(data[:eol], 16) == end - eol - 2 > 0
-                except ValueError:
-                    whole = False
-                if whole:
-                    recorder = ex.recorder
-                    if (
-                        recorder.plain
-                        and data.startswith(b"data: ", eol + 2)
-                        and data.find(b"\n", eol + 8) == end - 2
-                        and data[end - 1] == 10  # the event's blank line: "\n\n" just before the CRLF
-                        and data.find(b"\r", eol + 2) == end
-                    ):
-                        recorder.on_event(data[eol + 8 : end - 2], now)
-                    else:
-                        recorder.on_body(data[eol + 2 : end], now)
-                    return
-            self._dechunk(data, now, ex.recorder)
+            # The usual streamed read: whole chunks, each holding one whole `data: ...` event. Their
+            # framing is checked in place (no copies) and each event's data goes straight to the
+            # recorder; the first piece that is anything else, and all after it, take the general path.
+            recorder = ex.recorder
+            pos = self._whole_chunks(data, now, recorder) if recorder.plain else 0
+            if pos < len(data):
+                self._dechunk(data[pos:] if pos else data, now, recorder)
             return
         if state == _HEAD:
             ex.got_bytes = True
@@ -218,6 +203,79 @@ class _Connection(asyncio.Protocol):
             return data
 
     # -- chunked transfer coding ------------------------------------------------------------------
+    @staticmethod
+    def _whole_chunks(data: bytes, now: int, recorder: ResponseRecorder) -> int:
+        """Hand over the leading whole chunks of `data` that each hold exactly one `data:` event.
+
+        A chunk qualifies when its size line is a bare hex number, its data is `data: ` + one line +
+        a blank line with no CR anywhere, and CRLF follows it. An event that fits the stream's
+        `TextSlot` is read in place (its text straight from the bytes); any other goes to
+        `recorder.on_event`. Returns where the first chunk that does not qualify (or is incomplete)
+        begins: the caller parses the rest the general way.
+        """
+        pos, size = 0, len(data)
+        find, startswith = data.find, data.startswith
+        recorder.last_ns = now
+        while True:
+            fast = recorder.slot_lists()
+            if fast is not None:
+                # Size line + `data: ` + head, a body, then tail + blank line + CRLF, where the body
+                # is all before the first quote and holds no backslash or control character: the
+                # slot's event with another text (see TextSlot). The size line must be the one the
+                # chunk's length gives.
+                slot, content, texts = fast
+                skip = len(slot.chunk_head) + 2
+                tail = slot.chunk_tail
+                cut = len(tail)
+                prefix_of = slot.prefixes.get
+                append = content.append
+                while True:
+                    eol = find(b"\r\n", pos)
+                    if eol <= pos:
+                        return pos
+                    body = eol + skip
+                    quote = find(b'"', body)
+                    if quote < body or not startswith(tail, quote):
+                        break
+                    length = quote + cut - 4 - eol
+                    if not startswith(prefix_of(length) or slot.chunk_prefix(length), pos):
+                        break
+                    try:
+                        text = data[body:quote].decode()
+                    except UnicodeDecodeError:
+                        break
+                    if not text.isprintable() or "\\" in text:
+                        break
+                    if text:
+                        append(now)
+                        if texts is not None:
+                            texts.append(text)
+                    pos = quote + cut
+                    if pos == size:
+                        return pos
+            eol = find(b"\r\n", pos)
+            if eol <= pos:
+                return pos
+            start = eol + 2
+            try:
+                end = start + int(data[pos:eol], 16)
+            except ValueError:
+                return pos
+            if (
+                end + 2 > size
+                or end - start < 8
+                or find(b"\n", start) != end - 2
+                or data[end - 1] != 10  # the event's blank line: "\n\n" ends the chunk's data
+                or find(b"\r", start, end + 1) != end
+                or data[end + 1] != 10
+                or not startswith(b"data: ", start)
+            ):
+                return pos
+            recorder.on_event(data[start + 6 : end - 2], now)  # leaves `recorder.plain` as it was
+            pos = end + 2
+            if pos == size:
+                return pos
+
     def _dechunk(self, data: bytes, now: int, recorder: ResponseRecorder) -> None:
         if self._buf:
             data = self._buf + data

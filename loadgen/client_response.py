@@ -2,9 +2,10 @@
 
 Both clients (the lean asyncio one and httpx) feed this one recorder, so they classify errors and
 time events identically. It does no I/O. A streamed body goes through the shared SSE parser and
-`openai_stream`; an event is timed by the arrival of its first byte, and only events carrying
-generated text count as tokens. A non-streamed body is one "event": its content time is the
-arrival of the first body byte.
+`openai_stream`, or through fast paths that read exactly as they do (`client_events`: `plain_chunk`,
+and `TextSlot`, learned from a response's first content chunk); an event is timed by the arrival of
+its first byte, and only events carrying generated text count as tokens. A non-streamed body is
+one "event": its content time is the arrival of the first body byte.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 from orjson import JSONDecodeError, loads
 
 from loadgen import errors
-from loadgen.client_events import plain_chunk
+from loadgen.client_events import TextSlot, learn_slot, plain_chunk
 from loadgen.client_tokens import TokenCounter
 from loadgen.openai_stream import StreamItem, parse_response_body, parse_stream_event
 from loadgen.record import RequestRecord
 from loadgen.sse import SSEParser
 
 _ERROR_BODY_LIMIT = 64 * 1024
+_SLOT_LEARNING_TRIES = 3
+"""Times one response may try to learn its chunks' `TextSlot` (a server whose chunks all differ
+beyond the text then costs at most this many extra parses)."""
 
 
 class ResponseRecorder:
@@ -42,8 +46,11 @@ class ResponseRecorder:
         "_fed",
         "plain",
         "_content",
+        "_slot",
+        "_learn",
         "_counter",
         "_keep_text",
+        "_want_text",
         "last_ns",
         "finished",
     )
@@ -64,6 +71,7 @@ class ResponseRecorder:
         self._ok_status = True
         self._counter = counter
         self._keep_text = keep_text
+        self._want_text = keep_text or counter is not None
         self.last_ns = record.send_ns
         self.finished = False
         self._fast = self._stream
@@ -71,11 +79,26 @@ class ResponseRecorder:
         self.plain = self._fast
         """True while every byte so far was whole `data:` events: `on_event` may be used."""
         self._content = record.content_ns
+        self._slot: TextSlot | None = None
+        self._learn = _SLOT_LEARNING_TRIES
 
     @property
     def has_content(self) -> bool:
         """True once a content event has arrived (the time-to-first-token limit no longer applies)."""
         return bool(self.record.content_ns)
+
+    def slot_lists(self) -> tuple[TextSlot, list[int], list[str] | None] | None:
+        """For a transport that reads events fitting the stream's `TextSlot` itself, or None.
+
+        While the stream has a slot and still takes events: the slot, the content-stamp list and
+        the text list (None when the text is not kept). An event's text goes to the text list and,
+        when not empty, its arrival to the stamp list (what `on_event` would do); the caller also
+        sets `last_ns`. The answer holds until the next call of `on_event` or `on_body`.
+        """
+        slot = self._slot
+        if slot is None or self._done or self._error is not None:
+            return None
+        return slot, self._content, self._texts if self._want_text else None
 
     @property
     def saw_done(self) -> bool:
@@ -131,27 +154,23 @@ class ResponseRecorder:
     def on_event(self, raw: bytes, arrival_ns: int) -> None:
         """The data of one whole `data: ...` event that the transport isolated (only while `plain`)."""
         self.last_ns = arrival_ns
-        if raw != b"[DONE]" and not self._done and self._error is None:
-            try:
-                fast = plain_chunk(loads(raw))
-            except JSONDecodeError:
-                fast = None
-            if fast is not None:
-                if fast[0]:
-                    self._content.append(arrival_ns)
-                    self._texts.append(fast[0])
-                if fast[1] is not None:
-                    self._finish_reason = fast[1]
-                return
         self._on_raw(raw, arrival_ns)
 
     def _on_raw(self, raw: bytes, arrival_ns: int) -> None:
-        """One event's data (bytes) from the fast path."""
+        """One event's data (bytes) from a fast path: the stream's `TextSlot`, else parsed JSON."""
         if self._done or self._error is not None:
             return
         if raw == b"[DONE]":
             self._done = True
             return
+        slot = self._slot
+        if slot is not None:
+            text = slot.text(raw)
+            if text is not None:
+                if text:
+                    self._content.append(arrival_ns)
+                    self._texts.append(text)
+                return
         try:
             fast = plain_chunk(loads(raw))
         except JSONDecodeError:
@@ -161,8 +180,11 @@ class ResponseRecorder:
             return
         text, reason = fast
         if text:
-            self.record.content_ns.append(arrival_ns)
+            self._content.append(arrival_ns)
             self._texts.append(text)
+            if reason is None and self._learn:  # the slot (if any) did not fit this event
+                self._learn -= 1
+                self._slot = learn_slot(raw, text) or slot
         if reason is not None:
             self._finish_reason = reason
 
@@ -233,7 +255,7 @@ class ResponseRecorder:
         record.error_class = self._error
         record.error_message = self._error_message
         record.finish_reason = self._finish_reason
-        text = "".join(self._texts) if (self._keep_text or self._counter is not None) else ""
+        text = "".join(self._texts) if self._want_text else ""
         if self._keep_text:
             record.output_text = text
         if self._usage is not None:
