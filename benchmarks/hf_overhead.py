@@ -1,0 +1,475 @@
+"""HF server overhead: output tokens/s through the server versus calling `generate` directly.
+
+For each batch size B, the same B prompts of exactly `--input-len` tokens ask for exactly
+`--output-len` tokens (EOS ignored, greedy):
+
+- **direct**: this process loads the model exactly as the server does and times `model.generate` on
+  the batch; throughput = B x output-len / call time.
+- **server**: an `hf-server` subprocess with `--max-batch-size B` on the same device and precision,
+  sent one wave of B concurrent streamed completions (`ignore_eos`) by the load generator
+  (`loadgen.runner.run_level`, closed loop at concurrency B, B requests); throughput = output tokens
+  received / the wave's window (first send to last byte), which includes HTTP, tokenization, batch
+  forming and SSE. Without `loadgen` (a GPU host lacks orjson) a minimal asyncio httpx client sends
+  the wave, and the result says so.
+
+Each side gets one warm-up, then each of `--rounds` rounds runs one direct call and one server wave
+back to back (which goes first alternates), so a change in background load hits both sides of a round.
+
+The ratio server/direct is the share of `generate`'s throughput the server delivers (target >= 95%);
+the headline is the median over rounds of the ratio within a round, with throughputs as medians too.
+
+    python -m benchmarks.hf_overhead [--batch-sizes 1,4,8,16,32] [--input-len 64] [--output-len 64]
+    python -m benchmarks.hf_overhead --device cuda --random-weights --model-dir DIR_OF_LLAMA_1B_SHAPE
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import REPO, free_port, table, wait_healthy, write_result
+
+DEFAULT_MODEL_DIR = REPO / ".cache" / "models" / "SmolLM2-135M-Instruct"
+MODEL_NAME = "bench-model"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every measurement of a run shares."""
+
+    model_dir: Path
+    device: str
+    dtype: str
+    random_weights: bool
+    attn_implementation: str | None
+    input_len: int
+    output_len: int
+    rounds: int
+    max_wait_ms: float
+    seed: int
+    threads: int | None
+    """torch intra-op threads on both sides (None: torch's default)."""
+
+
+@dataclass
+class Row:
+    """One batch size's figures: medians over the rounds (robust to bursts of other load)."""
+
+    batch_size: int
+    direct_tok_s: float
+    """Median over rounds of the direct call's throughput."""
+    server_tok_s: float
+    """Median over rounds of the server wave's throughput."""
+    ratio: float
+    """Median over rounds of (server wave / direct call of the same round): the headline figure."""
+    ratio_low: float
+    ratio_high: float
+    direct_call_s: list[float]
+    server_window_s: list[float]
+    server_tokens: list[int]
+    server_failed: int
+    driver: str
+
+
+def summarize(
+    batch_size: int, output_len: int, calls: list[float], waves: list[ServerRun], driver: str
+) -> Row:
+    """The row of one batch size from its rounds."""
+    expected = batch_size * output_len
+    direct_rates = [expected / c for c in calls]
+    server_rates = [w.tokens / w.window_s if w.window_s > 0 else 0.0 for w in waves]
+    ratios = [s / d for s, d in zip(server_rates, direct_rates, strict=True)]
+    failed = sum(w.failed for w in waves) + sum(1 for w in waves if w.tokens != expected)
+    return Row(
+        batch_size,
+        statistics.median(direct_rates),
+        statistics.median(server_rates),
+        statistics.median(ratios),
+        min(ratios),
+        max(ratios),
+        calls,
+        [w.window_s for w in waves],
+        [w.tokens for w in waves],
+        failed,
+        driver,
+    )
+
+
+# --- prompts -------------------------------------------------------------------------------------
+
+
+def exact_length_prompts(tokenizer: Any, count: int, length: int, seed: int) -> list[str]:
+    """`count` texts that the tokenizer encodes (as the server does) to exactly `length` tokens."""
+    backend = tokenizer.backend_tokenizer
+    try:
+        from loadgen.workloads.synthetic import exact_length_text
+
+        rng = random.Random(seed)
+        texts = [exact_length_text(backend, length, rng) for _ in range(count)]
+    except ImportError:
+        texts = [_fallback_text(backend, length, random.Random(seed + i)) for i in range(count)]
+    for text in texts:
+        assert len(backend.encode(text, add_special_tokens=True).ids) == length
+    return texts
+
+
+def _fallback_text(backend: Any, length: int, rng: random.Random) -> str:
+    special = set(backend.get_added_tokens_decoder())
+    vocab = [i for i in range(backend.get_vocab_size()) if i not in special]
+    ids = rng.choices(vocab, k=length)
+    for _ in range(64):
+        text = backend.decode(ids)
+        ids = backend.encode(text, add_special_tokens=True).ids
+        if len(ids) == length and not special.intersection(ids):
+            return str(text)
+        ids = [i for i in ids if i not in special][:length]
+        ids += rng.choices(vocab, k=length - len(ids))
+    raise RuntimeError(f"could not build a {length}-token prompt")
+
+
+# --- direct generate -----------------------------------------------------------------------------
+
+
+def load_direct(setup: Setup) -> Any:
+    """The model and tokenizer in this process, loaded exactly as the server loads them."""
+    from servers.hf.loading import load_model
+    from servers.hf.settings import ServerSettings
+
+    return load_model(
+        ServerSettings(
+            model_dir=setup.model_dir,
+            served_model_name=MODEL_NAME,
+            device=setup.device,  # type: ignore[arg-type]
+            dtype=setup.dtype,  # type: ignore[arg-type]
+            attn_implementation=setup.attn_implementation,
+            random_weights=setup.random_weights,
+        )
+    )
+
+
+class DirectGenerate:
+    """Times `model.generate` on one batch, as the server would run it (greedy, no EOS, fixed length)."""
+
+    def __init__(self, loaded: Any, prompts: Sequence[str], setup: Setup) -> None:
+        from servers.hf.loading import generation_config
+
+        self._loaded = loaded
+        self._output_len = setup.output_len
+        tokenizer = loaded.tokenizer
+        tokenizer.padding_side = "left"
+        batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=True)
+        self._input_ids = batch["input_ids"].to(loaded.device)
+        self._mask = batch["attention_mask"].to(loaded.device)
+        loaded.model.generation_config = generation_config(pad_token_id=loaded.pad_token_id)  # no EOS
+        self._config = generation_config(
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=loaded.pad_token_id,
+            max_new_tokens=setup.output_len,
+            use_cache=True,
+        )
+
+    def once(self) -> float:
+        """Seconds for one `generate` call on the batch."""
+        import torch
+
+        cuda = self._loaded.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self._loaded.model.generate(
+                input_ids=self._input_ids, attention_mask=self._mask, generation_config=self._config
+            )
+        if cuda:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        assert out.shape[1] - self._input_ids.shape[1] == self._output_len
+        return elapsed
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def hf_server(setup: Setup, batch_size: int, log_path: Path) -> Iterator[str]:
+    """An hf-server subprocess batching up to `batch_size`; yields its base URL."""
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "servers.hf",
+        "serve",
+        "--model-dir",
+        str(setup.model_dir),
+        "--port",
+        str(port),
+        "--served-model-name",
+        MODEL_NAME,
+        "--device",
+        setup.device,
+        "--dtype",
+        setup.dtype,
+        "--max-batch-size",
+        str(batch_size),
+        "--max-queue",
+        str(max(batch_size, 256)),
+        "--max-wait-ms",
+        str(setup.max_wait_ms),
+    ]
+    if setup.random_weights:
+        args.append("--random-weights")
+    if setup.attn_implementation:
+        args += ["--attn-implementation", setup.attn_implementation]
+    env = dict(os.environ)
+    if setup.threads is not None:
+        env["OMP_NUM_THREADS"] = str(setup.threads)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout_s=600)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class ServerRun:
+    """One wave of requests: output tokens received over the wave's window (first send to last byte)."""
+
+    tokens: int
+    window_s: float
+    failed: int
+
+
+Driver = Callable[[str, Sequence[str], Setup], ServerRun]
+
+
+def wave_with_loadgen(url: str, prompts: Sequence[str], setup: Setup) -> ServerRun:
+    """One wave of len(prompts) concurrent streamed requests through the project's load generator."""
+    from loadgen.results import MemorySink
+    from loadgen.run_config import LoadSpec, RequestOptions, Target
+    from loadgen.runner import new_event_loop, run_level
+    from loadgen.workloads.base import Prompt
+
+    concurrency = len(prompts)
+    load = LoadSpec(mode="closed", concurrency=concurrency, num_requests=concurrency, seed=setup.seed)
+    options = RequestOptions(
+        api="completions",
+        stream=True,
+        max_tokens=setup.output_len,
+        ignore_eos=True,
+        temperature=0.0,
+        include_usage=True,
+    )
+    items = [Prompt(text=p, prompt_tokens=setup.input_len, output_tokens=setup.output_len) for p in prompts]
+    loop = new_event_loop()
+    try:
+        result = loop.run_until_complete(
+            run_level(Target("hf", url, MODEL_NAME), items, load, options, MemorySink())
+        )
+    finally:
+        loop.close()
+    summary = result.summary
+    return ServerRun(int(summary["total_output_tokens"]), float(result.duration_s), int(summary["failed"]))
+
+
+def wave_with_httpx(url: str, prompts: Sequence[str], setup: Setup) -> ServerRun:
+    """The same wave with a minimal asyncio httpx client (for hosts without loadgen's dependencies)."""
+    import httpx
+
+    async def one(client: httpx.AsyncClient, prompt: str) -> tuple[int, float, float]:
+        body = {
+            "model": MODEL_NAME,
+            "prompt": prompt,
+            "max_tokens": setup.output_len,
+            "ignore_eos": True,
+            "temperature": 0.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        tokens = 0
+        sent = time.perf_counter()
+        async with client.stream("POST", "/v1/completions", json=body) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if line.startswith("data: {") and '"usage"' in line:
+                    usage = json.loads(line[6:]).get("usage")
+                    tokens = int(usage["completion_tokens"]) if usage else tokens
+        return tokens, sent, time.perf_counter()
+
+    async def run() -> ServerRun:
+        limits = httpx.Limits(max_connections=len(prompts) + 4)
+        async with httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as client:
+            results = await asyncio.gather(*(one(client, p) for p in prompts), return_exceptions=True)
+        ok = [r for r in results if isinstance(r, tuple)]
+        if not ok:
+            return ServerRun(0, 0.0, len(results))
+        window = max(r[2] for r in ok) - min(r[1] for r in ok)
+        return ServerRun(sum(r[0] for r in ok), window, len(results) - len(ok))
+
+    return asyncio.run(run())
+
+
+def pick_driver(name: str) -> tuple[Driver, str]:
+    """`loadgen` when importable (or asked for), else the httpx fallback; with its description."""
+    httpx_driver = (wave_with_httpx, "minimal asyncio httpx client")
+    if name == "httpx":
+        return httpx_driver
+    try:
+        import loadgen.runner  # noqa: F401
+    except ImportError:
+        if name == "loadgen":
+            raise
+        return httpx_driver
+    return wave_with_loadgen, "loadgen.runner.run_level (fast client), closed loop"
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir: Path) -> list[Row]:
+    """Direct and served throughput for every batch size, round by round alternating the two."""
+    drive, driver = pick_driver(driver_name)
+    if setup.threads is not None:
+        import torch
+
+        torch.set_num_threads(setup.threads)
+    loaded = load_direct(setup)
+    rows: list[Row] = []
+    for batch_size in batch_sizes:
+        prompts = exact_length_prompts(loaded.tokenizer, batch_size, setup.input_len, setup.seed + batch_size)
+        direct = DirectGenerate(loaded, prompts, setup)
+        with hf_server(setup, batch_size, log_dir / f"hf-server-b{batch_size}.log") as url:
+            direct.once()  # warm-up, both sides
+            drive(url, prompts, setup)
+            calls: list[float] = []
+            waves: list[ServerRun] = []
+            for round_index in range(setup.rounds):
+                if round_index % 2:  # alternate which side goes first
+                    waves.append(drive(url, prompts, setup))
+                    calls.append(direct.once())
+                else:
+                    calls.append(direct.once())
+                    waves.append(drive(url, prompts, setup))
+        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver))
+        row = rows[-1]
+        print(
+            f"batch {batch_size:>3}: direct {row.direct_tok_s:9.1f} tok/s  "
+            f"server {row.server_tok_s:9.1f} tok/s  ratio {row.ratio:6.1%} "
+            f"(rounds {row.ratio_low:.0%}-{row.ratio_high:.0%})  failed {row.server_failed}",
+            flush=True,
+        )
+    return rows
+
+
+def environment(setup: Setup) -> dict[str, Any]:
+    """Versions and the accelerator, next to `machine()`."""
+    import torch
+    import transformers
+
+    info: dict[str, Any] = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
+    parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--attn-implementation")
+    parser.add_argument("--batch-sizes", default="1,4,8,16,32")
+    parser.add_argument("--input-len", type=int, default=64)
+    parser.add_argument("--output-len", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="measured batches per batch size (each side)")
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=50.0,
+        help="the server's batch fill wait (a full batch starts at once)",
+    )
+    parser.add_argument("--driver", choices=("auto", "loadgen", "httpx"), default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for both sides (OMP_NUM_THREADS for the server); 1 steadies a shared CPU box",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark, print a table and write `results/benchmarks/hf_overhead-*.json`."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the server subprocess is stopped
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    setup = Setup(
+        args.model_dir.resolve(),
+        args.device,
+        args.dtype,
+        args.random_weights,
+        args.attn_implementation,
+        args.input_len,
+        args.output_len,
+        args.rounds,
+        args.max_wait_ms,
+        args.seed,
+        args.threads,
+    )
+    log_dir = REPO / "results" / "benchmarks" / "hf_overhead-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    rows = measure(setup, batch_sizes, args.driver, log_dir)
+    print(
+        table(
+            ["batch", "direct tok/s", "server tok/s", "server/direct", "per-round range"],
+            [
+                [
+                    r.batch_size,
+                    f"{r.direct_tok_s:,.1f}",
+                    f"{r.server_tok_s:,.1f}",
+                    f"{r.ratio:.1%}",
+                    f"{r.ratio_low:.0%}-{r.ratio_high:.0%}",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    setup_dict = {**asdict(setup), "model_dir": str(setup.model_dir)}
+    path = write_result(
+        "hf_overhead",
+        {"setup": setup_dict, "environment": environment(setup), "rows": [asdict(r) for r in rows]},
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

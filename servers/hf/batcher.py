@@ -1,0 +1,191 @@
+"""Naive batching: a bounded queue and a loop that runs one `generate` call per batch, one at a time.
+
+The loop takes up to `max_batch_size` waiting requests, holding the batch open until it is full or
+`max_wait_ms` has passed since its first request arrived, then runs the batch in a worker thread and
+waits for it to end before forming the next one: requests that arrive meanwhile wait (nothing joins a
+running batch). The worker thread's per-step events come back through `call_soon_threadsafe`, one call
+per step, and are handed to each request's own event queue and to the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from servers.hf.metrics import ServerMetrics
+from servers.hf.request import Event, Failure, GenRequest, StepEvent
+from servers.hf.runner import BatchOutcome, batch_shape
+from servers.hf.settings import BatchingSettings
+from servers.hf.stepper import Publish
+
+log = logging.getLogger("servers.hf")
+
+
+class QueueFullError(Exception):
+    """The queue holds `max_queue` requests already."""
+
+
+class ShuttingDownError(Exception):
+    """The server is shutting down and takes no new requests."""
+
+
+class BatchRunner(Protocol):
+    """Runs one batch to the end, streaming events through `publish`; never raises."""
+
+    def run(self, batch: list[GenRequest], publish: Publish) -> BatchOutcome:
+        """Generate for every row of `batch`."""
+        ...
+
+
+class Batcher:
+    """Owns the waiting queue, the batching loop and the single generate thread."""
+
+    def __init__(self, runner: BatchRunner, settings: BatchingSettings, metrics: ServerMetrics) -> None:
+        self._runner = runner
+        self._settings = settings
+        self._metrics = metrics
+        self._queue: deque[GenRequest] = deque()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generate")
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: list[GenRequest] = []
+        self._live = 0
+        self._last_token_ns: dict[int, int] = {}
+        self._closing = False
+        self.batches_started = 0
+        self.batches_finished = 0
+        self.batches_failed = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests in the queue."""
+        return len(self._queue)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for `/config`."""
+        return {
+            "batches_started": self.batches_started,
+            "batches_finished": self.batches_finished,
+            "batches_failed": self.batches_failed,
+            "requests_waiting": len(self._queue),
+            "requests_running": self._live,
+        }
+
+    def start(self) -> None:
+        """Start the batching loop on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="hf-batcher")
+
+    def submit(self, request: GenRequest) -> None:
+        """Queue `request`, or raise `QueueFullError` / `ShuttingDownError`."""
+        if self._closing:
+            raise ShuttingDownError
+        if len(self._queue) >= self._settings.max_queue:
+            self._metrics.rejected.inc()
+            raise QueueFullError
+        self._queue.append(request)
+        self._metrics.waiting.set(len(self._queue))
+        self._wakeup.set()
+
+    def withdraw(self, request: GenRequest) -> None:
+        """The request's client went away: drop it from the queue, or stop its row at the next step."""
+        request.cancelled = True
+        try:
+            self._queue.remove(request)
+        except ValueError:
+            return
+        self._metrics.waiting.set(len(self._queue))
+
+    async def close(self) -> None:
+        """Refuse new work, fail waiting requests, stop running rows and the thread."""
+        self._closing = True
+        while self._queue:
+            self._queue.popleft().events.put_nowait(Failure(503, "the server is shutting down"))
+        self._metrics.waiting.set(0)
+        for request in self._running:
+            request.cancelled = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+
+    async def _run(self) -> None:
+        while True:
+            batch, wait_s = await self._next_batch()
+            if batch:
+                await self._run_batch(batch, wait_s)
+
+    async def _next_batch(self) -> tuple[list[GenRequest], float]:
+        while not self._queue:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        formed_from = time.perf_counter_ns()
+        settings = self._settings
+        deadline_ns = self._queue[0].arrival_ns + int(settings.max_wait_ms * 1e6)
+        while 0 < len(self._queue) < settings.max_batch_size:
+            remaining_s = (deadline_ns - time.perf_counter_ns()) / 1e9
+            if remaining_s <= 0:
+                break
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining_s)
+            except TimeoutError:
+                break
+        count = min(settings.max_batch_size, len(self._queue))
+        batch = [self._queue.popleft() for _ in range(count)]
+        self._metrics.waiting.set(len(self._queue))
+        return batch, (time.perf_counter_ns() - formed_from) / 1e9
+
+    async def _run_batch(self, batch: list[GenRequest], wait_s: float) -> None:
+        assert self._loop is not None
+        self.batches_started += 1
+        start_ns = time.perf_counter_ns()
+        for request in batch:
+            request.batch_id = self.batches_started
+            request.batch_start_ns = start_ns
+        self._running = batch
+        self._live = len(batch)
+        self._metrics.running.set(self._live)
+        self._metrics.on_batch_start(batch, batch_shape(batch).padding_fraction, wait_s, start_ns)
+        try:
+            outcome = await self._loop.run_in_executor(self._executor, self._runner.run, batch, self._publish)
+        finally:
+            self._running = []
+            self._live = 0
+            self._metrics.running.set(0)
+            self._metrics.batch_duration.observe((time.perf_counter_ns() - start_ns) / 1e9)
+        self.batches_finished += 1
+        if outcome.failed is not None:
+            self.batches_failed += 1
+
+    def _publish(self, events: list[tuple[GenRequest, Event]]) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._dispatch, events)
+
+    def _dispatch(self, events: list[tuple[GenRequest, Event]]) -> None:
+        metrics = self._metrics
+        ended = 0
+        for request, event in events:
+            request.events.put_nowait(event)
+            key = request.request_id
+            if isinstance(event, StepEvent):
+                metrics.on_step(request, event, self._last_token_ns.get(key))
+                if event.new_tokens:
+                    self._last_token_ns[key] = event.token_time_ns
+                if event.finish is None:
+                    continue
+            else:
+                metrics.on_finish(request, None, time.perf_counter_ns())
+            self._last_token_ns.pop(key, None)
+            ended += 1
+        if ended:
+            self._live = max(0, self._live - ended)
+            metrics.running.set(self._live)

@@ -1,0 +1,128 @@
+"""Loading the model and tokenizer from a local directory onto the chosen device and precision.
+
+`--dtype auto` takes the precision the directory's config names when it is bf16 or fp16; an fp32 (or
+unnamed) model runs in fp32 on CPU and bf16 on CUDA. `--random-weights` builds the model from
+`config.json` alone with random initialisation, directly on the device.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from servers.hf.settings import ServerSettings
+
+log = logging.getLogger("servers.hf")
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory or the device settings are unusable."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for `generate`, with what serving it needs to know."""
+
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    dtype: torch.dtype
+    eos_ids: frozenset[int]
+    pad_token_id: int
+    max_model_len: int
+
+    @property
+    def backend(self) -> Any:
+        """The fast `tokenizers.Tokenizer` (encoding and incremental decoding)."""
+        return self.tokenizer.backend_tokenizer
+
+    def encode(self, text: str, *, add_special_tokens: bool) -> list[int]:
+        """Token ids of `text`."""
+        ids: list[int] = self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+        return ids
+
+
+def generation_config(**fields: Any) -> Any:
+    """A `transformers.GenerationConfig` (typed loosely: transformers' own hints are incomplete)."""
+    import transformers
+
+    config_class: Any = transformers.GenerationConfig
+    return config_class(**fields)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; `cuda` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, config_dtype: object, device: torch.device) -> torch.dtype:
+    """The precision to load in (see the module docstring for `auto`)."""
+    if name != "auto":
+        return _DTYPES[name]
+    named = str(config_dtype).removeprefix("torch.") if config_dtype is not None else ""
+    if named in ("bfloat16", "float16"):
+        return _DTYPES[named]
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _eos_ids(model_dir: Path, tokenizer: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    path = model_dir / "generation_config.json"
+    if path.is_file():
+        value = json.loads(path.read_text()).get("eos_token_id")
+        ids.update([value] if isinstance(value, int) else list(value or []))
+    return frozenset(ids)
+
+
+def load_model(settings: ServerSettings) -> LoadedModel:
+    """Load `settings.model_dir` as the settings say."""
+    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoModelForCausalLM as _Auto
+
+    auto: Any = _Auto
+
+    model_dir = settings.model_dir
+    if not (model_dir / "config.json").is_file():
+        raise ModelLoadError(f"{model_dir} is not a model directory (no config.json)")
+    device = resolve_device(settings.device)
+    config = AutoConfig.from_pretrained(model_dir)
+    dtype = resolve_dtype(
+        settings.dtype, getattr(config, "dtype", None) or getattr(config, "torch_dtype", None), device
+    )
+    extra: dict[str, Any] = {}
+    if settings.attn_implementation:
+        extra["attn_implementation"] = settings.attn_implementation
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{model_dir} has no fast tokenizer (tokenizer.json)")
+    if settings.random_weights:
+        with device:
+            model = auto.from_config(config, dtype=dtype, **extra)
+    else:
+        model = auto.from_pretrained(model_dir, dtype=dtype, device_map=device, **extra)
+    model.eval()
+    context = int(getattr(config, "max_position_embeddings", 0) or 0) or 2048
+    max_model_len = settings.max_model_len or context
+    if max_model_len > context:
+        raise ModelLoadError(
+            f"--max-model-len {max_model_len} exceeds the model's context of {context} tokens"
+        )
+    eos_ids = _eos_ids(model_dir, tokenizer)
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = min(eos_ids) if eos_ids else 0
+    log.info("loaded %s on %s in %s (random weights: %s)", model_dir, device, dtype, settings.random_weights)
+    return LoadedModel(model, tokenizer, device, dtype, eos_ids, int(pad), max_model_len)

@@ -1,0 +1,69 @@
+"""One generation request as it travels from its HTTP handler to the batcher and back.
+
+The handler creates it and reads `events`; the batching thread fills `events` (through the event loop)
+with one `StepEvent` per step that produced text or finished the row, or one `Failure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from servers.hf.params import GenerationParams
+
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True, frozen=True)
+class Finish:
+    """How a row ended."""
+
+    reason: str
+    """`stop`, `length` or `abort` (client gone)."""
+    stop_reason: str | int | None
+    """The stop string or stop token id that ended it (None for EOS and length)."""
+    completion_tokens: int
+
+
+@dataclass(slots=True, frozen=True)
+class StepEvent:
+    """Text a row produced at one step (and its finish, on its last step)."""
+
+    text: str
+    new_tokens: int
+    token_time_ns: int
+    finish: Finish | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Failure:
+    """The row's batch failed; the request gets this error."""
+
+    status: int
+    message: str
+
+
+Event = StepEvent | Failure
+
+
+@dataclass(slots=True, eq=False)
+class GenRequest:
+    """A validated request waiting for, or taking part in, a batch."""
+
+    prompt_ids: list[int]
+    params: GenerationParams
+    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    arrival_ns: int = field(default_factory=time.perf_counter_ns)
+    request_id: int = field(default_factory=lambda: next(_ids))
+    cancelled: bool = False
+    """Set by the handler when its client went away; the batching thread stops the row."""
+    batch_id: int | None = None
+    batch_start_ns: int | None = None
+    first_token_ns: int | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Number of prompt tokens."""
+        return len(self.prompt_ids)

@@ -1,0 +1,42 @@
+"""Running the app under uvicorn, with graceful shutdown.
+
+On SIGTERM or SIGINT uvicorn stops accepting connections and gives in-flight requests
+`shutdown_timeout_s` to finish (the batcher keeps running meanwhile); requests still open after that
+are cancelled, which stops their rows at the next decoding step. Then the batcher fails anything still
+queued with a 503 and its thread is joined.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from servers.hf.app import create_app
+from servers.hf.loading import load_model
+from servers.hf.settings import ServerSettings
+
+log = logging.getLogger("servers.hf")
+
+
+def run(settings: ServerSettings, *, access_log: bool = False) -> None:
+    """Load the model and serve until a shutdown signal."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loaded = load_model(settings)
+    app = create_app(settings, loaded)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=access_log,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
+        log_level="info",
+    )
+    log.info(
+        "serving %s as %r on http://%s:%d",
+        settings.model_dir,
+        settings.served_model_name,
+        settings.host,
+        settings.port,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,62 @@
+"""The HF server's knobs: one frozen record, filled from the command line (or `HF_SERVER_*` variables)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Device = Literal["auto", "cuda", "cpu"]
+DType = Literal["auto", "bfloat16", "float16", "float32"]
+DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
+DTYPES: tuple[DType, ...] = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """How requests are grouped into `generate` calls."""
+
+    max_batch_size: int = 8
+    """Most requests in one `generate` call."""
+    max_wait_ms: float = 10.0
+    """Longest a batch waits to fill, counted from its first request's arrival."""
+    max_queue: int = 256
+    """Most requests waiting for a batch (the one being formed included); more get 503."""
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must not be negative, got {self.max_wait_ms}")
+        if self.max_queue < self.max_batch_size:
+            raise ValueError(
+                f"max_queue ({self.max_queue}) must be at least max_batch_size ({self.max_batch_size}): "
+                "a batch forms from waiting requests"
+            )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything that decides what the server loads and how it serves."""
+
+    model_dir: Path
+    served_model_name: str
+    host: str = "127.0.0.1"
+    port: int = 8001
+    device: Device = "auto"
+    dtype: DType = "auto"
+    attn_implementation: str | None = None
+    random_weights: bool = False
+    max_model_len: int | None = None
+    api_key: str | None = None
+    batching: BatchingSettings = BatchingSettings()
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM, how long in-flight requests may take to finish before they are cancelled."""
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON-ready values, without the API key."""
+        values = asdict(self)
+        values["model_dir"] = str(self.model_dir)
+        values["api_key"] = "set" if self.api_key else None
+        values.update(values.pop("batching"))
+        return values
