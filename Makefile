@@ -14,7 +14,7 @@ test: install system model lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check loadgen servers tests benchmarks
+	$(BIN)/ruff check loadgen servers tests benchmarks dashboards
 	$(BIN)/mypy
 
 install: $(VENV)/.installed

@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.model",
     "tests.fixtures.hf",
     "tests.fixtures.vllm",
+    "tests.fixtures.prometheus",
+    "tests.fixtures.locust",
 ]

@@ -1,0 +1,310 @@
+"""One comparison from start to finish: probe, parity probe, interleaved sweep, offline batches, gates.
+
+Files written to the run directory (besides the report):
+- `run.json`: kind `compare`, targets and what each reported about itself, the plan, the workload,
+  the machine, launch details (command, load time, idle memory) and the parity verdict;
+- `requests.jsonl` and `summary-NN-<target>-<level>.json`: the sweep (as `loadgen run` writes them);
+- `parity.jsonl`, `parity.json`: the greedy probe's records and every gate's verdict;
+- `offline.jsonl`, `offline.json`: the fixed batches' records and results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadgen.client_tokens import TokenCounter
+from loadgen.compare.launch import LaunchedServer
+from loadgen.compare.memory import listening_pid, tree_rss_bytes
+from loadgen.compare.offline import BatchResult, run_batches
+from loadgen.compare.parity import (
+    ParityReport,
+    Tokens,
+    output_length_gate,
+    probe_prompts,
+    token_agreement_gate,
+    usage_gate,
+)
+from loadgen.compare.plan import ComparePlan, choose_baseline, request_summary
+from loadgen.compare.sweep import RelabelSink, interleaved_sweep
+from loadgen.compare.targets import ServerInfo
+from loadgen.progress import Progress
+from loadgen.record import RequestRecord
+from loadgen.results import JsonlSink, MemorySink, RunWriter
+from loadgen.run_config import LoadSpec, RequestOptions, Target
+from loadgen.runner import LevelResult, new_event_loop, run_level
+from loadgen.stats import SLO
+from loadgen.workloads.base import Prompt
+
+PARITY_FILE = "parity.json"
+OFFLINE_FILE = "offline.json"
+EXIT_PARITY_FAILED = 3
+
+
+@dataclass
+class CompareInputs:
+    """What a comparison runs: the servers, the prompts, the request options and the plan."""
+
+    infos: list[ServerInfo]
+    targets: list[Target]
+    prompts: list[Prompt]
+    workload: dict[str, Any]
+    request: RequestOptions
+    plan: ComparePlan
+    slo: SLO | None = None
+    percentiles: tuple[float, ...] = (50, 90, 95, 99)
+    tokenizer: str | None = None
+    launched: list[LaunchedServer] = field(default_factory=list)
+    command: Sequence[str] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompareOutcome:
+    """What came of a comparison."""
+
+    run_dir: Path
+    parity: ParityReport
+    summaries: list[dict[str, Any]]
+    offline: list[BatchResult]
+    stopped_at_parity: bool
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every gate passed, 3 when a parity gate failed."""
+        return 0 if self.parity.passed else EXIT_PARITY_FAILED
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _server_pids(inputs: CompareInputs) -> dict[str, int | None]:
+    launched = {s.name: s.pid for s in inputs.launched}
+    return {t.name: launched.get(t.name) or listening_pid(t.base_url) for t in inputs.targets}
+
+
+def _meta(inputs: CompareInputs, baseline: str, pids: dict[str, int | None]) -> dict[str, Any]:
+    launched = {s.name: s for s in inputs.launched}
+    servers = []
+    for info in inputs.infos:
+        entry = info.to_dict()
+        pid = pids.get(info.name)
+        entry["pid_found"] = pid is not None
+        entry["idle_rss_bytes"] = tree_rss_bytes(pid) if pid is not None else None
+        if info.name in launched:
+            server = launched[info.name]
+            entry["launch"] = {
+                "argv": server.argv,
+                "command": shlex.join(server.argv),
+                "env": server.env,
+                "load_time_s": server.load_time_s,
+                "log": str(server.log_path),
+            }
+        servers.append(entry)
+    return {
+        "kind": "compare",
+        "command": shlex.join(["loadgen", *inputs.command[1:]] if inputs.command else []),
+        "targets": [{"name": t.name, "base_url": t.base_url, "model": t.model} for t in inputs.targets],
+        "servers": servers,
+        "baseline": baseline,
+        "seed": inputs.plan.seed,
+        "plan": inputs.plan.to_dict(),
+        "loads": [asdict(load) for load in inputs.plan.loads()],
+        "request": request_summary(inputs.request, inputs.slo),
+        "workload": inputs.workload,
+        "slo": None if inputs.slo is None else request_summary(inputs.request, inputs.slo)["slo"],
+        "percentiles": list(inputs.percentiles),
+        "tokenizer": inputs.tokenizer,
+        "warnings": list(inputs.warnings),
+    }
+
+
+class Comparison:
+    """Runs one comparison into `run_dir`; `echo` receives one-line progress messages."""
+
+    def __init__(
+        self,
+        inputs: CompareInputs,
+        run_dir: Path,
+        echo: Callable[[str], None],
+        progress: Progress | None = None,
+    ) -> None:
+        self.inputs, self.run_dir, self.echo, self.progress = inputs, run_dir, echo, progress
+        self.baseline = choose_baseline([t.name for t in inputs.targets], inputs.plan.baseline)
+        self.pids = _server_pids(inputs)
+        self.tokens = Tokens(inputs.tokenizer)
+        self.counter: TokenCounter | None = None
+        self.writer = RunWriter(run_dir, _meta(inputs, self.baseline, self.pids))
+        self.summaries: list[dict[str, Any]] = []
+
+    async def _probe(self, stop: asyncio.Event) -> dict[str, list[RequestRecord]]:
+        """The greedy probe on each target, one request at a time."""
+        plan = self.inputs.plan
+        prompts = probe_prompts(plan.probe_prompts, plan.probe_tokens)
+        request = replace(
+            self.inputs.request,
+            api="completions",
+            stream=True,
+            ignore_eos=False,
+            temperature=0.0,
+            min_tokens=None,
+            max_tokens=prompts[0].output_tokens,
+            save_text=True,
+            include_usage=True,
+        )
+        load = LoadSpec(mode="closed", concurrency=1, num_requests=len(prompts), seed=self.inputs.plan.seed)
+        sink = JsonlSink(self.run_dir / "parity.jsonl")
+        out: dict[str, list[RequestRecord]] = {}
+        try:
+            for target in self.inputs.targets:
+                self.echo(f"parity probe: {len(prompts)} greedy completions on {target.name}")
+                memory = MemorySink()
+                tee = _Tee(memory, RelabelSink(sink, "parity"))
+                await run_level(
+                    target, prompts, load, request, tee, stop=stop, id_prefix=f"{target.name}-parity"
+                )
+                out[target.name] = sorted(memory.records, key=lambda r: r.index)
+        finally:
+            sink.close()
+        return out
+
+    def _on_level(self, result: LevelResult) -> None:
+        self.writer.write_summary(result.summary)
+        self.summaries.append(result.summary)
+        s = result.summary
+        verdict = " (client-bound!)" if result.selfcheck.client_bound else ""
+        ttft = s.get("p50_ttft_ms")
+        ttft_text = "-" if ttft is None else f"{ttft:.0f}"
+        self.echo(
+            f"  {s['label']}: {s['completed']} ok, {s['failed']} failed, "
+            f"{s['output_throughput']:.1f} output tok/s, TTFT p50 {ttft_text} ms{verdict}"
+        )
+
+    def _on_batch(self, batch: BatchResult) -> None:
+        peak = (
+            "" if batch.peak_rss_bytes is None else f", peak memory {batch.peak_rss_bytes / 2**20:,.0f} MiB"
+        )
+        self.echo(
+            f"  {batch.target} batch={batch.batch_size}: {batch.seconds:.2f} s to finish, "
+            f"{batch.output_tokens_per_s:.1f} output tok/s{peak}"
+        )
+
+    async def _run(self, stop: asyncio.Event) -> CompareOutcome:
+        inputs, plan = self.inputs, self.inputs.plan
+        probes = await self._probe(stop)
+        parity = ParityReport(
+            [
+                token_agreement_gate(probes, self.baseline, self.tokens, random_weights=plan.random_weights),
+                usage_gate(probes, [], self.tokens, random_weights=plan.random_weights),
+            ]
+        )
+        _dump(self.run_dir / PARITY_FILE, parity.to_dict())
+        for gate in parity.gates:
+            self.echo(f"parity {gate.name}: {gate.status.upper()}: {gate.summary}")
+        if not parity.passed and plan.parity == "gate":
+            return CompareOutcome(self.run_dir, parity, [], [], stopped_at_parity=True)
+        loads = plan.loads()
+        self.echo(
+            f"sweep: {', '.join(load.label for load in loads)} "
+            f"on {', '.join(t.name for t in inputs.targets)} "
+            "(interleaved)"
+        )
+        results = await interleaved_sweep(
+            inputs.targets,
+            inputs.prompts,
+            loads,
+            inputs.request,
+            self.writer.sink,
+            stop=stop,
+            progress=self.progress,
+            percentiles=inputs.percentiles,
+            slo=inputs.slo,
+            on_level=self._on_level,
+        )
+        sweep_records = [r for result in results for r in result.records]
+        offline: list[BatchResult] = []
+        if plan.offline_batches and not stop.is_set():
+            self.echo(f"offline batches: {', '.join(map(str, plan.offline_batches))} prompts at once")
+            sink = JsonlSink(self.run_dir / "offline.jsonl")
+            try:
+                offline = await run_batches(
+                    inputs.targets,
+                    inputs.prompts,
+                    plan.offline_batches,
+                    inputs.request,
+                    sink,
+                    self.pids,
+                    seed=plan.seed,
+                    stop=stop,
+                    on_batch=self._on_batch,
+                )
+            finally:
+                sink.close()
+            _dump(self.run_dir / OFFLINE_FILE, [b.to_dict() for b in offline])
+        parity = ParityReport(
+            [
+                parity.gates[0],
+                usage_gate(probes, sweep_records, self.tokens, random_weights=plan.random_weights),
+                output_length_gate(sweep_records, ignore_eos=inputs.request.ignore_eos),
+            ]
+        )
+        _dump(self.run_dir / PARITY_FILE, parity.to_dict())
+        for gate in parity.gates[1:]:
+            self.echo(f"parity {gate.name}: {gate.status.upper()}: {gate.summary}")
+        return CompareOutcome(self.run_dir, parity, self.summaries, offline, stopped_at_parity=False)
+
+    def run(self) -> CompareOutcome:
+        """Run on a fresh event loop. Ctrl-C stops scheduling and keeps what was measured (again: quit)."""
+        loop = new_event_loop("auto")
+        stop = asyncio.Event()
+
+        def on_sigint() -> None:
+            self.echo("stopping: requests in flight are recorded as cancelled (Ctrl-C again to quit)")
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        outcome: CompareOutcome | None = None
+        try:
+            outcome = loop.run_until_complete(self._run(stop))
+        finally:
+            loop.close()
+            if outcome is not None:
+                self.writer.meta["parity_passed"] = outcome.parity.passed
+                self.writer.meta["stopped_at_parity"] = outcome.stopped_at_parity
+            self.writer.finish(interrupted=outcome is None or stop.is_set())
+        return outcome
+
+
+class _Tee:
+    """A sink that forwards every record to several sinks."""
+
+    def __init__(self, *sinks: MemorySink | RelabelSink) -> None:
+        self.sinks = sinks
+
+    def write(self, record: RequestRecord) -> None:
+        """Forward to each sink."""
+        for sink in self.sinks:
+            sink.write(record)
+
+
+def default_tokenizer(infos: Sequence[ServerInfo], fallback: Path) -> str | None:
+    """A local tokenizer for the served model: a server's model directory if it is on this host."""
+    for info in infos:
+        if info.root and (Path(info.root) / "tokenizer.json").is_file():
+            return info.root
+    return str(fallback) if (fallback / "tokenizer.json").is_file() else None
+
+
+def env_model_dir() -> Path:
+    """`$SERVEBENCH_MODEL_DIR`, else `.cache/models/SmolLM2-135M-Instruct`."""
+    return Path(os.environ.get("SERVEBENCH_MODEL_DIR") or ".cache/models/SmolLM2-135M-Instruct")

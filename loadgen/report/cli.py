@@ -1,0 +1,31 @@
+"""`loadgen report RUN_DIR [RUN_DIR_B]`: rebuild a report from saved results, or compare two runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("report", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the report [default: the (first) run directory].",
+)
+def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
+    """Write report.md, report.html and PNG plots from one saved run, or from two runs compared (B vs A)."""
+    from loadgen.report.build import write_report
+    from loadgen.report.console import summary_table
+
+    if len(runs) > 2:
+        raise click.UsageError("give one run directory, or two to compare them")
+    if len(runs) == 2 and output_dir is None:
+        output_dir = runs[1] / f"vs-{runs[0].resolve().name}"
+    report = write_report(list(runs), output_dir)
+    if report.data.levels:
+        click.echo(summary_table(report.data))
+    if report.figures_note:
+        click.echo(report.figures_note)
+    click.echo(f"report: {report.html} (and report.md, {len(report.figures)} PNG plots)")

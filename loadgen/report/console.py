@@ -1,0 +1,91 @@
+"""The comparison's summary table for the terminal: per level, each server's figures and the speed-up."""
+
+from __future__ import annotations
+
+from loadgen.report.content import headline
+from loadgen.report.data import ReportData
+from loadgen.report.ratios import METRIC_BY_KEY, format_ratio, format_value, speedup
+
+CONSOLE_METRICS = (
+    "output_throughput",
+    "p50_ttft_ms",
+    "p99_ttft_ms",
+    "p50_itl_ms",
+    "p50_e2el_ms",
+    "p99_e2el_ms",
+    "request_goodput",
+)
+
+
+def summary_table(data: ReportData) -> str:
+    """An aligned text table: one block of rows per level, one column per series and per speed-up."""
+    names = [s.name for s in data.series]
+    ratio_heads = [f"{a}/{b}" for a, b in data.pairs]
+    rows: list[list[str]] = []
+    for level in data.levels:
+        first = True
+        for key in CONSOLE_METRICS:
+            metric = METRIC_BY_KEY[key]
+            values = [metric.value(s.summaries.get(level)) for s in data.series]
+            if all(v is None for v in values):
+                continue
+            ratios = [
+                speedup(
+                    metric,
+                    data.series_named(a).summaries.get(level),
+                    data.series_named(b).summaries.get(level),
+                )
+                for a, b in data.pairs
+            ]
+            rows.append(
+                [
+                    level if first else "",
+                    f"{metric.label} ({metric.unit})",
+                    *[format_value(v) for v in values],
+                    *[format_ratio(r) for r in ratios],
+                ]
+            )
+            first = False
+    headers = ["level", "metric", *names, *ratio_heads]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        out = [cells[0].ljust(widths[0]), cells[1].ljust(widths[1])]
+        out += [c.rjust(w) for c, w in zip(cells[2:], widths[2:], strict=True)]
+        return "  ".join(out).rstrip()
+
+    text = [line(headers), "-" * sum(widths) + "-" * 2 * (len(widths) - 1)]
+    text += [line(r) for r in rows]
+    if ratio_heads:
+        text.append(
+            "speed-up above 1: the first server is better (throughput ratio, or latency ratio inverted)"
+        )
+    return "\n".join(text)
+
+
+def verdict_lines(data: ReportData) -> list[str]:
+    """The report's headline sentences as plain text."""
+    return [line.replace("**", "") for line in headline(data)]
+
+
+def offline_table(data: ReportData) -> str:
+    """Fixed batches as text: per batch size, each server's time to finish and output tok/s."""
+    batches = data.primary.offline
+    names = list(dict.fromkeys(str(b["target"]) for b in batches))
+    by = {(str(b["target"]), int(b["batch_size"])): b for b in batches}
+    headers = ["batch", *[f"{n} s / tok/s" for n in names], *[f"{a}/{b}" for a, b in data.pairs]]
+    rows = []
+    for size in sorted({int(b["batch_size"]) for b in batches}):
+        cells = [str(size)]
+        for name in names:
+            b = by.get((name, size))
+            speed = "-" if b is None else format_value(b["output_tokens_per_s"])
+            cells.append("-" if b is None else f"{b['seconds']:.2f} / {speed}")
+        for a, base in data.pairs:
+            x, y = by.get((a, size)), by.get((base, size))
+            ratio = y["seconds"] / x["seconds"] if x and y and x["seconds"] > 0 and y["seconds"] > 0 else None
+            cells.append(format_ratio(ratio))
+        rows.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [headers, *rows]]
+    return "fixed batches (prompts sent at once; time to finish / output tok/s):\n" + "\n".join(lines)

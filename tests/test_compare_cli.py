@@ -1,0 +1,58 @@
+"""`loadgen compare` / `loadgen report` reject bad input with one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadgen.compare.targets import TargetSpec, parse_targets
+from loadgen.errors import ConfigError
+from tests.fixtures.procs import REPO_ROOT
+
+
+def loadgen(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadgen", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
+
+
+def test_target_specs_parse_name_equals_url_and_drop_v1() -> None:
+    assert TargetSpec.parse("vllm=http://127.0.0.1:8000/v1/") == TargetSpec("vllm", "http://127.0.0.1:8000")
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["vllm=http://a:1"], "two or more targets"),
+        (["vllm=http://a:1", "vllm=http://b:2"], "given twice"),
+        (["vllm=ftp://a:1", "hf=http://b:2"], "not an http(s):// URL"),
+        (["http://a:1", "hf=http://b:2"], "expected NAME=URL"),
+    ],
+)
+def test_bad_targets_are_refused_with_the_reason(items: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_targets(items)
+
+
+def test_compare_with_one_target_is_a_one_line_error() -> None:
+    done = loadgen("compare", "vllm=http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "loadgen: error: a comparison needs two or more targets (NAME=URL each), or --launch"
+    )
+
+
+def test_compare_with_unreachable_servers_names_them() -> None:
+    done = loadgen("compare", "a=http://127.0.0.1:9", "b=http://127.0.0.1:9", "--output-dir", "/tmp/unused")
+    assert done.returncode == 2
+    assert "a (http://127.0.0.1:9) is not ready" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_report_of_a_directory_that_is_not_a_run_is_a_one_line_error(tmp_path: Path) -> None:
+    done = loadgen("report", str(tmp_path))
+    assert done.returncode == 2
+    assert "is not a run directory" in done.stderr and "Traceback" not in done.stderr
