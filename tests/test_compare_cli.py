@@ -56,3 +56,16 @@ def test_report_of_a_directory_that_is_not_a_run_is_a_one_line_error(tmp_path: P
     done = loadgen("report", str(tmp_path))
     assert done.returncode == 2
     assert "is not a run directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_random_weights_declared_for_the_run_raise_no_warning_for_servers_that_do_not_report() -> None:
+    from loadgen.compare.targets import ServerInfo, setting_warnings
+
+    vllm = ServerInfo("vllm", "http://127.0.0.1:1", True, "vllm", models=["m"])
+    hf = ServerInfo("hf", "http://127.0.0.1:2", True, "hf", models=["m"], config={"random_weights": True})
+    assert setting_warnings([vllm, hf], random_weights=True) == []
+    assert "pass --random-weights" in setting_warnings([vllm, hf])[0]
+    hf_real = ServerInfo(
+        "hf", "http://127.0.0.1:2", True, "hf", models=["m"], config={"random_weights": False}
+    )
+    assert "hf serve(s) real weights" in setting_warnings([vllm, hf_real], random_weights=True)[0]

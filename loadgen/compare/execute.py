@@ -124,6 +124,7 @@ def _servers(opts: dict[str, Any]) -> Iterator[tuple[list[TargetSpec], list[Laun
         dtype=opts["dtype"],
         device=opts["device"],
         random_weights=bool(opts["random_weights"]),
+        served_model_name=model_dir.name,
     )
     gpu_share = opts.get("gpu_memory_utilization") or (0.5 if settings.device == "cuda" else None)
     vllm = VllmLaunch(
@@ -218,7 +219,7 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
             slo=slo,
             tokenizer=str(tokenizer),
             launched=servers,
-            warnings=setting_warnings(infos),
+            warnings=setting_warnings(infos, random_weights=bool(opts.get("random_weights"))),
             command=argv,
         )
         _echo(

@@ -167,8 +167,12 @@ def check_same_model(infos: list[ServerInfo]) -> list[str]:
     return problems
 
 
-def setting_warnings(infos: list[ServerInfo]) -> list[str]:
-    """Differences that do not stop a comparison but belong in its report."""
+def setting_warnings(infos: list[ServerInfo], *, random_weights: bool = False) -> list[str]:
+    """Differences that do not stop a comparison but belong in its report.
+
+    `random_weights` is what the run declares (`--random-weights`). Only the HF server reports its
+    weights (`/config`); vLLM does not, so a server that says nothing is taken at the run's word.
+    """
     warnings: list[str] = []
     lengths = {i.name: i.max_model_len for i in infos if i.max_model_len is not None}
     if len(set(lengths.values())) > 1:
@@ -177,7 +181,14 @@ def setting_warnings(infos: list[ServerInfo]) -> list[str]:
             f"the servers have different max context lengths ({listed}); the launch configuration "
             "gives both the same --max-model-len"
         )
-    random = [i.name for i in infos if i.config.get("random_weights") is True]
-    if random and len(random) < len(infos):
-        warnings.append(f"{', '.join(random)} serve(s) random weights; the others may not")
+    reported = {i.name: i.config.get("random_weights") for i in infos}
+    real = [name for name, value in reported.items() if value is False]
+    random = [name for name, value in reported.items() if value is True]
+    if random_weights and real:
+        warnings.append(f"the run declares random weights, but {', '.join(real)} serve(s) real weights")
+    elif not random_weights and random:
+        warnings.append(
+            f"{', '.join(random)} serve(s) random weights; pass --random-weights if every server does "
+            "(vLLM: --load-format dummy)"
+        )
     return warnings
