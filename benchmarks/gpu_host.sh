@@ -22,6 +22,13 @@ host_env() {
   export VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 }
 
+# Sample the GPU's SM clock, utilisation and power every 200 ms into $1 (read-only: nothing is set),
+# so slow phases of a run can be matched against the GPU's clock state.
+log_gpu_state() {
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw,pstate \
+    --format=csv,nounits -lms 200 >"$1" 2>/dev/null &
+}
+
 case ${1:-} in
   stage)
     mkdir -p /root/stage && cp -r "$2"/. /root/stage/ ;;
@@ -37,6 +44,7 @@ case ${1:-} in
   hf-overhead)
     host_env
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    log_gpu_state "$2/gpu-state-hf-overhead.csv"
     python3 -m benchmarks.hf_overhead --device cuda --dtype bfloat16 --random-weights \
       --model-dir "$model_dir" --batch-sizes 1,4,8,16,32 --input-len 128 --output-len 128 --rounds 2 \
       2>&1 | tee "$2/hf_overhead.txt"
@@ -45,6 +53,7 @@ case ${1:-} in
     host_env
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     run=results/gpu-compare
+    log_gpu_state "$2/gpu-state-compare.csv"
     python3 -m loadgen compare --launch --device cuda --dtype bfloat16 --random-weights \
       --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
       --concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos \

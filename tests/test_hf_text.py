@@ -109,3 +109,12 @@ def test_ending_a_row_from_outside_flushes_held_text(tokenizer: Tokenizer) -> No
     event = row.end("abort", 0)
     assert streamed + event.text == "abc def"
     assert event.finish is not None and event.finish.reason == "abort"
+
+
+def test_a_row_without_stop_strings_streams_all_text_and_flushes_at_max_tokens(tokenizer: Tokenizer) -> None:
+    ids = tokenizer.encode("ok 🙂 done 世界", add_special_tokens=False).ids
+    cut = len(ids) - 1  # ends inside 界: the length finish shows the incomplete character
+    row = _row(tokenizer, tokenizer.encode("Say:", add_special_tokens=False).ids, max_tokens=cut)
+    steps = _feed(row, ids)
+    assert [reason for _, reason in steps] == [None] * (cut - 1) + ["length"]
+    assert "".join(t for t, _ in steps) == tokenizer.decode(ids[:cut])

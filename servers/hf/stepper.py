@@ -36,13 +36,16 @@ class BatchStepper:
         now_ns = time.perf_counter_ns()
         self.steps += 1
         events: list[tuple[GenRequest, Event]] = []
+        append = events.append
         changed = False
         for row, token in zip(self._rows, tokens, strict=True):
-            if row.done:
+            if row.finish is not None:  # `row.done`, without the property call
                 continue
-            event = row.end("abort", now_ns) if row.request.cancelled else row.accept(token, now_ns)
-            events.append((row.request, event))
-            changed = changed or row.done
+            request = row.request
+            event = row.end("abort", now_ns) if request.cancelled else row.accept(token, now_ns)
+            append((request, event))
+            if event.finish is not None:
+                changed = True
         if events:
             self._publish(events)
         if changed:
