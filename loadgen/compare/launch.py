@@ -113,7 +113,11 @@ def start_server(name: str, launch: Launch, log_path: Path, timeout_s: float) ->
 
 def stop_server(server: LaunchedServer, grace_s: float = 20.0) -> None:
     """SIGTERM the server's process group, then SIGKILL it after `grace_s`."""
-    process = server.process
+    stop_process(server.process, grace_s)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    """SIGTERM a process started in its own session (and its group), then SIGKILL it after `grace_s`."""
     if process.poll() is not None:
         return
     try:
