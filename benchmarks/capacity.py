@@ -148,21 +148,9 @@ def measured_window(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return done
 
 
-def run_tool(tool: str, url: str, n: int, concurrency: int, core: int, model_dir: Path) -> dict[str, Any]:
-    """Run one tool once and judge it from the server's truth and its CPU samples."""
-    clear_truth(url)
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["taskset", "-c", str(core), *tool_command(tool, url, n, concurrency, Path(tmp), model_dir)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        sampler = CpuSampler(proc.pid)
-        sampler.start()
-        out, _ = proc.communicate(timeout=1800)
-        sampler.stop.set()
-        sampler.join()
-    if proc.returncode != 0:
-        tail = out.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"{tool} exited with {proc.returncode}:\n{tail}")
+def judge_run(tool: str, url: str, sampler: CpuSampler, cmd: list[str]) -> dict[str, Any]:
+    """A finished client run's figures: the server's truth gives the window and the tokens streamed
+    in it, the client's CPU samples the CPU-seconds it spent in that window."""
     done = measured_window(fetch_truth(url))
     start, end = done[0]["received_ns"], max(t["end_ns"] for t in done)
     window_s = (end - start) / 1e9
@@ -179,8 +167,27 @@ def run_tool(tool: str, url: str, n: int, concurrency: int, core: int, model_dir
         "cpu_share_of_core": cpu_s / window_s,
         "cpu_s_per_1000_requests": 1000 * cpu_s / len(done),
         "tokens_per_cpu_s": tokens / cpu_s if cpu_s > 0 else None,
+        "us_cpu_per_token": 1e6 * cpu_s / tokens,
         "command": " ".join(cmd[3:]) if cmd[0] == "taskset" else " ".join(cmd),
     }
+
+
+def run_tool(tool: str, url: str, n: int, concurrency: int, core: int, model_dir: Path) -> dict[str, Any]:
+    """Run one tool once and judge it from the server's truth and its CPU samples."""
+    clear_truth(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["taskset", "-c", str(core), *tool_command(tool, url, n, concurrency, Path(tmp), model_dir)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        sampler = CpuSampler(proc.pid)
+        sampler.start()
+        out, _ = proc.communicate(timeout=1800)
+        sampler.stop.set()
+        sampler.join()
+    if proc.returncode != 0:
+        tail = out.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{tool} exited with {proc.returncode}:\n{tail}")
+    return judge_run(tool, url, sampler, cmd)
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import REPO, clear_truth, fetch_truth, sim_server, table, write_result
-from benchmarks.capacity import OUTPUT_TOKENS, CpuSampler, measured_window, run_tool
+from benchmarks._common import REPO, clear_truth, sim_server, table, write_result
+from benchmarks.capacity import OUTPUT_TOKENS, CpuSampler, judge_run, run_tool
 
 LOCUSTFILE = REPO / "loadgen" / "locust" / "locustfile.py"
 
@@ -55,25 +55,7 @@ def run_locust(url: str, users: int, run_time_s: int, core: int) -> dict[str, An
         sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"locust exited with {proc.returncode}:\n{out.decode(errors='replace')[-3000:]}")
-    done = measured_window(fetch_truth(url))
-    start, end = done[0]["received_ns"], max(t["end_ns"] for t in done)
-    window_s = (end - start) / 1e9
-    cpu_s = sampler.cpu_at(end) - sampler.cpu_at(start)
-    tokens = sum(t["output_tokens"] for t in done)
-    return {
-        "tool": "locust",
-        "requests": len(done),
-        "tokens": tokens,
-        "window_s": window_s,
-        "cpu_s": cpu_s,
-        "tokens_per_s": tokens / window_s,
-        "requests_per_s": len(done) / window_s,
-        "cpu_share_of_core": cpu_s / window_s,
-        "cpu_s_per_1000_requests": 1000 * cpu_s / len(done),
-        "tokens_per_cpu_s": tokens / cpu_s if cpu_s > 0 else None,
-        "us_cpu_per_token": 1e6 * cpu_s / tokens,
-        "command": " ".join(cmd[3:]),
-    }
+    return judge_run("locust", url, sampler, cmd)
 
 
 def main() -> None:
