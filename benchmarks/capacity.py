@@ -27,7 +27,15 @@ from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import REPO, clear_truth, fetch_truth, sim_server, table, write_result
+from benchmarks._common import (
+    REPO,
+    clear_truth,
+    fetch_truth,
+    sim_server,
+    table,
+    vllm_bench_serve_command,
+    write_result,
+)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OUTPUT_TOKENS = 256
@@ -102,41 +110,14 @@ def tool_command(tool: str, url: str, n: int, concurrency: int, workdir: Path, m
         ]
         return [*cmd, "--client", "httpx"] if tool == "loadgen-httpx" else cmd
     if tool == "vllm":
-        python = os.environ.get("VLLM_PYTHON", str(REPO / ".venv" / "bin" / "python"))
-        return [
-            python,
-            "-m",
-            "vllm.entrypoints.cli.main",
-            "bench",
-            "serve",
-            "--backend",
-            "openai",
-            "--base-url",
+        return vllm_bench_serve_command(
             url,
-            "--endpoint",
-            "/v1/completions",
-            "--model",
-            "sim-model",
-            "--tokenizer",
-            str(model_dir),
-            "--dataset-name",
-            "random",
-            "--random-input-len",
-            "16",
-            "--random-output-len",
-            str(OUTPUT_TOKENS),
-            "--num-prompts",
-            str(n),
-            "--max-concurrency",
-            str(concurrency),
-            "--request-rate",
-            "inf",
-            "--ignore-eos",
-            "--disable-tqdm",
-            "--save-result",
-            "--result-dir",
-            str(workdir / "vllm"),
-        ]
+            model_dir,
+            output_tokens=OUTPUT_TOKENS,
+            num_prompts=n,
+            concurrency=concurrency,
+            result_dir=str(workdir / "vllm"),
+        )
     raise SystemExit(f"unknown tool {tool!r}")
 
 
