@@ -87,12 +87,17 @@ def sim_server(core: int | None, nice: int = 0, realtime: bool = False, **option
         wait_healthy(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace_s=10)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM `proc`, then SIGKILL it if it has not exited after `grace_s`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def fetch_truth(url: str) -> list[dict[str, Any]]:

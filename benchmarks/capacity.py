@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -208,8 +209,8 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for tool in tools:
         best = max(runs[tool], key=lambda r: r["tokens_per_cpu_s"] or 0)
-        per_cpu = sorted(r["tokens_per_cpu_s"] or 0 for r in runs[tool])
-        results.append({**best, "median_tokens_per_cpu_s": per_cpu[len(per_cpu) // 2], "runs": runs[tool]})
+        median = statistics.median(r["tokens_per_cpu_s"] or 0 for r in runs[tool])
+        results.append({**best, "median_tokens_per_cpu_s": median, "runs": runs[tool]})
     base = next((r for r in results if r["tool"] == "vllm"), None)
     rows = []
     for r in results:

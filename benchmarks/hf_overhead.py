@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import REPO, free_port, table, wait_healthy, write_result
+from benchmarks._common import REPO, free_port, stop_process, table, wait_healthy, write_result
 
 DEFAULT_MODEL_DIR = REPO / ".cache" / "models" / "SmolLM2-135M-Instruct"
 MODEL_NAME = "bench-model"
@@ -246,12 +246,7 @@ def hf_server(setup: Setup, batch_size: int, log_path: Path) -> Iterator[str]:
         wait_healthy(url, proc, timeout_s=600)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace_s=60)
 
 
 @dataclass

@@ -269,7 +269,6 @@ def _run(
 ) -> bool:
     from dataclasses import asdict
 
-    from loadgen.exporter import LiveMetrics
     from loadgen.progress import Progress
     from loadgen.results import RunWriter, default_run_dir
     from loadgen.runner import LevelResult, new_event_loop, run_sweep
@@ -297,6 +296,8 @@ def _run(
     )
     live = None
     if opts["metrics_port"] is not None:
+        from loadgen.exporter import LiveMetrics
+
         live = LiveMetrics()
         live.start_http_server(opts["metrics_port"], opts["metrics_host"])
     progress = Progress(enabled=not opts["no_progress"])
@@ -311,8 +312,9 @@ def _run(
                 err=True,
             )
 
-    async def main() -> bool:
-        stop = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def main() -> None:
         loop = asyncio.get_running_loop()
 
         def on_signal() -> None:
@@ -341,17 +343,16 @@ def _run(
             token_counter=counter,
             on_level=on_level,
         )
-        return stop.is_set()
 
     loop = new_event_loop(opts["loop_kind"])
     try:
-        interrupted = loop.run_until_complete(main())
+        loop.run_until_complete(main())
     finally:
         loop.close()
-        writer.finish(interrupted=any(r.interrupted for r in results))
+        writer.finish(interrupted=stop.is_set())
         if live is not None:
             live.close()
     if results:
         click.echo(format_summary_table([r.summary for r in results]))
     click.echo(f"results: {out_dir}")
-    return interrupted
+    return stop.is_set()

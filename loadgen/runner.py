@@ -28,15 +28,14 @@ import gc
 import os
 from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadgen import errors
 from loadgen.client import Client, make_client
 from loadgen.client_tokens import TokenCounter
 from loadgen.errors import ConfigError
-from loadgen.exporter import LiveMetrics
 from loadgen.progress import Progress
 from loadgen.record import RequestRecord
 from loadgen.results import RecordSink
@@ -45,6 +44,9 @@ from loadgen.schedule import arrival_offsets_ns
 from loadgen.selfcheck import LoopLagSampler, SelfCheckReport, cpu_wait_s, judge, process_cpu_s
 from loadgen.stats import SLO, summarize
 from loadgen.workloads.base import Prompt
+
+if TYPE_CHECKING:  # prometheus_client is imported only by runs that serve live metrics
+    from loadgen.exporter import LiveMetrics
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (50, 90, 95, 99)
 
@@ -61,7 +63,11 @@ class LevelResult:
     selfcheck: SelfCheckReport
     duration_s: float
     interrupted: bool = False
-    measured: list[RequestRecord] = field(default_factory=list)
+
+    @property
+    def measured(self) -> list[RequestRecord]:
+        """The records of the measured requests (warm-up left out), in schedule order."""
+        return [r for r in self.records if not r.warmup]
 
 
 def measured_window_s(records: Sequence[RequestRecord]) -> float:
@@ -324,10 +330,7 @@ async def run_level(
         client_bound=report.client_bound,
         interrupted=stop.is_set(),
     )
-    measured = [r for r in records if not r.warmup]
-    return LevelResult(
-        target.name, load.label, load, records, summary, report, duration_s, stop.is_set(), measured
-    )
+    return LevelResult(target.name, load.label, load, records, summary, report, duration_s, stop.is_set())
 
 
 async def run_sweep(

@@ -91,20 +91,24 @@ def start_server(name: str, launch: Launch, log_path: Path, timeout_s: float) ->
             raise ConfigError(f"cannot start {name}: {argv[0]} not found (run scripts/install.sh)") from None
     server = LaunchedServer(name, launch.base_url, process, log_path, argv, env, 0.0)
     deadline = started + timeout_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.perf_counter() < deadline:
-            if process.poll() is not None:
-                raise ConfigError(
-                    f"{name} exited with status {process.returncode} while starting; log {log_path}:\n"
-                    + _log_tail(log_path)
-                )
-            try:
-                if client.get(server.base_url + "/health").status_code == 200:
-                    server.load_time_s = time.perf_counter() - started
-                    return server
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    try:  # the server has its own session: Ctrl-C does not reach it, so stop it on any way out
+        with httpx.Client(timeout=2.0) as client:
+            while time.perf_counter() < deadline:
+                if process.poll() is not None:
+                    raise ConfigError(
+                        f"{name} exited with status {process.returncode} while starting; log {log_path}:\n"
+                        + _log_tail(log_path)
+                    )
+                try:
+                    if client.get(server.base_url + "/health").status_code == 200:
+                        server.load_time_s = time.perf_counter() - started
+                        return server
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+    except BaseException:
+        stop_server(server)
+        raise
     stop_server(server)
     raise ConfigError(
         f"{name} was not healthy after {timeout_s:.0f} s; log {log_path}:\n" + _log_tail(log_path)

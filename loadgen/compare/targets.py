@@ -113,8 +113,9 @@ def probe(name: str, base_url: str, api_key: str | None = None) -> ServerInfo:
             info.healthy = health.status_code == 200
             if not info.healthy:
                 info.error = f"/health answered {health.status_code}"
-            models = _get_json(client, base_url + "/v1/models") or {}
-            cards = [c for c in models.get("data", []) if isinstance(c, dict)]
+            models = _get_json(client, base_url + "/v1/models")
+            data = models.get("data") if isinstance(models, dict) else None
+            cards = [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
             info.models = [str(c.get("id")) for c in cards]
             if cards:
                 first = cards[0]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from loadgen.report.content import headline
+from loadgen.report.content import headline, metric_cells
 from loadgen.report.data import ReportData
-from loadgen.report.ratios import METRIC_BY_KEY, format_ratio, format_value, speedup
+from loadgen.report.ratios import METRIC_BY_KEY, batch_speedup, format_ratio, format_value
 
 CONSOLE_METRICS = (
     "output_throughput",
@@ -26,25 +26,10 @@ def summary_table(data: ReportData) -> str:
         first = True
         for key in CONSOLE_METRICS:
             metric = METRIC_BY_KEY[key]
-            values = [metric.value(s.summaries.get(level)) for s in data.series]
-            if all(v is None for v in values):
+            cells = metric_cells(data, metric, level)
+            if cells is None:
                 continue
-            ratios = [
-                speedup(
-                    metric,
-                    data.series_named(a).summaries.get(level),
-                    data.series_named(b).summaries.get(level),
-                )
-                for a, b in data.pairs
-            ]
-            rows.append(
-                [
-                    level if first else "",
-                    f"{metric.label} ({metric.unit})",
-                    *[format_value(v) for v in values],
-                    *[format_ratio(r) for r in ratios],
-                ]
-            )
+            rows.append([level if first else "", f"{metric.label} ({metric.unit})", *cells])
             first = False
     headers = ["level", "metric", *names, *ratio_heads]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -82,9 +67,7 @@ def offline_table(data: ReportData) -> str:
             speed = "-" if b is None else format_value(b["output_tokens_per_s"])
             cells.append("-" if b is None else f"{b['seconds']:.2f} / {speed}")
         for a, base in data.pairs:
-            x, y = by.get((a, size)), by.get((base, size))
-            ratio = y["seconds"] / x["seconds"] if x and y and x["seconds"] > 0 and y["seconds"] > 0 else None
-            cells.append(format_ratio(ratio))
+            cells.append(format_ratio(batch_speedup(by.get((a, size)), by.get((base, size)))))
         rows.append(cells)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [headers, *rows]]

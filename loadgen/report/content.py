@@ -13,7 +13,7 @@ from typing import Any
 from loadgen.report.context import config_blocks, machine_blocks, method_blocks, selfcheck_blocks
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
-from loadgen.report.ratios import METRICS, format_ratio, format_value, speedup
+from loadgen.report.ratios import METRICS, Metric, batch_speedup, format_ratio, format_value, speedup
 
 GIB = 1024**3
 
@@ -124,6 +124,18 @@ def _speedup_table(data: ReportData) -> list[Block]:
     return blocks
 
 
+def metric_cells(data: ReportData, metric: Metric, level: str) -> list[str] | None:
+    """`metric` at `level`: each series' value, then each pair's speed-up, formatted (None: no value)."""
+    values = [metric.value(s.summaries.get(level)) for s in data.series]
+    if all(v is None for v in values):
+        return None
+    ratios = [
+        speedup(metric, data.series_named(a).summaries.get(level), data.series_named(b).summaries.get(level))
+        for a, b in data.pairs
+    ]
+    return [*(format_value(v) for v in values), *(format_ratio(r) for r in ratios)]
+
+
 def _level_tables(data: ReportData) -> list[Block]:
     blocks: list[Block] = []
     names = [s.name for s in data.series]
@@ -138,24 +150,9 @@ def _level_tables(data: ReportData) -> list[Block]:
         ]
         rows.append(["requests ok / failed", *ok, *["" for _ in data.pairs]])
         for metric in METRICS:
-            values = [metric.value(s.summaries.get(level)) for s in data.series]
-            if all(v is None for v in values):
-                continue
-            ratios = [
-                speedup(
-                    metric,
-                    data.series_named(a).summaries.get(level),
-                    data.series_named(b).summaries.get(level),
-                )
-                for a, b in data.pairs
-            ]
-            rows.append(
-                [
-                    f"{metric.label} ({metric.unit})",
-                    *[format_value(v) for v in values],
-                    *[format_ratio(r) for r in ratios],
-                ]
-            )
+            cells = metric_cells(data, metric, level)
+            if cells is not None:
+                rows.append([f"{metric.label} ({metric.unit})", *cells])
         blocks.append(Table(["metric", *names, *pair_heads], rows, caption=level))
     return blocks
 
@@ -221,12 +218,8 @@ def _offline_speedups(data: ReportData) -> list[Block]:
     sizes = sorted({size for _, size in by})
     rows = []
     for subject, base in data.pairs:
-        ratios = []
-        for size in sizes:
-            a, b = by.get((subject, size)), by.get((base, size))
-            ok = a and b and a["seconds"] > 0 and b["seconds"] > 0
-            ratios.append(format_ratio(b["seconds"] / a["seconds"]) if ok and a and b else "-")
-        rows.append([f"{subject} over {base}", *ratios])
+        ratios = [batch_speedup(by.get((subject, size)), by.get((base, size))) for size in sizes]
+        rows.append([f"{subject} over {base}", *map(format_ratio, ratios)])
     return [Table(["batch speed-up (time to finish)", *[str(s) for s in sizes]], rows)]
 
 

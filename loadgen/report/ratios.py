@@ -53,6 +53,13 @@ def speedup(
     return a / b if metric.higher_is_better else b / a
 
 
+def batch_speedup(subject: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None) -> float | None:
+    """How many times sooner the subject finished a fixed batch than the baseline (None when unknown)."""
+    if not subject or not baseline or not subject["seconds"] > 0 or not baseline["seconds"] > 0:
+        return None
+    return float(baseline["seconds"] / subject["seconds"])
+
+
 def format_value(value: float | None, unit: str = "") -> str:
     """A metric value for tables: 3 significant digits, grouped thousands."""
     if value is None:
