@@ -10,7 +10,7 @@ export SERVEBENCH_MODEL_DIR := $(abspath $(MODEL_DIR))
 demo: install model
 	$(BIN)/python -m loadgen demo --model-dir $(MODEL_DIR)
 
-test: install system model lint
+test: system install model lint
 	$(BIN)/python -m pytest
 
 lint: install

@@ -147,7 +147,9 @@ def error_fraction(metric: str, selector: str) -> str:
 
 MODEL_VAR = Variable("model", "Model", "vllm:num_requests_running", "model_name", multi=False)
 SERVER_VAR = Variable("server", "Server", 'vllm:num_requests_running{model_name=~"$model"}', "server")
-TARGET_VAR = Variable("target", "Client target", "loadgen_requests_total", "target")
+# Both clients' targets: loadgen and locust may name theirs differently (e.g. loadgen on vllm, locust on hf).
+TARGET_VAR = Variable("target", "Client target", '{__name__=~"loadgen_requests_total|locust_requests_total"}',
+                      "target")
 
 
 COMPARISON = Dashboard(

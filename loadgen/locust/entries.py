@@ -49,33 +49,15 @@ def fire_request_entries(events: Any, record: RequestRecord, name: str) -> None:
     )
     if not record.ok:
         return
-    ttft = record.ttft_ns
-    if ttft is not None:
-        fire(
-            request_type=TTFT,
-            name=name,
-            response_time=ttft / NS_PER_MS,
-            response_length=0,
-            context=context,
-            exception=None,
-        )
     gaps = record.itls_ns
-    if gaps:
-        fire(
-            request_type=ITL,
-            name=name,
-            response_time=sum(gaps) / len(gaps) / NS_PER_MS,
-            response_length=0,
-            context=context,
-            exception=None,
-        )
-    tpot = record.tpot_ns
-    if tpot is not None:
-        fire(
-            request_type=TPOT,
-            name=name,
-            response_time=tpot / NS_PER_MS,
-            response_length=0,
-            context=context,
-            exception=None,
-        )
+    mean_itl = sum(gaps) / len(gaps) if gaps else None
+    for kind, value_ns in ((TTFT, record.ttft_ns), (ITL, mean_itl), (TPOT, record.tpot_ns)):
+        if value_ns is not None:
+            fire(
+                request_type=kind,
+                name=name,
+                response_time=value_ns / NS_PER_MS,
+                response_length=0,
+                context=context,
+                exception=None,
+            )

@@ -135,11 +135,7 @@ class Generator:
         transport = conn.transport
         stamps = record.token_ns
         if fault == "no_tokens":
-            if await ex.wait_until(start + self._hang_ns):
-                record.status, record.end_ns = FAULT, perf_counter_ns()
-                ex.cut()
-            else:
-                _gone(record, ex)
+            await self._hang_then_cut(ex, record, start)
             return
         if params.api == "chat":
             ex.write(frame(wire.role()))
@@ -191,6 +187,14 @@ class Generator:
             record.status, record.end_ns = FAULT, perf_counter_ns()
             self._break_stream(ex, fault)
 
+    async def _hang_then_cut(self, ex: Exchange, record: TruthRecord, start: int) -> None:
+        """The `no_tokens` fault once the headers are out: nothing until the hang time, then a cut."""
+        if await ex.wait_until(start + self._hang_ns):
+            record.status, record.end_ns = FAULT, perf_counter_ns()
+            ex.cut()
+        else:
+            _gone(record, ex)
+
     @staticmethod
     def _break_stream(ex: Exchange, fault: str | None) -> None:
         if fault == "inband_error":
@@ -213,11 +217,7 @@ class Generator:
         )
         if fault == "no_tokens":
             ex.start_fixed(200, len(body))
-            if await ex.wait_until(start + self._hang_ns):
-                record.status, record.end_ns = FAULT, perf_counter_ns()
-                ex.cut()
-            else:
-                _gone(record, ex)
+            await self._hang_then_cut(ex, record, start)
             return
         stamps = record.token_ns
         deadline = start + pacer.ttft_ns(admission.running)
