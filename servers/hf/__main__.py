@@ -66,7 +66,10 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
     type=click.FloatRange(min=0),
     default=10.0,
     show_default=True,
-    help="Longest a batch waits to fill, from its first request's arrival.",
+    help=(
+        "Longest a batch waits to fill, from its first request's arrival "
+        "(or from the previous batch's end, if later)."
+    ),
 )
 @click.option(
     "--max-queue",

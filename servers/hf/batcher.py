@@ -1,7 +1,8 @@
 """Naive batching: a bounded queue and a loop that runs one `generate` call per batch, one at a time.
 
 The loop takes up to `max_batch_size` waiting requests, holding the batch open until it is full or
-`max_wait_ms` has passed since its first request arrived, then runs the batch in a worker thread and
+`max_wait_ms` has passed since its first request arrived (or, if that request had to wait for the
+previous batch to end, since the loop got to it), then runs the batch in a worker thread and
 waits for it to end before forming the next one: requests that arrive meanwhile wait (nothing joins a
 running batch). The worker thread's per-step events come back through `call_soon_threadsafe`, one call
 per step, and are handed to each request's own event queue and to the metrics.
@@ -129,7 +130,12 @@ class Batcher:
             await self._wakeup.wait()
         formed_from = time.perf_counter_ns()
         settings = self._settings
-        deadline_ns = self._queue[0].arrival_ns + int(settings.max_wait_ms * 1e6)
+        # The window opens at the first request's arrival, or when the batcher got to it if later
+        # (it was running the previous batch, or the event loop was busy): counting from an arrival
+        # that is already `max_wait_ms` old would close the window at once and cut a burst of
+        # requests, still arriving, into a batch of its first few and a whole extra `generate` call.
+        window_start_ns = max(self._queue[0].arrival_ns, formed_from)
+        deadline_ns = window_start_ns + int(settings.max_wait_ms * 1e6)
         while 0 < len(self._queue) < settings.max_batch_size:
             remaining_s = (deadline_ns - time.perf_counter_ns()) / 1e9
             if remaining_s <= 0:

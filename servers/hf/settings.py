@@ -19,7 +19,8 @@ class BatchingSettings:
     max_batch_size: int = 8
     """Most requests in one `generate` call."""
     max_wait_ms: float = 10.0
-    """Longest a batch waits to fill, counted from its first request's arrival."""
+    """Longest a batch waits to fill, counted from its first request's arrival, or from when the batcher
+    got to that request if it arrived while the previous batch was running."""
     max_queue: int = 256
     """Most requests waiting for a batch (the one being formed included); more get 503."""
 
