@@ -29,6 +29,30 @@ log_gpu_state() {
     --format=csv,nounits -lms 200 >"$1" 2>/dev/null &
 }
 
+# With SERVEBENCH_GPU_DIAG=1: once a second, the load average and the HF server's Python
+# stacks (py-spy, carried as a wheel in .whl/) into $1/diag.txt, to see what stalls slow batches.
+sample_hf_server() {
+  # set +e: under `set -e -o pipefail` head closing py-spy's pipe would end the loop.
+  ( set +e; for _ in $(seq 1 400); do
+      pid=$(python3 - <<'PY'
+import os
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if b"servers.hf\x00serve" in open(f"/proc/{p}/cmdline", "rb").read():
+            print(p)
+            break
+    except OSError:
+        pass
+PY
+)
+      if [ -n "$pid" ]; then
+        echo "=== $(date +%H:%M:%S.%N) load $(cat /proc/loadavg)"
+        /root/site/bin/py-spy dump --pid "$pid" 2>&1 | head -n 120
+      fi
+      sleep 1
+    done ) >"$1/diag.txt" 2>&1 &
+}
+
 case ${1:-} in
   stage)
     mkdir -p /root/stage && cp -r "$2"/. /root/stage/ ;;
@@ -54,6 +78,7 @@ case ${1:-} in
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     run=results/gpu-compare
     log_gpu_state "$2/gpu-state-compare.csv"
+    [ "${SERVEBENCH_GPU_DIAG:-0}" = 1 ] && sample_hf_server "$2"
     python3 -m loadgen compare --launch --device cuda --dtype bfloat16 --random-weights \
       --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
       --concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos \
