@@ -103,8 +103,11 @@ async def test_overload_beyond_the_queue_gets_503(client: httpx.AsyncClient) -> 
             )
             for _ in range(3)
         ]
-        for response in running:
-            await anext(_data_lines(response))
+        # Keep the line iterators referenced: a dropped one is finalized, which closes its stream,
+        # and the server then (rightly) aborts that row and ends the batch early.
+        lines = [_data_lines(response) for response in running]
+        for line_iter in lines:
+            await anext(line_iter)
         assert (await _config(client))["requests_running"] == 3
         waiting = [asyncio.ensure_future(client.post("/v1/completions", json=_body(1))) for _ in range(3)]
         for _ in range(600):
