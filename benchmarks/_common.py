@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadgen.provenance import cpu_model, source_commit
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "results" / "benchmarks"
 
@@ -116,16 +118,9 @@ def clear_truth(url: str) -> None:
 
 def machine() -> dict[str, Any]:
     """Where the benchmark ran."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model() or "",
+        "servebench_commit": source_commit(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -55,6 +55,8 @@ class Setup:
     dtype: str
     random_weights: bool
     attn_implementation: str | None
+    sdpa_backend: str
+    """The CUDA SDPA kernels both sides may use (`hf-server --sdpa-backend`)."""
     input_len: int
     output_len: int
     rounds: int
@@ -155,6 +157,7 @@ def load_direct(setup: Setup) -> Any:
             device=setup.device,  # type: ignore[arg-type]
             dtype=setup.dtype,  # type: ignore[arg-type]
             attn_implementation=setup.attn_implementation,
+            sdpa_backend=setup.sdpa_backend,  # type: ignore[arg-type]
             random_weights=setup.random_weights,
         )
     )
@@ -229,6 +232,8 @@ def hf_server(setup: Setup, batch_size: int, log_path: Path) -> Iterator[str]:
         str(max(batch_size, 256)),
         "--max-wait-ms",
         str(setup.max_wait_ms),
+        "--sdpa-backend",
+        setup.sdpa_backend,
     ]
     if setup.random_weights:
         args.append("--random-weights")
@@ -402,6 +407,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--attn-implementation")
+    parser.add_argument(
+        "--sdpa-backend",
+        choices=("auto", "flash", "efficient", "cudnn", "math"),
+        default="auto",
+        help="CUDA SDPA kernels, the same on both sides (servers/hf/attention.py)",
+    )
     parser.add_argument("--batch-sizes", default="1,4,8,16,32")
     parser.add_argument("--input-len", type=int, default=64)
     parser.add_argument("--output-len", type=int, default=64)
@@ -433,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.dtype,
         args.random_weights,
         args.attn_implementation,
+        args.sdpa_backend,
         args.input_len,
         args.output_len,
         args.rounds,

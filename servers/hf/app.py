@@ -22,6 +22,7 @@ from servers.hf.metrics import ServerMetrics
 from servers.hf.protocol import ChatCompletionRequest, CompletionRequest
 from servers.hf.runner import GenerateRunner
 from servers.hf.settings import ServerSettings
+from servers.hf.warmup import WarmupReport
 from servers.hf.wire import dumps
 
 SAMPLING_STRATEGY = (
@@ -51,17 +52,21 @@ def _json(value: Any) -> Response:
     return Response(dumps(value), media_type="application/json")
 
 
-def create_app(settings: ServerSettings, loaded: LoadedModel, runner: BatchRunner | None = None) -> FastAPI:
-    """The app serving `loaded`; `runner` replaces the generate runner (tests inject faults with it)."""
+def create_app(
+    settings: ServerSettings,
+    loaded: LoadedModel,
+    runner: BatchRunner | None = None,
+    warmup: WarmupReport | None = None,
+) -> FastAPI:
+    """The app serving `loaded`; `runner` replaces the generate runner (tests inject faults with it);
+    `warmup` is what the start-up warm-up ran, for `/config`."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = ServerMetrics(settings.served_model_name, loaded.max_model_len)
     if runner is None:
-        runner = GenerateRunner(
-            loaded.model, loaded.backend, loaded.pad_token_id, loaded.eos_ids, loaded.device
-        )
+        runner = GenerateRunner.for_model(loaded)
     batcher = Batcher(runner, settings.batching, metrics)
-    vocab = int(getattr(loaded.model.config, "vocab_size", 0) or len(loaded.tokenizer))
-    ctx = ServingContext(settings, loaded, batcher, vocab)
+    ctx = ServingContext(settings, loaded, batcher, loaded.vocab_size)
+    warmup_report = warmup.public() if warmup is not None else None
     created = int(time.time())
     state = {"ready": False}
 
@@ -109,6 +114,8 @@ def create_app(settings: ServerSettings, loaded: LoadedModel, runner: BatchRunne
             "dtype": str(loaded.dtype).removeprefix("torch."),
             "max_model_len": loaded.max_model_len,
             "batching": "naive: one generate call per batch; no request joins a running batch",
+            **loaded.attention.public(),
+            "warmup": warmup_report,
             "sampling": SAMPLING_STRATEGY,
             "versions": {name: _version(name) for name in ("torch", "transformers", "fastapi", "uvicorn")},
             **batcher.stats(),
@@ -121,6 +128,17 @@ def create_app(settings: ServerSettings, loaded: LoadedModel, runner: BatchRunne
     @app.get("/config")
     async def config() -> Response:
         return _json(config_payload())
+
+    @app.get("/batches")
+    async def batches(after: int = 0) -> Response:
+        """The batches run since batch id `after`: shape, fill, wait, prefill and decode-step times."""
+        return _json(
+            {
+                "max_batch_size": settings.batching.max_batch_size,
+                "batches_started": batcher.batches_started,
+                "batches": [r.public() for r in batcher.log.after(after)],
+            }
+        )
 
     @app.get("/v1/models", dependencies=[Depends(authorize)])
     async def models() -> Response:

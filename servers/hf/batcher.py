@@ -17,6 +17,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from servers.hf.batch_log import BatchLog, build_record
 from servers.hf.metrics import ServerMetrics
 from servers.hf.request import Event, Failure, GenRequest, StepEvent
 from servers.hf.runner import BatchOutcome, batch_shape
@@ -58,6 +59,7 @@ class Batcher:
         self._live = 0
         self._last_token_ns: dict[int, int] = {}
         self._closing = False
+        self.log = BatchLog()
         self.batches_started = 0
         self.batches_finished = 0
         self.batches_failed = 0
@@ -160,17 +162,38 @@ class Batcher:
         self._running = batch
         self._live = len(batch)
         self._metrics.running.set(self._live)
-        self._metrics.on_batch_start(batch, batch_shape(batch).padding_fraction, wait_s, start_ns)
+        shape = batch_shape(batch)
+        self._metrics.on_batch_start(batch, shape.padding_fraction, wait_s, start_ns)
         try:
             outcome = await self._loop.run_in_executor(self._executor, self._runner.run, batch, self._publish)
         finally:
+            end_ns = time.perf_counter_ns()
             self._running = []
             self._live = 0
             self._metrics.running.set(0)
-            self._metrics.batch_duration.observe((time.perf_counter_ns() - start_ns) / 1e9)
+            self._metrics.batch_duration.observe((end_ns - start_ns) / 1e9)
         self.batches_finished += 1
         if outcome.failed is not None:
             self.batches_failed += 1
+        record, gaps = build_record(
+            batch_id=self.batches_started,
+            rows=shape.rows,
+            max_batch_size=self._settings.max_batch_size,
+            width=shape.width,
+            prompt_tokens=shape.prompt_tokens,
+            padding_fraction=shape.padding_fraction,
+            max_new_tokens=max(r.params.max_tokens for r in batch),
+            wait_s=wait_s,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            step_ns=list(outcome.step_ns),
+            failed=outcome.failed,
+        )
+        self.log.add(record)
+        if record.prefill_s is not None:
+            self._metrics.prefill.observe(record.prefill_s)
+        for gap in gaps:
+            self._metrics.decode_step.observe(gap)
 
     def _publish(self, events: list[tuple[GenRequest, Event]]) -> None:
         assert self._loop is not None

@@ -17,7 +17,7 @@ from servers.hf.batcher import Batcher, QueueFullError, ShuttingDownError
 from servers.hf.errors import APIError, bad_request
 from servers.hf.loading import LoadedModel
 from servers.hf.protocol import ChatCompletionRequest, CompletionRequest
-from servers.hf.request import Failure, Finish, GenRequest
+from servers.hf.request import Event, Failure, Finish, GenRequest
 from servers.hf.settings import ServerSettings
 from servers.hf.wire import DONE, Kind, ResponseWriter, dumps
 
@@ -123,25 +123,45 @@ async def _serve(
     return await _collect(ctx, gen, writer, request)
 
 
+def _drain(event: Event, events: asyncio.Queue[Event]) -> tuple[str, Finish | None, Failure | None]:
+    """`event` and every event already queued behind it, as one delta: text, finish, failure.
+
+    While this request's coroutine waited its turn, the event loop may have served other streams and
+    the batching thread queued further steps: their tokens are late already, so they go out in one
+    chunk (as vLLM merges outputs a slow consumer has not read) instead of one HTTP write each.
+    """
+    parts: list[str] = []
+    while True:
+        if isinstance(event, Failure):
+            return "".join(parts), None, event
+        parts.append(event.text)
+        if event.finish is not None or events.empty():
+            return "".join(parts), event.finish, None
+        event = events.get_nowait()
+
+
 async def _stream(ctx: ServingContext, gen: GenRequest, writer: ResponseWriter) -> AsyncIterator[bytes]:
     finished = False
     try:
         first = True
         while True:
-            event = await gen.events.get()
-            if isinstance(event, Failure):
-                finished = True
-                yield writer.error_event(event.status, event.message)
-                break
-            if first and writer.kind == "chat":
+            text, finish, failure = _drain(await gen.events.get(), gen.events)
+            if text or finish is not None:
+                if first and writer.kind == "chat":
+                    yield writer.role_chunk()
+                first = False
+                yield writer.delta_chunk(text, finish)
+            elif first and failure is None and writer.kind == "chat":
                 yield writer.role_chunk()
-            first = False
-            if event.text or event.finish is not None:
-                yield writer.delta_chunk(event.text, event.finish)
-            if event.finish is not None:
+                first = False
+            if failure is not None:
+                finished = True
+                yield writer.error_event(failure.status, failure.message)
+                break
+            if finish is not None:
                 finished = True
                 if writer.include_usage:
-                    yield writer.usage_chunk(gen.prompt_tokens, event.finish.completion_tokens)
+                    yield writer.usage_chunk(gen.prompt_tokens, finish.completion_tokens)
                 break
         yield DONE
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from servers.hf.attention import AttentionChoice, apply_sdpa_backend, describe
 from servers.hf.settings import ServerSettings
 
 log = logging.getLogger("servers.hf")
@@ -37,6 +38,12 @@ class LoadedModel:
     eos_ids: frozenset[int]
     pad_token_id: int
     max_model_len: int
+    attention: AttentionChoice
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the model's vocabulary (token ids are below it)."""
+        return int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
 
     @property
     def backend(self) -> Any:
@@ -105,6 +112,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     extra: dict[str, Any] = {}
     if settings.attn_implementation:
         extra["attn_implementation"] = settings.attn_implementation
+    kernels = apply_sdpa_backend(settings.sdpa_backend, device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{model_dir} has no fast tokenizer (tokenizer.json)")
@@ -124,5 +132,8 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = min(eos_ids) if eos_ids else 0
+    implementation = str(getattr(model.config, "_attn_implementation", None) or "eager")
+    attention = describe(implementation, settings.sdpa_backend, kernels)
     log.info("loaded %s on %s in %s (random weights: %s)", model_dir, device, dtype, settings.random_weights)
-    return LoadedModel(model, tokenizer, device, dtype, eos_ids, int(pad), max_model_len)
+    log.info("attention: %s, %s", implementation, attention.reason)
+    return LoadedModel(model, tokenizer, device, dtype, eos_ids, int(pad), max_model_len, attention)

@@ -91,6 +91,28 @@ REQUEST_LATENCY_BUCKETS = (
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 FRACTION_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 BATCH_WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+STEP_BUCKETS = (
+    0.001,
+    0.002,
+    0.004,
+    0.006,
+    0.008,
+    0.01,
+    0.0125,
+    0.015,
+    0.02,
+    0.025,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 FINISH_REASONS = ("stop", "length", "abort", "error", "repetition")
 _NS = 1e-9
 
@@ -208,6 +230,20 @@ class ServerMetrics:
             "Wall time of one generate call.",
             ["model_name"],
             buckets=REQUEST_LATENCY_BUCKETS,
+            registry=reg,
+        ).labels(model_name)
+        self.decode_step = Histogram(
+            "hf_server:decode_step_seconds",
+            "Wall time of one decoding step after the first (all rows of a batch advance together).",
+            ["model_name"],
+            buckets=STEP_BUCKETS,
+            registry=reg,
+        ).labels(model_name)
+        self.prefill = Histogram(
+            "hf_server:prefill_seconds",
+            "From a generate call's start to its first tokens (prefill and the first step).",
+            ["model_name"],
+            buckets=STEP_BUCKETS + (5.0, 10.0, 30.0),
             registry=reg,
         ).labels(model_name)
         self.batches = Counter(

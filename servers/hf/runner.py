@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from servers.hf.detokenize import Decoder
-from servers.hf.loading import generation_config
+from servers.hf.loading import LoadedModel, generation_config
 from servers.hf.request import Failure, GenRequest, StepEvent
 from servers.hf.rows import RowState
 from servers.hf.sampling import RowSampler
@@ -48,6 +48,8 @@ class BatchOutcome:
 
     steps: int
     failed: str | None = None
+    step_ns: tuple[int, ...] = ()
+    """When each decoding step's tokens were seen (`perf_counter_ns`)."""
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -76,6 +78,11 @@ class GenerateRunner:
         self._device = device
         # generate fills unset fields from the model's own generation config, so its EOS must go there too.
         model.generation_config = generation_config(pad_token_id=pad_token_id)
+
+    @classmethod
+    def for_model(cls, loaded: LoadedModel) -> GenerateRunner:
+        """The runner for a loaded model."""
+        return cls(loaded.model, loaded.backend, loaded.pad_token_id, loaded.eos_ids, loaded.device)
 
     def left_pad(self, batch: list[GenRequest]) -> tuple[torch.Tensor, torch.Tensor]:
         """Input ids and attention mask with every prompt aligned to the right."""
@@ -113,16 +120,18 @@ class GenerateRunner:
                     stopping_criteria=StoppingCriteriaList([stepper]),
                 )
         except Exception as exc:  # noqa: BLE001 - any failure fails this batch only
-            return self._fail(rows, exc, publish, stepper.steps)
+            return self._fail(rows, exc, publish, stepper.step_ns)
         leftovers: list[tuple[GenRequest, StepEvent | Failure]] = []
         for row in rows:
             if not row.done:  # generate ended before the stepper finished the row (not expected)
                 leftovers.append((row.request, row.end("length", time.perf_counter_ns())))
         if leftovers:
             publish(leftovers)
-        return BatchOutcome(stepper.steps)
+        return BatchOutcome(stepper.steps, step_ns=tuple(stepper.step_ns))
 
-    def _fail(self, rows: list[RowState], exc: Exception, publish: Publish, steps: int) -> BatchOutcome:
+    def _fail(
+        self, rows: list[RowState], exc: Exception, publish: Publish, step_ns: list[int]
+    ) -> BatchOutcome:
         live = [row for row in rows if not row.done]
         if is_out_of_memory(exc):
             message = (
@@ -142,4 +151,4 @@ class GenerateRunner:
         gc.collect()
         if self._device.type == "cuda":
             torch.cuda.empty_cache()
-        return BatchOutcome(steps, failed=message)
+        return BatchOutcome(len(step_ns), failed=message, step_ns=tuple(step_ns))

@@ -14,7 +14,9 @@ import uvicorn
 
 from servers.hf.app import create_app
 from servers.hf.loading import load_model
+from servers.hf.runner import GenerateRunner
 from servers.hf.settings import ServerSettings
+from servers.hf.warmup import default_batch_sizes, warm_up
 
 log = logging.getLogger("servers.hf")
 
@@ -23,7 +25,12 @@ def run(settings: ServerSettings, *, access_log: bool = False) -> None:
     """Load the model and serve until a shutdown signal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_model(settings)
-    app = create_app(settings, loaded)
+    runner = GenerateRunner.for_model(loaded)
+    sizes = settings.warmup_batch_sizes
+    if sizes is None:
+        sizes = default_batch_sizes(settings.batching.max_batch_size, loaded.device)
+    warmup = warm_up(runner, sizes, loaded.vocab_size, loaded.max_model_len) if sizes else None
+    app = create_app(settings, loaded, runner, warmup)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from servers.hf.attention import SdpaBackend
+
 Device = Literal["auto", "cuda", "cpu"]
 DType = Literal["auto", "bfloat16", "float16", "float32"]
 DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
@@ -47,6 +49,11 @@ class ServerSettings:
     device: Device = "auto"
     dtype: DType = "auto"
     attn_implementation: str | None = None
+    sdpa_backend: SdpaBackend = "auto"
+    """Which CUDA SDPA kernels transformers' `sdpa` attention may use (servers/hf/attention.py)."""
+    warmup_batch_sizes: tuple[int, ...] | None = None
+    """Batch sizes of the `generate` calls made before the server reports healthy; None: the default
+    (every power of two up to `max_batch_size`, and it, on CUDA; none on CPU)."""
     random_weights: bool = False
     max_model_len: int | None = None
     api_key: str | None = None

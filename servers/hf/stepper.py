@@ -28,13 +28,19 @@ class BatchStepper:
         self._publish = publish
         self._device = device
         self._done = torch.zeros(len(rows), dtype=torch.bool, device=device)
-        self.steps = 0
+        self.step_ns: list[int] = []
+        """When each step's tokens were seen (`perf_counter_ns`); the batch record's step times."""
+
+    @property
+    def steps(self) -> int:
+        """Decoding steps seen so far."""
+        return len(self.step_ns)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
         """Accept this step's token of every live row; return which rows are done."""
         tokens: list[int] = input_ids[:, -1].tolist()
         now_ns = time.perf_counter_ns()
-        self.steps += 1
+        self.step_ns.append(now_ns)
         events: list[tuple[GenRequest, Event]] = []
         append = events.append
         changed = False

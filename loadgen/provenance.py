@@ -1,0 +1,50 @@
+"""Where a result came from: the servebench source commit and the host's CPU model.
+
+A figure is only re-checkable against the code that produced it, so `run.json` and every benchmark's
+JSON record the commit. It is read from git when the source tree is a checkout; a copy without
+`.git` (a GPU host gets the working tree alone) takes it from `SERVEBENCH_COMMIT`, which
+`benchmarks/gpu_host.sh` callers set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+
+COMMIT_ENV = "SERVEBENCH_COMMIT"
+_SOURCE = Path(__file__).resolve().parent.parent
+
+
+@cache
+def source_commit() -> str | None:
+    """The commit of the servebench source in use (`+dirty` when it has uncommitted changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(_SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if head.returncode == 0 and head.stdout.strip():
+            status = subprocess.run(
+                ["git", "-C", str(_SOURCE), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+            dirty = "+dirty" if status.returncode == 0 and status.stdout.strip() else ""
+            return head.stdout.strip() + dirty
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get(COMMIT_ENV) or None
+
+
+@cache
+def cpu_model() -> str | None:
+    """The host CPU's model name (`/proc/cpuinfo`), None where it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
