@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Run servebench's GPU measurements on a GPU host that has no package index (the setting of
 # docs/results/gpu-*): Python 3.12, torch (CUDA), transformers 5.x, and the offline vLLM 0.26.0 kit
-# built by shared/gpu/make-wheelhouse.sh into .gpu-wheelhouse/part{1,2,3}.
+# that shared/gpu/make-wheelhouse.sh builds into .gpu-wheelhouse/part01..partNN (parts.txt lists them;
+# each under 24 MB, so two fit one device call beside the checkout).
 #
-#   benchmarks/gpu_host.sh stage PARTDIR      copy one wheelhouse part to /root/stage
-#   benchmarks/gpu_host.sh install PART3DIR   assemble vLLM + fastapi/uvicorn into /root/site
-#   benchmarks/gpu_host.sh hf-overhead OUT    HF server vs direct generate, batch 1..32
-#   benchmarks/gpu_host.sh compare OUT        vLLM vs HF server, concurrency 1,4,16,64,256
+#   benchmarks/gpu_host.sh stage PARTDIR...       copy wheelhouse parts to /root/stage (all but the last)
+#   benchmarks/gpu_host.sh install LASTPART       assemble vLLM + fastapi/uvicorn into /root/site, plus
+#                                                 the .whl/ set of benchmarks/gpu_wheels.sh if present
+#   benchmarks/gpu_host.sh hf-overhead OUT        HF server vs direct generate, batch 1..256
+#   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
+#   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
+#   benchmarks/gpu_host.sh stability OUT          two back-to-back compares + benchmarks/stability.py
 #
 # The model is a Llama-3.2-1B-shaped directory with no weights (`hf-server make-config --preset
-# llama-3.2-1b`): random weights on both servers (vLLM --load-format dummy).
+# llama-3.2-1b`, carried from the workstation): random weights on both servers (vLLM --load-format
+# dummy). Set SERVEBENCH_COMMIT to the commit being run (the host gets the tree without .git), so
+# run.json and the benchmarks' JSON record it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${MODEL_DIR:-.cache/models/llama-3.2-1b-shape}
@@ -53,37 +59,69 @@ PY
     done ) >"$1/diag.txt" 2>&1 &
 }
 
+# One comparison in the setting of docs/results/gpu-*: $1 the run directory, $2 the console log.
+run_compare() {
+  python3 -m loadgen compare --launch --device cuda --dtype bfloat16 --random-weights \
+    --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
+    --concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos \
+    --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
+}
+
+gpu_header() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  grep -m1 "model name" /proc/cpuinfo || true
+  echo "servebench commit: ${SERVEBENCH_COMMIT:-unknown}"
+}
+
 case ${1:-} in
   stage)
-    mkdir -p /root/stage && cp -r "$2"/. /root/stage/ ;;
+    shift
+    mkdir -p /root/stage
+    for part in "$@"; do cp -r "$part"/. /root/stage/; done ;;
   install)
     mkdir -p /root/stage && cp -r "$2"/. /root/stage/
     bash /root/stage/install-on-host.sh install "$2"
-    # Packages of servebench's that the GPU image lacks (carried as wheels in .whl/).
+    # Packages of servebench's that neither the GPU image nor the kit has (benchmarks/gpu_wheels.sh).
+    # --upgrade: without it pip --target skips directories that exist already (bin/).
     if compgen -G ".whl/*.whl" >/dev/null; then
-      python3 -m pip install -q --no-index --no-deps --no-compile --target /root/site .whl/*.whl
+      python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /root/site .whl/*.whl
     fi
     host_env
-    python3 -c "import vllm, fastapi, uvicorn, orjson, httptools; print('vllm', vllm.__version__)" ;;
+    python3 -c "import vllm, fastapi, uvicorn, orjson, httptools, click, psutil, uvloop, tokenizers, prometheus_client; print('vllm', vllm.__version__)"
+    [ -x /root/site/bin/py-spy ] && echo "py-spy: /root/site/bin/py-spy" || echo "py-spy: missing (SERVEBENCH_GPU_DIAG=1 would sample nothing)" ;;
   hf-overhead)
     host_env
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    gpu_header
     log_gpu_state "$2/gpu-state-hf-overhead.csv"
     python3 -m benchmarks.hf_overhead --device cuda --dtype bfloat16 --random-weights \
-      --model-dir "$model_dir" --batch-sizes 1,4,8,16,32 --input-len 128 --output-len 128 --rounds 2 \
-      2>&1 | tee "$2/hf_overhead.txt"
-    cp results/benchmarks/hf_overhead-*.json "$2/" 2>/dev/null || true ;;
+      --model-dir "$model_dir" --batch-sizes ${HF_OVERHEAD_BATCHES:-1,4,16,32,64,256} --input-len 128 \
+      --output-len 128 --rounds 2 2>&1 | tee "$2/hf_overhead.txt"
+    cp results/benchmarks/hf_overhead-latest.json "$2/hf_overhead.json" 2>/dev/null || true ;;
+  sdpa-probe)
+    host_env
+    for backend in cudnn auto; do
+      python3 -m benchmarks.sdpa_probe --device cuda --random-weights --model-dir "$model_dir" \
+        --sdpa-backend "$backend" --batch-sizes 8,32 2>&1 | tee "$2/sdpa_probe-$backend.txt"
+    done ;;
   compare)
     host_env
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    gpu_header
     run=results/gpu-compare
     log_gpu_state "$2/gpu-state-compare.csv"
     [ "${SERVEBENCH_GPU_DIAG:-0}" = 1 ] && sample_hf_server "$2"
-    python3 -m loadgen compare --launch --device cuda --dtype bfloat16 --random-weights \
-      --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
-      --concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos \
-      --no-progress --output-dir "$run" 2>&1 | tee "$2/compare.txt" || true
+    run_compare "$run" "$2/compare.txt"
     tar -czf "$2/gpu-compare.tar.gz" "$run" ;;
+  stability)
+    host_env
+    gpu_header | tee "$2/host.txt"
+    log_gpu_state "$2/gpu-state-stability.csv"
+    for name in a b; do
+      run_compare "results/stability-$name" "$2/compare-$name.txt"
+    done
+    python3 -m benchmarks.stability results/stability-a results/stability-b --out "$2/stability.json" \
+      2>&1 | tee "$2/stability.txt"
+    tar -czf "$2/stability-runs.tar.gz" results/stability-a results/stability-b ;;
   *)
-    echo "usage: $0 stage PARTDIR | install PART3DIR | hf-overhead OUT | compare OUT" >&2; exit 2 ;;
+    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT" >&2
+    exit 2 ;;
 esac

@@ -110,6 +110,31 @@ def test_compare_report_is_complete(real_run: tuple[Path, subprocess.CompletedPr
     assert html.count("data:image/png;base64,") == len(list(run_dir.glob("*.png"))) >= 5
 
 
+def test_compare_keeps_the_batches_the_hf_server_formed(
+    real_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    run_dir, _ = real_run
+    files = sorted(p.name for p in run_dir.glob("batches-*.json"))
+    assert files == [  # vLLM has no /batches: only the HF server's batches are kept
+        "batches-01-hf-parity.json",
+        "batches-02-hf-concurrency=1.json",
+        "batches-03-hf-concurrency=4.json",
+        "batches-04-hf-batch=4.json",
+    ]
+    summaries = [orjson.loads(p.read_bytes()) for p in run_dir.glob("summary-*-hf-*.json")]
+    by_level = {s["label"]: s["server_batches"] for s in summaries}
+    assert by_level["concurrency=1"]["rows_max"] == 1  # one request at a time: batches of one
+    assert 1 <= by_level["concurrency=4"]["rows_max"] <= 4
+    assert by_level["concurrency=4"]["decode_step_ms_p50"] > 0
+    vllm_summaries = [orjson.loads(p.read_bytes()) for p in run_dir.glob("summary-*-vllm-*.json")]
+    assert all("server_batches" not in s for s in vllm_summaries)
+    offline = {b["target"]: b for b in orjson.loads((run_dir / "offline.json").read_bytes())}
+    assert offline["hf"]["server_batches"]["rows_max"] <= 4 and offline["vllm"]["server_batches"] is None
+    assert "Batches the servers formed" in (run_dir / "report.md").read_text()
+    machine = orjson.loads((run_dir / "run.json").read_bytes())["machine"]
+    assert machine["servebench_commit"] and machine["cpu_model"]
+
+
 def test_loadgen_report_rebuilds_the_report(
     real_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:

@@ -37,6 +37,8 @@ class BatchResult:
     total_tokens_per_s: float
     mean_ttft_ms: float | None
     peak_rss_bytes: int | None
+    server_batches: dict[str, Any] | None = None
+    """Digest of the batches the server itself formed for this batch (`server_batches.digest`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict for `offline.json`."""

@@ -34,6 +34,7 @@ from loadgen.compare.parity import (
     usage_gate,
 )
 from loadgen.compare.plan import ComparePlan, choose_baseline, request_summary
+from loadgen.compare.server_batches import BatchCollector
 from loadgen.compare.sweep import RelabelSink, interleaved_sweep
 from loadgen.compare.targets import ServerInfo
 from loadgen.progress import Progress
@@ -145,6 +146,7 @@ class Comparison:
         self.counter: TokenCounter | None = None
         self.writer = RunWriter(run_dir, _meta(inputs, self.baseline, self.pids))
         self.summaries: list[dict[str, Any]] = []
+        self.batches = BatchCollector(inputs.targets, run_dir)
 
     async def _probe(self, stop: asyncio.Event) -> dict[str, list[RequestRecord]]:
         """The greedy probe on each target, one request at a time."""
@@ -173,11 +175,15 @@ class Comparison:
                     target, prompts, load, request, tee, stop=stop, id_prefix=f"{target.name}-parity"
                 )
                 out[target.name] = sorted(memory.records, key=lambda r: r.index)
+                self.batches.collect(target.name, "parity")
         finally:
             sink.close()
         return out
 
     def _on_level(self, result: LevelResult) -> None:
+        formed = self.batches.collect(str(result.summary["target"]), str(result.summary["label"]))
+        if formed is not None:
+            result.summary["server_batches"] = formed
         self.writer.write_summary(result.summary)
         self.summaries.append(result.summary)
         s = result.summary
@@ -190,6 +196,7 @@ class Comparison:
         )
 
     def _on_batch(self, batch: BatchResult) -> None:
+        batch.server_batches = self.batches.collect(batch.target, f"batch={batch.batch_size}")
         peak = (
             "" if batch.peak_rss_bytes is None else f", peak memory {batch.peak_rss_bytes / 2**20:,.0f} MiB"
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadgen.report.batches import batch_blocks
 from loadgen.report.context import config_blocks, machine_blocks, method_blocks, selfcheck_blocks
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
@@ -270,6 +271,9 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
         if data.pairs:
             doc.sections.append(Section("Speed-up at each level", _speedup_table(data)))
         doc.sections.append(Section("Results by level", _level_tables(data) or ["No level was measured."]))
+        formed = batch_blocks(data)
+        if formed:
+            doc.sections.append(Section("Batches the servers formed", formed))
         plot_blocks: list[Block] = list(figures)
         if figures_note:
             plot_blocks.append(Callout("warn", figures_note))

@@ -1,0 +1,96 @@
+"""The batches a naive-batching server actually formed at each level, from its own `/batches` record.
+
+A throughput figure alone cannot tell batching policy (how full the batches were, how much padding
+they carried) from per-step cost (how long each decoding step took). The HF server keeps a record of
+every batch (`servers/hf/batch_log.py`); after each sweep level and each fixed batch the comparison
+asks each target for the batches it ran since the last look, saves them as
+`batches-NN-<target>-<label>.json` and adds a digest to the level's summary (`server_batches`). A
+target without `/batches` (vLLM) is asked once and then left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from loadgen.run_config import Target
+
+TIMEOUT_S = 5.0
+
+
+def digest(batches: Sequence[Mapping[str, Any]], max_batch_size: int | None) -> dict[str, Any]:
+    """Counts, sizes, fill, padding and decode ms/step of `batches` (the batch records of one level)."""
+    if not batches:
+        return {"batches": 0}
+    rows = [int(b["rows"]) for b in batches]
+    steps_ms = [float(b["decode_step_s_median"]) * 1e3 for b in batches if b.get("decode_step_s_median")]
+    worst_ms = [float(b["decode_step_s_max"]) * 1e3 for b in batches if b.get("decode_step_s_max")]
+    return {
+        "batches": len(batches),
+        "max_batch_size": max_batch_size,
+        "rows_mean": statistics.fmean(rows),
+        "rows_max": max(rows),
+        "rows_min": min(rows),
+        "fill_mean": statistics.fmean(float(b["fill"]) for b in batches),
+        "padding_mean": statistics.fmean(float(b["padding_fraction"]) for b in batches),
+        "decode_step_ms_p50": statistics.median(steps_ms) if steps_ms else None,
+        "decode_step_ms_max": max(worst_ms) if worst_ms else None,
+        "failed": sum(1 for b in batches if b.get("failed")),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
+
+
+class BatchCollector:
+    """Fetches and saves each target's new batch records; never raises on a server that cannot say."""
+
+    def __init__(self, targets: Sequence[Target], run_dir: Path) -> None:
+        self._targets = {t.name: t for t in targets}
+        self._run_dir = run_dir
+        self._seen: dict[str, int] = {}
+        self._unsupported: set[str] = set()
+        self._files = 0
+
+    def _fetch(self, target: Target) -> dict[str, Any] | None:
+        root = target.base_url.rstrip("/").removesuffix("/v1")
+        url = f"{root}/batches?after={self._seen.get(target.name, 0)}"
+        request = urllib.request.Request(url)
+        if target.api_key:
+            request.add_header("Authorization", f"Bearer {target.api_key}")
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                data = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                self._unsupported.add(target.name)
+            return None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("batches"), list):
+            self._unsupported.add(target.name)
+            return None
+        return data
+
+    def collect(self, target_name: str, label: str) -> dict[str, Any] | None:
+        """The digest of the batches `target_name` ran since the last call (saved to a file), or None."""
+        target = self._targets.get(target_name)
+        if target is None or target_name in self._unsupported:
+            return None
+        data = self._fetch(target)
+        if data is None:
+            return None
+        batches: list[dict[str, Any]] = data["batches"]
+        if batches:
+            self._seen[target_name] = max(int(b["batch_id"]) for b in batches)
+        self._files += 1
+        path = self._run_dir / f"batches-{self._files:02d}-{_slug(target_name)}-{_slug(label)}.json"
+        path.write_text(json.dumps({"target": target_name, "label": label, **data}, indent=1))
+        return digest(batches, data.get("max_batch_size"))
