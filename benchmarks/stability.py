@@ -34,7 +34,7 @@ def level_throughputs(run: Path) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(run.glob("summary-*.json")):
         s = json.loads(path.read_text())
-        out[(str(s["label"]), str(s["target"]))] = {
+        out[(str(s["level"]), str(s["target"]))] = {
             "output_tok_s": s.get("output_throughput"),
             "completed": s.get("completed"),
             "failed": s.get("failed"),

@@ -181,7 +181,7 @@ class Comparison:
         return out
 
     def _on_level(self, result: LevelResult) -> None:
-        formed = self.batches.collect(str(result.summary["target"]), str(result.summary["label"]))
+        formed = self.batches.collect(str(result.summary["target"]), str(result.summary["level"]))
         if formed is not None:
             result.summary["server_batches"] = formed
         self.writer.write_summary(result.summary)
