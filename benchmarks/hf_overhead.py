@@ -64,6 +64,8 @@ class Setup:
     seed: int
     threads: int | None
     """torch intra-op threads on both sides (None: torch's default)."""
+    server_args: tuple[str, ...] = ()
+    """Extra `hf-server serve` arguments (an experiment's knob, e.g. `--gil-switch-interval-ms 0.5`)."""
 
 
 @dataclass
@@ -239,6 +241,7 @@ def hf_server(setup: Setup, batch_size: int, log_path: Path) -> Iterator[str]:
         args.append("--random-weights")
     if setup.attn_implementation:
         args += ["--attn-implementation", setup.attn_implementation]
+    args += list(setup.server_args)
     env = dict(os.environ)
     if setup.threads is not None:
         env["OMP_NUM_THREADS"] = str(setup.threads)
@@ -430,6 +433,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         help="torch threads for both sides (OMP_NUM_THREADS for the server); 1 steadies a shared CPU box",
     )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra hf-server serve argument (repeat: --server-arg=--gil-switch-interval-ms --server-arg=0.5)",
+    )
     return parser.parse_args(argv)
 
 
@@ -451,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.max_wait_ms,
         args.seed,
         args.threads,
+        tuple(args.server_arg),
     )
     log_dir = REPO / "results" / "benchmarks" / "hf_overhead-logs"
     log_dir.mkdir(parents=True, exist_ok=True)

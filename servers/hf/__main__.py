@@ -91,6 +91,12 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
     ),
 )
 @click.option(
+    "--gil-switch-interval-ms",
+    type=click.FloatRange(min=0.01),
+    help="sys.setswitchinterval for the server: how soon the generate thread gets the GIL back from "
+    "the event loop  [default: Python's, 5 ms].",
+)
+@click.option(
     "--random-weights", is_flag=True, help="Random weights from config.json (vLLM: --load-format dummy)."
 )
 @click.option("--max-model-len", type=click.IntRange(min=1), help="Context limit  [default: the model's].")
@@ -137,6 +143,7 @@ def serve(
     attn_implementation: str | None,
     sdpa_backend: str,
     warmup: str,
+    gil_switch_interval_ms: float | None,
     random_weights: bool,
     max_model_len: int | None,
     api_key: str | None,
@@ -166,6 +173,7 @@ def serve(
         attn_implementation=attn_implementation,
         sdpa_backend=sdpa_backend,  # type: ignore[arg-type]
         warmup_batch_sizes=_warmup_sizes(warmup, max_batch_size),
+        gil_switch_interval_ms=gil_switch_interval_ms,
         random_weights=random_weights,
         max_model_len=max_model_len,
         api_key=api_key,

@@ -9,6 +9,7 @@ queued with a 503 and its thread is joined.
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
 
@@ -24,6 +25,8 @@ log = logging.getLogger("servers.hf")
 def run(settings: ServerSettings, *, access_log: bool = False) -> None:
     """Load the model and serve until a shutdown signal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.gil_switch_interval_ms is not None:
+        sys.setswitchinterval(settings.gil_switch_interval_ms / 1e3)
     loaded = load_model(settings)
     runner = GenerateRunner.for_model(loaded)
     sizes = settings.warmup_batch_sizes

@@ -54,6 +54,8 @@ class ServerSettings:
     warmup_batch_sizes: tuple[int, ...] | None = None
     """Batch sizes of the `generate` calls made before the server reports healthy; None: the default
     (every power of two up to `max_batch_size`, and it, on CUDA; none on CPU)."""
+    gil_switch_interval_ms: float | None = None
+    """`sys.setswitchinterval` for the server process; None keeps Python's (5 ms)."""
     random_weights: bool = False
     max_model_len: int | None = None
     api_key: str | None = None
