@@ -437,7 +437,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--server-arg",
         action="append",
         default=[],
-        help="extra hf-server serve argument (repeat: --server-arg=--gil-switch-interval-ms --server-arg=0.5)",
+        help="extra hf-server serve argument (repeatable), e.g. --server-arg=--warmup --server-arg=none",
     )
     return parser.parse_args(argv)
 
