@@ -1,9 +1,8 @@
 """Where a result came from: the servebench source commit and the host's CPU model.
 
 A figure is only re-checkable against the code that produced it, so `run.json` and every benchmark's
-JSON record the commit. It is read from git when the source tree is a checkout; a copy without
-`.git` (a GPU host gets the working tree alone) takes it from `SERVEBENCH_COMMIT`, which
-`benchmarks/gpu_host.sh` callers set.
+JSON record the commit: `SERVEBENCH_COMMIT` when set (a copied tree, e.g. on a GPU host, may carry no
+`.git` or a stale one: a device copy once reported the session's starting commit), else git's HEAD.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ _SOURCE = Path(__file__).resolve().parent.parent
 @cache
 def source_commit() -> str | None:
     """The commit of the servebench source in use (`+dirty` when it has uncommitted changes)."""
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     try:
         head = subprocess.run(
             ["git", "-C", str(_SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
@@ -35,7 +36,7 @@ def source_commit() -> str | None:
             return head.stdout.strip() + dirty
     except (OSError, subprocess.SubprocessError):
         pass
-    return os.environ.get(COMMIT_ENV) or None
+    return None
 
 
 @cache

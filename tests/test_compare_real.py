@@ -102,6 +102,8 @@ def test_compare_report_is_complete(real_run: tuple[Path, subprocess.CompletedPr
         "Fixed batches",
         "block_size",
         "max_wait_ms",
+        "sdpa_backend",
+        "attention_reason",
         "Load generator self-check",
         "cpu_count",
     ):
