@@ -11,6 +11,10 @@
 #   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
 #   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
 #   benchmarks/gpu_host.sh stability OUT          two back-to-back compares + benchmarks/stability.py
+#   benchmarks/gpu_host.sh two-gpu OUT            needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once vs
+#                                                 the one-GPU interleaved run; then a Llama-2-70B shape over
+#                                                 both GPUs (vLLM TP=2, HF --device-map auto), taking turns
+#                                                 (DRY_RUN=1 prints the commands instead)
 #
 # The model is a Llama-3.2-1B-shaped directory with no weights (`hf-server make-config --preset
 # llama-3.2-1b`, carried from the workstation): random weights on both servers (vLLM --load-format
@@ -67,8 +71,35 @@ run_compare() {
     --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
 }
 
+# DRY_RUN=1: print a command instead of running it.
+x() {
+  if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $*"; else "$@"; fi
+}
+
+# Start a server in the background: $1 name, $2 port, $3 log, the rest the command (env VAR=... first).
+start_server() {
+  local name=$1 port=$2 log=$3
+  shift 3
+  if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $* >$log &"; return; fi
+  "$@" >"$log" 2>&1 &
+  echo $! >"/tmp/$name.pid"
+  for _ in $(seq 1 900); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null && { echo "$name healthy on $port"; return; }
+    kill -0 "$(cat "/tmp/$name.pid")" 2>/dev/null || { echo "$name died; see $log" >&2; tail -20 "$log" >&2; return 1; }
+    sleep 1
+  done
+  echo "$name not healthy after 900 s" >&2
+  return 1
+}
+
+stop_server() {
+  [ "${DRY_RUN:-0}" = 1 ] && { echo "+ stop $1"; return; }
+  [ -f "/tmp/$1.pid" ] && { kill -TERM -- "$(cat "/tmp/$1.pid")" 2>/dev/null; wait "$(cat "/tmp/$1.pid")" 2>/dev/null; rm -f "/tmp/$1.pid"; }
+  return 0
+}
+
 gpu_header() {
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi here"
   grep -m1 "model name" /proc/cpuinfo || true
   echo "servebench commit: ${SERVEBENCH_COMMIT:-unknown}"
 }
@@ -121,7 +152,50 @@ case ${1:-} in
     python3 -m benchmarks.stability results/stability-a results/stability-b --out "$2/stability.json" \
       2>&1 | tee "$2/stability.txt"
     tar -czf "$2/stability-runs.tar.gz" results/stability-a results/stability-b ;;
+  two-gpu)
+    host_env
+    gpu_header | tee "$2/host.txt"
+    gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
+    if [ "$gpus" -lt 2 ] && [ "${DRY_RUN:-0}" != 1 ]; then
+      echo "two-gpu: this host has $gpus GPU(s); the run needs 2" >&2; exit 3
+    fi
+    sweep=(--concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos --no-progress)
+    # 1. Each server on its own GPU at the same time, then the same workload on GPU 0 alone, interleaved.
+    start_server vllm 8000 "$2/vllm-gpu0.log" env CUDA_VISIBLE_DEVICES=0 python3 -m servers.vllm \
+      --device cuda --random-weights --model-dir "$model_dir" --served-model-name llama-3.2-1b-shape \
+      --port 8000 --gpu-memory-utilization 0.9
+    start_server hf 8001 "$2/hf-gpu1.log" env CUDA_VISIBLE_DEVICES=1 python3 -m servers.hf serve \
+      --device cuda --dtype bfloat16 --random-weights --model-dir "$model_dir" \
+      --served-model-name llama-3.2-1b-shape --port 8001 --max-model-len 2048 --max-batch-size 256
+    x python3 -m loadgen compare vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 --random-weights \
+      "${sweep[@]}" --output-dir results/two-gpu-side-by-side 2>&1 | tee "$2/side-by-side.txt" || true
+    stop_server vllm; stop_server hf
+    x env CUDA_VISIBLE_DEVICES=0 bash "$0" compare-into results/two-gpu-one-gpu "$2/one-gpu.txt"
+    # 2. A model that needs both GPUs: the servers take turns (each needs most of both GPUs' memory).
+    big=${BIG_MODEL_DIR:-.cache/models/llama-2-70b-shape}
+    start_server vllm 8000 "$2/vllm-70b.log" python3 -m servers.vllm --device cuda --random-weights \
+      --model-dir "$big" --served-model-name llama-2-70b-shape --port 8000 --gpu-memory-utilization 0.9 \
+      --max-model-len 2048 -- --tensor-parallel-size 2
+    x python3 -m loadgen run --base-url http://127.0.0.1:8000 --target-name vllm --concurrency 1,4,16,64 \
+      --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 --output-dir results/two-gpu-70b-vllm \
+      --no-progress 2>&1 | tee "$2/70b-vllm.txt" || true
+    stop_server vllm
+    start_server hf 8001 "$2/hf-70b.log" python3 -m servers.hf serve --device cuda --device-map auto \
+      --dtype bfloat16 --random-weights --model-dir "$big" --served-model-name llama-2-70b-shape \
+      --port 8001 --max-model-len 2048 --max-batch-size 64
+    x python3 -m loadgen run --base-url http://127.0.0.1:8001 --target-name hf --concurrency 1,4,16,64 \
+      --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 --output-dir results/two-gpu-70b-hf \
+      --no-progress 2>&1 | tee "$2/70b-hf.txt" || true
+    stop_server hf
+    x python3 -m loadgen report results/two-gpu-70b-hf results/two-gpu-70b-vllm \
+      --output-dir results/two-gpu-70b-report || true
+    x tar -czf "$2/two-gpu-runs.tar.gz" results/two-gpu-side-by-side results/two-gpu-one-gpu \
+      results/two-gpu-70b-vllm results/two-gpu-70b-hf results/two-gpu-70b-report ;;
+  compare-into)
+    # One comparison into run directory $2 with its console log at $3 (two-gpu's one-GPU reference).
+    host_env
+    run_compare "$2" "$3" ;;
   *)
-    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT" >&2
+    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT" >&2
     exit 2 ;;
 esac

@@ -118,3 +118,15 @@ def test_cli_rejects_an_unknown_preset_in_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "unknown preset 'gpt-5'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_llama_2_presets_have_plain_rope_and_their_published_shapes() -> None:
+    from servers.hf.presets import PRESETS, llama_config
+
+    config = llama_config(PRESETS["llama-2-70b"], 1, 2)
+    assert config["num_hidden_layers"] == 80 and config["hidden_size"] == 8192
+    assert config["num_attention_heads"] == 64
+    assert config["num_key_value_heads"] == 8 and config["intermediate_size"] == 28672
+    assert config["rope_scaling"] is None and config["max_position_embeddings"] == 4096
+    assert llama_config(PRESETS["llama-2-7b"], 1, 2)["num_key_value_heads"] == 32
+    assert llama_config(PRESETS["llama-3.2-1b"], 1, 2)["rope_scaling"]["rope_type"] == "llama3"

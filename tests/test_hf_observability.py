@@ -183,3 +183,22 @@ async def test_a_failure_behind_text_keeps_the_text_and_the_failure() -> None:
     queue.put_nowait(Failure(503, "out of memory"))
     text, finish, failure = _drain(StepEvent("a", 1, 0), queue)
     assert text == "a" and finish is None and failure == Failure(503, "out of memory")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("random_weights", [True, False])
+def test_a_device_map_loads_the_model_and_generates(smollm2_dir: Path, random_weights: bool) -> None:
+    from servers.hf.loading import load_model
+
+    loaded = load_model(
+        ServerSettings(
+            model_dir=smollm2_dir,
+            served_model_name=MODEL,
+            device="cpu",
+            device_map="auto",
+            random_weights=random_weights,
+        )
+    )
+    assert loaded.device == torch.device("cpu")  # no GPU here: accelerate maps every layer to the CPU
+    report = warm_up(GenerateRunner.for_model(loaded), (2,), loaded.vocab_size, loaded.max_model_len)
+    assert report.batch_sizes == (2,)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from servers.hf.attention import SDPA_BACKENDS
-from servers.hf.settings import DEVICES, DTYPES, BatchingSettings, ServerSettings
+from servers.hf.settings import DEVICE_MAPS, DEVICES, DTYPES, BatchingSettings, ServerSettings
 
 DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
 
@@ -63,6 +63,11 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--device-map",
+    type=click.Choice(DEVICE_MAPS),
+    help="Spread the model over every visible GPU (accelerate), for a model too big for one.",
+)
 @click.option(
     "--dtype",
     type=click.Choice(DTYPES),
@@ -139,6 +144,7 @@ def serve(
     host: str,
     port: int,
     device: str,
+    device_map: str | None,
     dtype: str,
     attn_implementation: str | None,
     sdpa_backend: str,
@@ -169,6 +175,7 @@ def serve(
         host=host,
         port=port,
         device=device,  # type: ignore[arg-type]
+        device_map=device_map,  # type: ignore[arg-type]
         dtype=dtype,  # type: ignore[arg-type]
         attn_implementation=attn_implementation,
         sdpa_backend=sdpa_backend,  # type: ignore[arg-type]

@@ -94,6 +94,35 @@ def _eos_ids(model_dir: Path, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _load_across_devices(
+    auto: Any, settings: ServerSettings, config: Any, dtype: torch.dtype, extra: dict[str, Any]
+) -> Any:
+    """The model spread over the visible devices by accelerate's `settings.device_map` (a model too
+    big for one GPU). Random weights are initialised in host memory, then dispatched: slow for a
+    70B-class shape (minutes, and its full size in RAM), but the same initialisation as one device."""
+    if not settings.random_weights:
+        return auto.from_pretrained(settings.model_dir, dtype=dtype, device_map=settings.device_map, **extra)
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    model = auto.from_config(config, dtype=dtype, **extra)
+    balanced = settings.device_map != "sequential"
+    device_map = infer_auto_device_map(
+        model,
+        dtype=dtype,
+        no_split_module_classes=getattr(model, "_no_split_modules", None),
+        **({"max_memory": _balanced_memory(model, dtype)} if balanced else {}),
+    )
+    log.info("device map: %s", sorted(set(map(str, device_map.values()))))
+    return dispatch_model(model, device_map=device_map)
+
+
+def _balanced_memory(model: Any, dtype: torch.dtype) -> dict[int | str, int] | None:
+    from accelerate.utils import get_balanced_memory
+
+    memory: dict[int | str, int] | None = get_balanced_memory(model, dtype=dtype)
+    return memory
+
+
 def load_model(settings: ServerSettings) -> LoadedModel:
     """Load `settings.model_dir` as the settings say."""
     from transformers import AutoConfig, AutoTokenizer
@@ -116,7 +145,10 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{model_dir} has no fast tokenizer (tokenizer.json)")
-    if settings.random_weights:
+    if settings.device_map is not None:
+        model = _load_across_devices(auto, settings, config, dtype, extra)
+        device = model.get_input_embeddings().weight.device  # where inputs go in
+    elif settings.random_weights:
         with device:
             model = auto.from_config(config, dtype=dtype, **extra)
     else:

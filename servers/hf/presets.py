@@ -36,20 +36,38 @@ class Shape:
     num_attention_heads: int
     num_key_value_heads: int
     tie_word_embeddings: bool
-    rope_factor: float
+    rope_factor: float | None
+    """Llama 3's rope scaling factor; None: Llama 2's plain rope (theta 10,000, 4,096 positions)."""
 
 
 PRESETS: dict[str, Shape] = {
     "llama-3.2-1b": Shape(2048, 8192, 16, 32, 8, True, 32.0),
     "llama-3.2-3b": Shape(3072, 8192, 28, 24, 8, True, 32.0),
     "llama-3.1-8b": Shape(4096, 14336, 32, 32, 8, False, 8.0),
+    "llama-2-7b": Shape(4096, 11008, 32, 32, 32, False, None),
+    "llama-2-13b": Shape(5120, 13824, 40, 40, 40, False, None),
+    "llama-2-70b": Shape(8192, 28672, 80, 64, 8, False, None),
 }
 
 
 def llama_config(
     shape: Shape, bos_token_id: int | None, eos_token_id: int | list[int] | None
 ) -> dict[str, Any]:
-    """A Llama 3-style `config.json` of `shape` with SmolLM2's vocabulary and special tokens."""
+    """A Llama `config.json` of `shape` with SmolLM2's vocabulary and special tokens."""
+    if shape.rope_factor is None:
+        rope: dict[str, Any] = {"max_position_embeddings": 4096, "rope_scaling": None, "rope_theta": 10000.0}
+    else:
+        rope = {
+            "max_position_embeddings": 131072,
+            "rope_scaling": {
+                "factor": shape.rope_factor,
+                "high_freq_factor": 4.0,
+                "low_freq_factor": 1.0,
+                "original_max_position_embeddings": 8192,
+                "rope_type": "llama3",
+            },
+            "rope_theta": 500000.0,
+        }
     return {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
@@ -62,21 +80,13 @@ def llama_config(
         "hidden_size": shape.hidden_size,
         "initializer_range": 0.02,
         "intermediate_size": shape.intermediate_size,
-        "max_position_embeddings": 131072,
         "mlp_bias": False,
         "num_attention_heads": shape.num_attention_heads,
         "num_hidden_layers": shape.num_hidden_layers,
         "num_key_value_heads": shape.num_key_value_heads,
         "pretraining_tp": 1,
         "rms_norm_eps": 1e-05,
-        "rope_scaling": {
-            "factor": shape.rope_factor,
-            "high_freq_factor": 4.0,
-            "low_freq_factor": 1.0,
-            "original_max_position_embeddings": 8192,
-            "rope_type": "llama3",
-        },
-        "rope_theta": 500000.0,
+        **rope,
         "tie_word_embeddings": shape.tie_word_embeddings,
         "torch_dtype": "bfloat16",
         "use_cache": True,

@@ -11,6 +11,8 @@ from servers.hf.attention import SdpaBackend
 Device = Literal["auto", "cuda", "cpu"]
 DType = Literal["auto", "bfloat16", "float16", "float32"]
 DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
+DeviceMap = Literal["auto", "balanced", "balanced_low_0", "sequential"]
+DEVICE_MAPS: tuple[DeviceMap, ...] = ("auto", "balanced", "balanced_low_0", "sequential")
 DTYPES: tuple[DType, ...] = ("auto", "bfloat16", "float16", "float32")
 
 
@@ -47,6 +49,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8001
     device: Device = "auto"
+    device_map: DeviceMap | None = None
+    """Spread the model over every visible GPU (accelerate's device maps); None: all on `device`."""
     dtype: DType = "auto"
     attn_implementation: str | None = None
     sdpa_backend: SdpaBackend = "auto"
