@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from servers.hf.attention import SDPA_BACKENDS
-from servers.hf.settings import DEVICE_MAPS, DEVICES, DTYPES, BatchingSettings, ServerSettings
+from servers.hf.settings import DEVICE_MAPS, DEVICES, DTYPES, ENGINES, BatchingSettings, ServerSettings
 
 DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
 
@@ -96,6 +96,14 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
     ),
 )
 @click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="auto",
+    show_default=True,
+    help="Where generate runs: a process of its own (process), the HTTP process (thread); auto: "
+    "process on CUDA, thread on CPU.",
+)
+@click.option(
     "--gil-switch-interval-ms",
     type=click.FloatRange(min=0.01),
     help="sys.setswitchinterval for the server: how soon the generate thread gets the GIL back from "
@@ -149,6 +157,7 @@ def serve(
     attn_implementation: str | None,
     sdpa_backend: str,
     warmup: str,
+    engine: str,
     gil_switch_interval_ms: float | None,
     random_weights: bool,
     max_model_len: int | None,
@@ -160,6 +169,7 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve MODEL_DIR over the OpenAI API."""
+    from servers.hf.engine import EngineStartError
     from servers.hf.loading import ModelLoadError
     from servers.hf.serve import run
 
@@ -180,6 +190,7 @@ def serve(
         attn_implementation=attn_implementation,
         sdpa_backend=sdpa_backend,  # type: ignore[arg-type]
         warmup_batch_sizes=_warmup_sizes(warmup, max_batch_size),
+        engine=engine,  # type: ignore[arg-type]
         gil_switch_interval_ms=gil_switch_interval_ms,
         random_weights=random_weights,
         max_model_len=max_model_len,
@@ -189,7 +200,7 @@ def serve(
     )
     try:
         run(settings, access_log=access_log)
-    except ModelLoadError as exc:
+    except (ModelLoadError, EngineStartError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from servers.hf.batcher import Batcher, BatchRunner
+from servers.hf.engine import RemoteRunner
 from servers.hf.errors import APIError, error_response
 from servers.hf.handlers import ServingContext, serve_chat, serve_completion
 from servers.hf.loading import LoadedModel
@@ -57,9 +58,10 @@ def create_app(
     loaded: LoadedModel,
     runner: BatchRunner | None = None,
     warmup: WarmupReport | None = None,
+    engine: str = "thread",
 ) -> FastAPI:
     """The app serving `loaded`; `runner` replaces the generate runner (tests inject faults with it);
-    `warmup` is what the start-up warm-up ran, for `/config`."""
+    `warmup` is what the start-up warm-up ran, and `engine` where `generate` runs, for `/config`."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = ServerMetrics(settings.served_model_name, loaded.max_model_len)
     if runner is None:
@@ -116,6 +118,8 @@ def create_app(
             "batching": "naive: one generate call per batch; no request joins a running batch",
             **loaded.attention.public(),
             "warmup": warmup_report,
+            "engine": engine,
+            "engine_pid": runner.pid if isinstance(runner, RemoteRunner) else None,
             "sampling": SAMPLING_STRATEGY,
             "versions": {name: _version(name) for name in ("torch", "transformers", "fastapi", "uvicorn")},
             **batcher.stats(),
@@ -123,7 +127,8 @@ def create_app(
 
     @app.get("/health")
     async def health() -> Response:
-        return Response(status_code=200 if state["ready"] else 503)
+        alive = not isinstance(runner, RemoteRunner) or runner.alive
+        return Response(status_code=200 if state["ready"] and alive else 503)
 
     @app.get("/config")
     async def config() -> Response:

@@ -39,11 +39,8 @@ class LoadedModel:
     pad_token_id: int
     max_model_len: int
     attention: AttentionChoice
-
-    @property
-    def vocab_size(self) -> int:
-        """Size of the model's vocabulary (token ids are below it)."""
-        return int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
+    vocab_size: int
+    """Size of the model's vocabulary (token ids are below it)."""
 
     @property
     def backend(self) -> Any:
@@ -123,9 +120,19 @@ def _balanced_memory(model: Any, dtype: torch.dtype) -> dict[int | str, int] | N
     return memory
 
 
+def load_tokenizer(model_dir: Path) -> Any:
+    """The directory's fast tokenizer (ModelLoadError without `tokenizer.json`)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{model_dir} has no fast tokenizer (tokenizer.json)")
+    return tokenizer
+
+
 def load_model(settings: ServerSettings) -> LoadedModel:
     """Load `settings.model_dir` as the settings say."""
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
     from transformers import AutoModelForCausalLM as _Auto
 
     auto: Any = _Auto
@@ -142,9 +149,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     if settings.attn_implementation:
         extra["attn_implementation"] = settings.attn_implementation
     kernels = apply_sdpa_backend(settings.sdpa_backend, device)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError(f"{model_dir} has no fast tokenizer (tokenizer.json)")
+    tokenizer = load_tokenizer(model_dir)
     if settings.device_map is not None:
         model = _load_across_devices(auto, settings, config, dtype, extra)
         device = model.get_input_embeddings().weight.device  # where inputs go in
@@ -168,4 +173,7 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     attention = describe(implementation, settings.sdpa_backend, kernels)
     log.info("loaded %s on %s in %s (random weights: %s)", model_dir, device, dtype, settings.random_weights)
     log.info("attention: %s, %s", implementation, attention.reason)
-    return LoadedModel(model, tokenizer, device, dtype, eos_ids, int(pad), max_model_len, attention)
+    vocab_size = int(getattr(model.config, "vocab_size", 0) or len(tokenizer))
+    return LoadedModel(
+        model, tokenizer, device, dtype, eos_ids, int(pad), max_model_len, attention, vocab_size
+    )

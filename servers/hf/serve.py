@@ -14,10 +14,12 @@ import sys
 import uvicorn
 
 from servers.hf.app import create_app
-from servers.hf.loading import load_model
+from servers.hf.batcher import BatchRunner
+from servers.hf.engine import RemoteRunner, run_warmup
+from servers.hf.loading import LoadedModel, load_model, resolve_device
 from servers.hf.runner import GenerateRunner
 from servers.hf.settings import ServerSettings
-from servers.hf.warmup import default_batch_sizes, warm_up
+from servers.hf.warmup import WarmupReport
 
 log = logging.getLogger("servers.hf")
 
@@ -27,13 +29,20 @@ def run(settings: ServerSettings, *, access_log: bool = False) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.gil_switch_interval_ms is not None:
         sys.setswitchinterval(settings.gil_switch_interval_ms / 1e3)
-    loaded = load_model(settings)
-    runner = GenerateRunner.for_model(loaded)
-    sizes = settings.warmup_batch_sizes
-    if sizes is None:
-        sizes = default_batch_sizes(settings.batching.max_batch_size, loaded.device)
-    warmup = warm_up(runner, sizes, loaded.vocab_size, loaded.max_model_len) if sizes else None
-    app = create_app(settings, loaded, runner, warmup)
+    engine = resolve_engine(settings)
+    remote: RemoteRunner | None = None
+    runner: BatchRunner
+    loaded: LoadedModel
+    warmup: WarmupReport | None
+    if engine == "process":
+        remote = runner = RemoteRunner(settings)
+        loaded, warmup = remote.loaded_model(settings), remote.warmup
+        log.info("generate runs in engine process %s", remote.pid)
+    else:
+        loaded = load_model(settings)
+        generate = GenerateRunner.for_model(loaded)
+        runner, warmup = generate, run_warmup(settings, loaded, generate)
+    app = create_app(settings, loaded, runner, warmup, engine=engine)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -49,4 +58,16 @@ def run(settings: ServerSettings, *, access_log: bool = False) -> None:
         settings.host,
         settings.port,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def resolve_engine(settings: ServerSettings) -> str:
+    """`auto` -> `process` when the model runs on CUDA, else `thread`."""
+    if settings.engine != "auto":
+        return settings.engine
+    on_cuda = settings.device_map is not None or resolve_device(settings.device).type == "cuda"
+    return "process" if on_cuda else "thread"

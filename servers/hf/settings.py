@@ -11,6 +11,8 @@ from servers.hf.attention import SdpaBackend
 Device = Literal["auto", "cuda", "cpu"]
 DType = Literal["auto", "bfloat16", "float16", "float32"]
 DEVICES: tuple[Device, ...] = ("auto", "cuda", "cpu")
+Engine = Literal["auto", "thread", "process"]
+ENGINES: tuple[Engine, ...] = ("auto", "thread", "process")
 DeviceMap = Literal["auto", "balanced", "balanced_low_0", "sequential"]
 DEVICE_MAPS: tuple[DeviceMap, ...] = ("auto", "balanced", "balanced_low_0", "sequential")
 DTYPES: tuple[DType, ...] = ("auto", "bfloat16", "float16", "float32")
@@ -58,6 +60,9 @@ class ServerSettings:
     warmup_batch_sizes: tuple[int, ...] | None = None
     """Batch sizes of the `generate` calls made before the server reports healthy; None: the default
     (every power of two up to `max_batch_size`, and it, on CUDA; none on CPU)."""
+    engine: Engine = "auto"
+    """Where `generate` runs: `thread` (in the HTTP process), `process` (servers/hf/engine.py), or
+    `auto`: a process on CUDA, a thread on CPU."""
     gil_switch_interval_ms: float | None = None
     """`sys.setswitchinterval` for the server process; None keeps Python's (5 ms)."""
     random_weights: bool = False
