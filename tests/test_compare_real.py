@@ -124,7 +124,7 @@ def test_compare_keeps_the_batches_the_hf_server_formed(
         "batches-04-hf-batch=4.json",
     ]
     summaries = [orjson.loads(p.read_bytes()) for p in run_dir.glob("summary-*-hf-*.json")]
-    by_level = {s["label"]: s["server_batches"] for s in summaries}
+    by_level = {s["level"]: s["server_batches"] for s in summaries}
     assert by_level["concurrency=1"]["rows_max"] == 1  # one request at a time: batches of one
     assert 1 <= by_level["concurrency=4"]["rows_max"] <= 4
     assert by_level["concurrency=4"]["decode_step_ms_p50"] > 0
