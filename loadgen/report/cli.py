@@ -24,6 +24,16 @@ def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
     if len(runs) == 2 and output_dir is None:
         output_dir = runs[1] / f"vs-{runs[0].resolve().name}"
     report = write_report(list(runs), output_dir)
+    rebuilt = [s for series in report.data.series for s in series.summaries.values() if s.get("rebuilt")]
+    if rebuilt:
+        click.echo(
+            f"{len(rebuilt)} level(s) rebuilt from a partial run (requests.jsonl; summaries were missing)"
+        )
+    stopped = any(run.meta.get("stopped_at_parity") for run in report.data.runs)
+    if not report.data.levels and not stopped:
+        raise click.ClickException(
+            "no measured level: no summary, and none could be rebuilt from requests.jsonl"
+        )
     if report.data.levels:
         click.echo(summary_table(report.data))
     if report.figures_note:
