@@ -152,7 +152,9 @@ def test_web_ui_binds_to_loopback_and_keeps_the_api_key_out_of_the_page(
         assert "extra_options" in page or "extraOptions" in page  # the template args are in the page
         assert SECRET not in page
         assert "api_key" not in page  # no field for it at all: its value would be the field's default
-        swarm = httpx.post(url + "/swarm", data={"user_count": 1, "spawn_rate": 1, "host": sim_server.base_url})
+        swarm = httpx.post(
+            url + "/swarm", data={"user_count": 1, "spawn_rate": 1, "host": sim_server.base_url}
+        )
         assert swarm.status_code == 200
         wait_for_metric(url, "locust_users", 1)
         time.sleep(1.0)
