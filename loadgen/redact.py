@@ -37,7 +37,8 @@ _SECRET_NAME = re.compile(
     r"(authorization|cookie|api[-_]?key|secret|password|passwd|(?:^|[-_])token(?:$|[-_]))", re.I
 )
 _NAME = r"[A-Za-z0-9_-]+"
-_BEARER = re.compile(r"\b(Bearer|Basic)\s+[^\s'\",;]+", re.I)
+_BEARER = re.compile(r"\b(Bearer)\s+[^\s'\",;]+", re.I)
+_BASIC = re.compile(r"\b(Basic)\s+(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}")  # base64, not prose
 _SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
 _HEADER_LINE = re.compile(
     rf"(?P<name>\b{_NAME})(?P<sep>\s*:\s*)(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s'\",]+)"
@@ -84,6 +85,7 @@ def redact_text(text: str, extra_secrets: Sequence[str] = ()) -> str:
         lambda m: _hide(m, f"{m['name']}{m['value'][0]}{REDACTED}{m['value'][0]}", m["key"]), text
     )
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _BASIC.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _SK_KEY.sub(REDACTED, text)
 
 

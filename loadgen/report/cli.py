@@ -15,7 +15,11 @@ import click
     help="Where to write the report [default: the (first) run directory].",
 )
 def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
-    """Write report.md, report.html and PNG plots from one saved run, or from two runs compared (B vs A)."""
+    """Write report.md, report.html and PNG plots from one saved run, or from two runs compared (B vs A).
+
+    Levels of a killed run that have records but no summary are rebuilt from requests.jsonl and
+    marked "rebuilt from a partial run". Exit status 1 when no level could be read or rebuilt.
+    """
     from loadgen.report.build import write_report
     from loadgen.report.console import summary_table
 
