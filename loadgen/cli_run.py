@@ -371,7 +371,7 @@ def _run(
         if scraper is not None:
             scraper.close()
         try:
-            writer.finish(interrupted=stop.is_set() and writer.sink.error is None)
+            writer.finish(interrupted=stop.is_set())
         except OSError as exc:
             unwritten.append(f"run.json ({exc.strerror or exc})")
         if live is not None:

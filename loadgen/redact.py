@@ -30,6 +30,7 @@ SECRET_ENV_VARS = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
     "SERVEBENCH_API_KEY",
+    "HF_SERVER_API_KEY",
 )
 """Environment variables whose current values are scrubbed from any text, wherever they appear."""
 
