@@ -177,3 +177,43 @@ def test_compose_opens_the_web_ui_inside_its_container_only() -> None:
     command = master["command"]
     assert command[command.index("--web-host") + 1] == "0.0.0.0"  # reachable through the port mapping
     assert master["ports"][0].startswith("${LOCUST_BIND:-127.0.0.1}:")  # which binds loopback on the host
+
+
+def test_headless_json_csv_html_and_results_carry_no_api_key(
+    sim_server: ServerProcess, jsonl_prompts: Path, tmp_path: Path
+) -> None:
+    from tests.fixtures.locust import run_locust
+
+    secret = "plain-locust-key-987654"  # no sk- shape: only knowing the option can hide it
+    csv_prefix, html = tmp_path / "stats", tmp_path / "report.html"
+    run = run_locust(
+        [
+            "--headless",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "--run-time",
+            "3s",
+            "--json",
+            "--csv",
+            str(csv_prefix),
+            "--html",
+            str(html),
+            "--host",
+            sim_server.base_url,
+            "--api-key",
+            secret,
+            *workload_args(jsonl_prompts),
+        ],
+        results_root=tmp_path / "results",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.entry("TTFT")["num_requests"] > 0
+    assert secret not in run.stdout + run.stderr
+    written = [
+        p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".csv", ".html", ".json", ".jsonl")
+    ]
+    assert html in written and any(p.name == "run.json" for p in written)
+    for path in written:
+        assert secret not in path.read_text(errors="replace"), path
