@@ -7,7 +7,7 @@
 | 3 | `compare`: a parity gate failed |
 | 4 | failed requests above `--max-error-rate` (for some target) |
 | 5 | no measured request succeeded (for some target): nothing listening, the server died, ... |
-| 6 | results could not be written (a full disk): the run stopped, whole lines kept |
+| 6 | `run`: results could not be written (a full disk): the run stopped, whole lines kept |
 | 130 | interrupted (Ctrl-C, SIGTERM) |
 
 The default `--max-error-rate` is 0: the latency figures of a summary cover successful requests only,
