@@ -239,22 +239,20 @@ class Comparison:
             )
             self.scraper.start()
         self.writer.sink.on_error = lambda exc: stop.set()  # a full disk stops the sweep, lines kept whole
-        try:
-            results = await interleaved_sweep(
-                inputs.targets,
-                inputs.prompts,
-                loads,
-                inputs.request,
-                self.writer.sink,
-                stop=stop,
-                progress=self.progress,
-                percentiles=inputs.percentiles,
-                slo=inputs.slo,
-                on_level=self._on_level,
-            )
-        finally:
-            if self.scraper is not None:
-                self.scraper.close()
+        results = await interleaved_sweep(
+            inputs.targets,
+            inputs.prompts,
+            loads,
+            inputs.request,
+            self.writer.sink,
+            stop=stop,
+            progress=self.progress,
+            percentiles=inputs.percentiles,
+            slo=inputs.slo,
+            on_level=self._on_level,
+        )
+        if self.scraper is not None:
+            self.scraper.close()
         sweep_records = [r for result in results for r in result.records]
         offline: list[BatchResult] = []
         if plan.offline_batches and not stop.is_set():
