@@ -35,11 +35,6 @@ EXIT_INTERRUPTED: Final = 130
 
 DEFAULT_MAX_ERROR_RATE: Final = 0.0
 
-EXIT_HELP: Final = (
-    "Exit status: 0 ok; 2 bad input; 4 failed requests above --max-error-rate; 5 no request "
-    "succeeded; 6 results could not be written (disk full); 130 interrupted."
-)
-
 
 @dataclass(frozen=True)
 class ErrorVerdict:

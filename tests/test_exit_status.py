@@ -207,3 +207,9 @@ def test_compare_applies_the_rule_per_target(sim_server_factory: SimFactory, tmp
         assert "bad: " in strict.stderr and "good: " not in strict.stderr
         lenient = loadgen(*args, "--output-dir", str(tmp_path / "b"), "--max-error-rate", "0.5", timeout=180)
         assert lenient.returncode in (EXIT_OK, 3), lenient.stderr[-3000:]  # 3: parity may fail on `bad`
+
+
+def test_the_exit_statuses_are_in_the_help() -> None:
+    for command in ("run", "compare"):
+        text = " ".join(loadgen(command, "--help").stdout.split())
+        assert "--max-error-rate" in text and "5 no measured request succeeded" in text, command
