@@ -110,8 +110,28 @@ def main() -> None:
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress line on stderr.")
+@click.option(
+    "--max-error-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Largest share of failed measured requests that still exits 0 (e.g. 0.01).",
+)
+@click.option(
+    "--server-metrics-interval",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds between scrapes of the server's /metrics during each level (0: off).",
+)
 def run_command(**opts: Any) -> None:
-    """Send load to one OpenAI-compatible server and measure it; one result per level."""
+    """Send load to one OpenAI-compatible server and measure it; one result per level.
+
+    \b
+    Exit status: 0 ok; 2 bad input or server unreachable before the run; 4 failed requests above
+    --max-error-rate; 5 no measured request succeeded; 6 results could not be written (full disk;
+    whole lines kept); 130 interrupted.
+    """
     from loadgen.cli_run import execute
 
     execute(opts, argv=sys.argv)

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from loadgen.exit_status import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_WRITE_FAILED, error_verdict
+from loadgen.redact import redact_argv, redact_headers
 from loadgen.run_config import LoadSpec, RequestOptions, Target, Timeouts
 from loadgen.workloads.base import Prompt
 
@@ -39,11 +41,17 @@ def parse_numbers(text: str, kind: type[int] | type[float], name: str) -> list[A
 
 
 def command_line(argv: Sequence[str]) -> str:
-    """The command as the user would type it again (`python -m loadgen ...` or `loadgen ...`)."""
+    """The command as the user would type it again (`python -m loadgen ...`), secrets redacted."""
     if not argv:
         return "loadgen"
     program = "python -m loadgen" if argv[0].endswith("__main__.py") else os.path.basename(argv[0])
-    return " ".join([program, *(shlex.quote(a) for a in argv[1:])])
+    return " ".join([program, *(shlex.quote(a) for a in redact_argv(argv[1:]))])
+
+
+class ServerUnreachable(click.ClickException):
+    """The server could not be asked anything before the run (exit status 2, like bad input)."""
+
+    exit_code = EXIT_USAGE
 
 
 def start_sim(extra: Sequence[str], timeout_s: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
@@ -91,7 +99,7 @@ def first_model(base_url: str, api_key: str | None) -> str:
         with urllib.request.urlopen(request, timeout=10) as response:
             return str(json.loads(response.read())["data"][0]["id"])
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise click.ClickException(f"cannot list models at {url} ({exc}); pass --model") from None
+        raise ServerUnreachable(f"cannot list models at {url} ({exc}); pass --model") from None
 
 
 def _tokenizer_path(opts: dict[str, Any]) -> str | None:
@@ -247,12 +255,12 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> None:
         model = opts["model"] or first_model(base_url, api_key)
         name = opts["target_name"] or ("sim" if sim else urlsplit(base_url).netloc)
         target = Target(name=name, base_url=base_url, model=model, api_key=api_key)
-        interrupted = _run(opts, argv, target, prompts, workload, loads, request, percentiles, slo, counter)
+        status = _run(opts, argv, target, prompts, workload, loads, request, percentiles, slo, counter)
     finally:
         if sim is not None:
             stop_sim(sim)
-    if interrupted:
-        sys.exit(130)
+    if status:
+        sys.exit(status)
 
 
 def _run(
@@ -266,7 +274,8 @@ def _run(
     percentiles: list[float],
     slo: Any,
     counter: Any,
-) -> bool:
+) -> int:
+    """Run the levels and write the results; return the exit status (see `loadgen.exit_status`)."""
     from dataclasses import asdict
 
     from loadgen.progress import Progress
@@ -282,13 +291,7 @@ def _run(
             "targets": [{"name": target.name, "base_url": target.base_url, "model": target.model}],
             "seed": opts["seed"],
             "loads": [asdict(load) for load in loads],
-            "request": asdict(request)
-            | {
-                "extra_headers": {
-                    k: "<redacted>" if k.lower() == "authorization" else v
-                    for k, v in request.extra_headers.items()
-                }
-            },
+            "request": asdict(request) | {"extra_headers": redact_headers(request.extra_headers)},
             "workload": workload,
             "slo": list(opts["slo"]),
             "percentiles": percentiles,
@@ -302,10 +305,25 @@ def _run(
         live.start_http_server(opts["metrics_port"], opts["metrics_host"])
     progress = Progress(enabled=not opts["no_progress"])
     results: list[LevelResult] = []
+    unwritten: list[str] = []
+
+    scraper = None
+    if opts["server_metrics_interval"] > 0:
+        from loadgen.server_metrics import ServerMetricsRecorder
+
+        scraper = ServerMetricsRecorder([target], Path(out_dir), opts["server_metrics_interval"])
+        scraper.start()
 
     def on_level(result: LevelResult) -> None:
-        writer.write_summary(result.summary)
         results.append(result)
+        if scraper is not None:
+            result.summary["server_metrics"] = scraper.level_done(target.name, result.level, result.records)
+        for note in result.selfcheck.notes:
+            click.echo(f"note: {result.summary['label']}: {note}", err=True)
+        try:
+            writer.write_summary(result.summary)
+        except OSError as exc:
+            unwritten.append(f"{result.summary['label']} ({exc.strerror or exc})")
         if result.selfcheck.client_bound:
             click.echo(
                 f"warning: {result.summary['label']}: client-bound: {'; '.join(result.selfcheck.reasons)}",
@@ -313,6 +331,7 @@ def _run(
             )
 
     stop = asyncio.Event()
+    writer.sink.on_error = lambda exc: stop.set()  # a full disk stops the run like Ctrl-C, lines kept whole
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -349,10 +368,35 @@ def _run(
         loop.run_until_complete(main())
     finally:
         loop.close()
-        writer.finish(interrupted=stop.is_set())
+        if scraper is not None:
+            scraper.close()
+        try:
+            writer.finish(interrupted=stop.is_set())
+        except OSError as exc:
+            unwritten.append(f"run.json ({exc.strerror or exc})")
         if live is not None:
             live.close()
     if results:
         click.echo(format_summary_table([r.summary for r in results]))
     click.echo(f"results: {out_dir}")
-    return stop.is_set()
+    if writer.sink.error is not None:
+        click.echo(write_failure_line(writer.sink.error, writer.sink.written, unwritten), err=True)
+        return EXIT_WRITE_FAILED
+    if unwritten:
+        click.echo(f"loadgen: error: could not write {', '.join(unwritten)}", err=True)
+        return EXIT_WRITE_FAILED
+    if stop.is_set():
+        return EXIT_INTERRUPTED
+    verdict = error_verdict([r.summary for r in results], opts["max_error_rate"])
+    if verdict.message:
+        click.echo(f"loadgen: {verdict.message}", err=True)
+    return verdict.code
+
+
+def write_failure_line(error: OSError, kept: int, unwritten: Sequence[str]) -> str:
+    """The one line a run stopped by a failed write ends with: what failed and what is on disk."""
+    lost = f"; not written: {', '.join(unwritten)}" if unwritten else ""
+    return (
+        f"loadgen: error: writing requests.jsonl failed ({error.strerror or error}): the run stopped; "
+        f"{kept} whole records kept, no partial line{lost} (`loadgen report` rebuilds what is missing)"
+    )

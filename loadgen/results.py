@@ -3,18 +3,23 @@
 A run directory holds:
 - `requests.jsonl`: one `RequestRecord` per line, written and flushed (one `write` system call on an
   `O_APPEND` file) as each request finishes, so a crash, `kill -9` or Ctrl-C keeps every finished
-  request and never leaves half a line behind;
+  request and never leaves half a line behind; a write that fails or comes up short (a full disk)
+  is cut back to the last whole line, and the sink stops taking records and tells its owner
+  (`on_error`), which stops the run;
 - `summary-NN-<level>.json`: one summary per load level (statistics, self-check, load shape);
 - `run.json`: run metadata (command, targets, seed, versions, machine, start/end, levels).
+
+Everything but the records passes through `loadgen.redact` first: no API key lands in a run's JSON.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -25,6 +30,7 @@ import orjson
 
 from loadgen.provenance import cpu_model, source_commit
 from loadgen.record import RequestRecord
+from loadgen.redact import redact
 
 REQUESTS_FILE = "requests.jsonl"
 RUN_FILE = "run.json"
@@ -51,19 +57,51 @@ class MemorySink:
 
 
 class JsonlSink:
-    """Appends each record to a JSONL file at once, one `write` per line."""
+    """Appends each record to a JSONL file at once, one `write` per line: only whole lines, ever.
 
-    def __init__(self, path: Path) -> None:
+    A write that fails (`ENOSPC`, `EIO`, ...) or cannot be completed is cut back to the end of the
+    last whole line; from then on the sink drops records (counting them in `dropped`), keeps the
+    error in `error` and calls `on_error` once, so the run can stop cleanly.
+    """
+
+    def __init__(self, path: Path, on_error: Callable[[OSError], None] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        self.on_error = on_error
+        self.error: OSError | None = None
+        self.written = 0
+        self.dropped = 0
 
     def write(self, record: RequestRecord) -> None:
-        """Append the record as one line (written to the OS before returning)."""
+        """Append the record as one line (written to the OS before returning), or drop it after a failure."""
+        if self.error is not None or self._fd < 0:
+            self.dropped += 1
+            return
         line = record.to_json_line()
-        written = os.write(self._fd, line)
-        while written < len(line):  # short writes are rare on regular files, but possible
-            written += os.write(self._fd, line[written:])
+        try:
+            written = os.write(self._fd, line)
+            while written < len(line):  # short writes are rare on regular files: a full disk, mostly
+                more = os.write(self._fd, line[written:])
+                if more <= 0:
+                    raise OSError(errno.ENOSPC, f"short write ({written} of {len(line)} bytes)")
+                written += more
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._size += len(line)
+        self.written += 1
+
+    def _fail(self, exc: OSError) -> None:
+        try:  # whatever part of the line reached the file goes: the file ends on a whole line again
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            pass
+        self.error = exc
+        self.dropped += 1
+        if self.on_error is not None:
+            self.on_error(exc)
 
     def close(self) -> None:
         """Close the file."""
@@ -105,9 +143,14 @@ def _slug(text: str) -> str:
 
 
 def _dump(path: Path, data: Any) -> None:
+    """Write JSON (secrets redacted) through a temporary file; on failure leave no temporary behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(orjson.dumps(redact(data), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class RunWriter:
@@ -141,11 +184,15 @@ class RunWriter:
         return path
 
     def finish(self, *, interrupted: bool = False) -> None:
-        """Stamp the end of the run and close the JSONL file."""
+        """Stamp the end of the run and close the JSONL file (closed even if `run.json` cannot be written)."""
         self.meta["finished_at"] = datetime.now(UTC).isoformat()
         self.meta["interrupted"] = interrupted
-        _dump(self.directory / RUN_FILE, self.meta)
-        self.sink.close()
+        if self.sink.error is not None:
+            self.meta["write_error"] = f"{REQUESTS_FILE}: {self.sink.error}"
+        try:
+            _dump(self.directory / RUN_FILE, self.meta)
+        finally:
+            self.sink.close()
 
 
 def iter_records(path: Path) -> Iterator[RequestRecord]:

@@ -106,8 +106,10 @@ class LoadSpec:
             if self.concurrency is None or self.concurrency < 1:
                 raise ConfigError("closed-loop load needs a concurrency of at least 1")
         elif self.mode == "open":
-            if self.rate is None or not self.rate > 0 or not math.isfinite(self.rate):
-                raise ConfigError("open-loop load needs a rate above 0 requests/s")
+            if self.rate is None or not math.isfinite(self.rate):
+                raise ConfigError(f"open-loop load needs a finite rate in requests/s, got {self.rate}")
+            if not self.rate > 0:
+                raise ConfigError(f"open-loop load needs a rate above 0 requests/s, got {self.rate:g}")
             if self.concurrency is not None and self.concurrency < 1:
                 raise ConfigError("the concurrency cap must be at least 1")
         else:
@@ -116,8 +118,10 @@ class LoadSpec:
             raise ConfigError("a load level needs a request count, a duration, or both")
         if self.num_requests is not None and self.num_requests < 1:
             raise ConfigError("the request count must be at least 1")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise ConfigError("the duration must be above 0 s")
+        if self.duration_s is not None and not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            raise ConfigError(
+                f"the duration must be a finite number of seconds above 0, got {self.duration_s}"
+            )
         if self.warmup_requests < 0:
             raise ConfigError("warm-up requests cannot be negative")
         if not self.burstiness > 0:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from loadgen import errors
 from loadgen.record import RequestRecord
 
 NS_PER_MS = 1_000_000
@@ -107,6 +108,8 @@ class SelfCheckReport:
     """Time the event-loop thread was runnable but had no core (other processes on it)."""
     client_bound: bool = False
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Figures that look like a client limit but are not the client's doing (failing requests)."""
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict for the summary JSON."""
@@ -172,7 +175,14 @@ def judge(
     if report.cpu_share_of_core > CPU_LIMIT and wall_s >= 1.0:
         report.reasons.append(f"generator used {100 * report.cpu_share_of_core:.0f}% of a core")
     if target_in_flight and achieved is not None and achieved < IN_FLIGHT_LIMIT * target_in_flight:
-        report.reasons.append(f"only {achieved:.1f} of {target_in_flight:g} requests in flight on average")
+        shortfall = f"only {achieved:.1f} of {target_in_flight:g} requests in flight on average"
+        failing = sum(1 for r in measured if not r.ok and r.error_class != errors.CANCELLED)
+        if failing:
+            # A failing request (refused, cut, 5xx) ends at once and its slot idles between the error
+            # and the next send: the shortfall comes from the server side, not from a slow client.
+            report.notes.append(f"{shortfall}: {failing} requests failed, not a client limit")
+        else:
+            report.reasons.append(shortfall)
     if report.schedule_lag_p99_ms is not None and report.schedule_lag_p99_ms > SCHEDULE_LAG_LIMIT_MS:
         report.reasons.append(
             f"sends p99 {report.schedule_lag_p99_ms:.1f} ms behind schedule "

@@ -180,3 +180,18 @@ def test_compare_stops_at_parity_when_one_side_serves_random_weights(
     markdown = (run_dir / "report.md").read_text()
     assert "NOT COMPARABLE" in markdown and "not serving the same model" in markdown
     assert "hf serve(s) random weights" in markdown
+
+
+def test_compare_keeps_each_servers_own_view(real_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Real vLLM and the real HF server: their /metrics scraped per level, deltas beside the client's."""
+    run_dir, _ = real_run
+    for target in ("vllm", "hf"):
+        assert (run_dir / f"server-metrics-{target}.jsonl").is_file()
+        for path in run_dir.glob(f"summary-*-{target}-*.json"):
+            summary = orjson.loads(path.read_bytes())
+            view = summary["server_metrics"]
+            server, client = view["server"], view["client"]
+            assert server["ttft"]["count"] == client["succeeded"] == 5, (target, view)  # 4 + 1 warm-up
+            assert 0 < server["ttft"]["mean_ms"] <= client["ttft"]["mean_ms"] + 1, (target, view)
+            assert server["queue"] is not None and server["e2e"]["count"] == 5
+    assert "Server-side view (from /metrics)" in (run_dir / "report.md").read_text()

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.locust import LocustProcess, start_locust, wait_http_ok, workload_args
-from tests.fixtures.procs import ServerProcess, free_port
+from tests.fixtures.procs import REPO_ROOT, ServerProcess, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -101,3 +101,119 @@ def test_swarm_started_from_the_web_ui_shows_ttft_rows_and_stops(
             browser.close()
     wait_for_metric(url, "locust_users", 0)
     assert "Traceback" not in locust.log()
+
+
+SECRET = "sk-servebench-webui-secret-0123456789"
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on `port` (from /proc/net/tcp and tcp6)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
+                continue
+            if len(address) == 8:
+                found.add(".".join(str(b) for b in bytes.fromhex(address)[::-1]))
+            else:
+                found.add("::" if int(address, 16) == 0 else address)
+    return found
+
+
+def test_web_ui_binds_to_loopback_and_keeps_the_api_key_out_of_the_page(
+    sim_server: ServerProcess, jsonl_prompts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    results = tmp_path / "results"
+    args = [
+        "--web-port",
+        str(port),
+        "--host",
+        sim_server.base_url,
+        "--api-key",
+        SECRET,
+        "--results-dir",
+        str(results),
+        *workload_args(jsonl_prompts),
+    ]
+    with start_locust(args, tmp_path, "webui-secret") as locust:
+        url = f"http://127.0.0.1:{port}"
+        wait_http_ok(url + "/", locust.process)
+        assert listening_addresses(port) == {"127.0.0.1"}
+        locust.wait_for_log(f"Starting web interface at http://127.0.0.1:{port}")
+        page = httpx.get(url + "/", timeout=10).text
+        assert "extra_options" in page or "extraOptions" in page  # the template args are in the page
+        assert SECRET not in page
+        assert "api_key" not in page  # no field for it at all: its value would be the field's default
+        swarm = httpx.post(
+            url + "/swarm", data={"user_count": 1, "spawn_rate": 1, "host": sim_server.base_url}
+        )
+        assert swarm.status_code == 200
+        wait_for_metric(url, "locust_users", 1)
+        time.sleep(1.0)
+        for path in ("/stats/requests", "/stats/requests/csv", "/stats/failures/csv", "/stats/report"):
+            assert SECRET not in httpx.get(url + path, timeout=10).text, path
+        assert httpx.post(url + "/stop", timeout=10).status_code == 200
+        wait_for_metric(url, "locust_users", 0)
+    written = [p for p in results.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl")]
+    assert any(p.name == "run.json" for p in written)
+    for path in written:
+        assert SECRET not in path.read_text(), path
+    assert SECRET not in locust.log() + locust.stdout()
+
+
+def test_compose_opens_the_web_ui_inside_its_container_only() -> None:
+    import yaml
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    master = compose["services"]["locust-master"]
+    command = master["command"]
+    assert command[command.index("--web-host") + 1] == "0.0.0.0"  # reachable through the port mapping
+    assert master["ports"][0].startswith("${LOCUST_BIND:-127.0.0.1}:")  # which binds loopback on the host
+
+
+def test_headless_json_csv_html_and_results_carry_no_api_key(
+    sim_server: ServerProcess, jsonl_prompts: Path, tmp_path: Path
+) -> None:
+    from tests.fixtures.locust import run_locust
+
+    secret = "plain-locust-key-987654"  # no sk- shape: only knowing the option can hide it
+    csv_prefix, html = tmp_path / "stats", tmp_path / "report.html"
+    run = run_locust(
+        [
+            "--headless",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "--run-time",
+            "3s",
+            "--json",
+            "--csv",
+            str(csv_prefix),
+            "--html",
+            str(html),
+            "--host",
+            sim_server.base_url,
+            "--api-key",
+            secret,
+            *workload_args(jsonl_prompts),
+        ],
+        results_root=tmp_path / "results",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.entry("TTFT")["num_requests"] > 0
+    assert secret not in run.stdout + run.stderr
+    written = [
+        p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".csv", ".html", ".json", ".jsonl")
+    ]
+    assert html in written and any(p.name == "run.json" for p in written)
+    for path in written:
+        assert secret not in path.read_text(errors="replace"), path

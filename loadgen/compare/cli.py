@@ -4,8 +4,10 @@
     loadgen compare --launch --concurrency 1,4,8          # start vLLM and the HF server here first
     loadgen demo                                          # the README's main command, on the small model
 
-Exit status: 0 when every parity gate passed, 3 when one failed (the report says which), 2 on bad
-input or a server that cannot be reached, 130 when interrupted.
+Exit status: 0 when every parity gate passed and failed requests stayed within --max-error-rate
+(default 0) for every target; 2 on bad input or a server that cannot be reached; 3 when a parity
+gate failed (the report says which); 4 when a target's failed requests exceeded --max-error-rate;
+5 when no measured request succeeded on some target; 130 when interrupted (loadgen.exit_status).
 """
 
 from __future__ import annotations
@@ -153,6 +155,20 @@ def run_options(func: Any) -> Any:
             help="Run directory [default: results/<timestamp>].",
         ),
         click.option("--no-progress", is_flag=True, help="No progress line on stderr."),
+        click.option(
+            "--max-error-rate",
+            type=click.FloatRange(0, 1),
+            default=0.0,
+            show_default=True,
+            help="Largest share of failed measured requests per target that still exits 0.",
+        ),
+        click.option(
+            "--server-metrics-interval",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Seconds between scrapes of each target's /metrics during the sweep (0: off).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -168,7 +184,13 @@ def run_options(func: Any) -> Any:
 @launch_options
 @run_options
 def compare_command(**opts: Any) -> None:
-    """Compare servers side by side: NAME=URL targets (two or more), or --launch."""
+    """Compare servers side by side: NAME=URL targets (two or more), or --launch.
+
+    \b
+    Exit status: 0 ok; 2 bad input or a target unreachable; 3 a parity gate failed; 4 a target's
+    failed requests above --max-error-rate; 5 no measured request succeeded on a target; 130
+    interrupted.
+    """
     from loadgen.compare.execute import execute
 
     sys.exit(execute(opts, argv=sys.argv))

@@ -16,6 +16,7 @@ from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison, default_tokenizer, env_model_dir
 from loadgen.compare.targets import TargetSpec, check_same_model, parse_targets, probe, setting_warnings
 from loadgen.errors import ConfigError
+from loadgen.exit_status import DEFAULT_MAX_ERROR_RATE, EXIT_PARITY_FAILED, error_verdict
 from loadgen.progress import Progress
 from loadgen.results import default_run_dir
 from loadgen.run_config import RequestOptions, Target
@@ -41,6 +42,8 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "api_key_env": "OPENAI_API_KEY",
     "requests_per_slot": 2,
     "min_requests": 4,
+    "max_error_rate": DEFAULT_MAX_ERROR_RATE,
+    "server_metrics_interval": 1.0,
 }
 
 
@@ -221,6 +224,7 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
             launched=servers,
             warnings=setting_warnings(infos, random_weights=bool(opts.get("random_weights"))),
             command=argv,
+            server_metrics_interval_s=float(opts.get("server_metrics_interval", 1.0)),
         )
         _echo(
             f"comparing {', '.join(f'{t.name} ({t.base_url})' for t in targets)}, model {targets[0].model}; "
@@ -244,4 +248,9 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
     if report.figures_note:
         click.echo(report.figures_note)
     click.echo(f"report: {report.html} (and report.md, {len(report.figures)} PNG plots) in {run_dir}")
-    return outcome.exit_code
+    verdict = error_verdict(outcome.summaries, float(opts.get("max_error_rate", DEFAULT_MAX_ERROR_RATE)))
+    if verdict.message:
+        click.echo(f"loadgen: {verdict.message}", err=True)
+    if outcome.stopped_at_parity or verdict.code == 0:
+        return outcome.exit_code
+    return verdict.code if outcome.exit_code in (0, EXIT_PARITY_FAILED) else outcome.exit_code

@@ -21,6 +21,7 @@ from typing import Protocol
 import httpx
 
 from loadgen.errors import ConfigError
+from loadgen.redact import redact_text, scrub_file
 
 
 class Launch(Protocol):
@@ -68,7 +69,7 @@ def free_port() -> int:
 
 def _log_tail(path: Path, lines: int = 15) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return redact_text("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
     except OSError:
         return ""
 
@@ -116,8 +117,9 @@ def start_server(name: str, launch: Launch, log_path: Path, timeout_s: float) ->
 
 
 def stop_server(server: LaunchedServer, grace_s: float = 20.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL it after `grace_s`."""
+    """SIGTERM the server's process group, then SIGKILL it after `grace_s`; scrub secrets from its log."""
     stop_process(server.process, grace_s)
+    scrub_file(server.log_path)
 
 
 def stop_process(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:

@@ -42,6 +42,7 @@ from loadgen.record import RequestRecord
 from loadgen.results import JsonlSink, MemorySink, RunWriter
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import LevelResult, new_event_loop, run_level
+from loadgen.server_metrics import ServerMetricsRecorder
 from loadgen.stats import SLO
 from loadgen.workloads.base import Prompt
 
@@ -66,6 +67,8 @@ class CompareInputs:
     launched: list[LaunchedServer] = field(default_factory=list)
     command: Sequence[str] = ()
     warnings: list[str] = field(default_factory=list)
+    server_metrics_interval_s: float = 1.0
+    """Seconds between scrapes of each target's `/metrics` during the sweep (0: off)."""
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Comparison:
         self.writer = RunWriter(run_dir, _meta(inputs, self.baseline, self.pids))
         self.summaries: list[dict[str, Any]] = []
         self.batches = BatchCollector(inputs.targets, run_dir)
+        self.scraper: ServerMetricsRecorder | None = None
 
     async def _probe(self, stop: asyncio.Event) -> dict[str, list[RequestRecord]]:
         """The greedy probe on each target, one request at a time."""
@@ -184,6 +188,10 @@ class Comparison:
         formed = self.batches.collect(str(result.summary["target"]), str(result.summary["level"]))
         if formed is not None:
             result.summary["server_batches"] = formed
+        if self.scraper is not None:
+            result.summary["server_metrics"] = self.scraper.level_done(
+                result.target, result.level, result.records
+            )
         self.writer.write_summary(result.summary)
         self.summaries.append(result.summary)
         s = result.summary
@@ -225,6 +233,12 @@ class Comparison:
             f"on {', '.join(t.name for t in inputs.targets)} "
             "(interleaved)"
         )
+        if inputs.server_metrics_interval_s > 0:
+            self.scraper = ServerMetricsRecorder(
+                inputs.targets, self.run_dir, inputs.server_metrics_interval_s
+            )
+            self.scraper.start()
+        self.writer.sink.on_error = lambda exc: stop.set()  # a full disk stops the sweep, lines kept whole
         results = await interleaved_sweep(
             inputs.targets,
             inputs.prompts,
@@ -237,6 +251,8 @@ class Comparison:
             slo=inputs.slo,
             on_level=self._on_level,
         )
+        if self.scraper is not None:
+            self.scraper.close()
         sweep_records = [r for result in results for r in result.records]
         offline: list[BatchResult] = []
         if plan.offline_batches and not stop.is_set():

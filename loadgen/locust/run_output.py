@@ -19,6 +19,7 @@ from typing import Any
 
 from loadgen.locust.settings import LocustSettings
 from loadgen.record import RequestRecord
+from loadgen.redact import redact_argv
 from loadgen.results import REQUESTS_FILE, RunWriter, default_run_dir, iter_records
 
 
@@ -55,7 +56,7 @@ def run_meta(settings: LocustSettings, extra: Mapping[str, Any]) -> dict[str, An
     target = settings.target
     return {
         "tool": "locust",
-        "command": sys.argv,
+        "command": redact_argv(sys.argv),
         "targets": [{"name": target.name, "base_url": target.base_url, "model": target.model}],
         "request": {**request_fields(settings), "ignore_eos": settings.options.ignore_eos},
         "workload": asdict(settings.workload),

@@ -20,6 +20,7 @@ from loadgen.workloads.spec import APIS, KINDS, WorkloadSpec
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_DIR = ".cache/models/SmolLM2-135M-Instruct"
+DEFAULT_WEB_HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,12 @@ def add_arguments(parser: Any) -> None:
     add(
         "--api-key",
         default=os.environ.get("OPENAI_API_KEY", ""),
-        is_secret=True,
-        help="Bearer token, if the server wants one (env OPENAI_API_KEY).",
+        include_in_web_ui=False,  # locust writes a web UI field's value into the page's HTML
+        help="Bearer token, if the server wants one (env OPENAI_API_KEY); never shown in the web UI.",
     )
+    # locust binds its web UI to every interface by default; servebench's default is loopback only.
+    # `--web-host 0.0.0.0` (as docker-compose.yml passes inside its container) or LOCUST_WEB_HOST opens it.
+    parser.set_defaults(web_host=DEFAULT_WEB_HOST)
     add("--api", default="chat", help="`chat` (/v1/chat/completions) or `completions`.")
     add(
         "--target-name",

@@ -15,7 +15,11 @@ import click
     help="Where to write the report [default: the (first) run directory].",
 )
 def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
-    """Write report.md, report.html and PNG plots from one saved run, or from two runs compared (B vs A)."""
+    """Write report.md, report.html and PNG plots from one saved run, or from two runs compared (B vs A).
+
+    Levels of a killed run that have records but no summary are rebuilt from requests.jsonl and
+    marked "rebuilt from a partial run". Exit status 1 when no level could be read or rebuilt.
+    """
     from loadgen.report.build import write_report
     from loadgen.report.console import summary_table
 
@@ -24,6 +28,16 @@ def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
     if len(runs) == 2 and output_dir is None:
         output_dir = runs[1] / f"vs-{runs[0].resolve().name}"
     report = write_report(list(runs), output_dir)
+    rebuilt = [s for series in report.data.series for s in series.summaries.values() if s.get("rebuilt")]
+    if rebuilt:
+        click.echo(
+            f"{len(rebuilt)} level(s) rebuilt from a partial run (requests.jsonl; summaries were missing)"
+        )
+    stopped = any(run.meta.get("stopped_at_parity") for run in report.data.runs)
+    if not report.data.levels and not stopped:
+        raise click.ClickException(
+            "no measured level: no summary, and none could be rebuilt from requests.jsonl"
+        )
     if report.data.levels:
         click.echo(summary_table(report.data))
     if report.figures_note:

@@ -15,6 +15,7 @@ from loadgen.report.context import config_blocks, machine_blocks, method_blocks,
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
 from loadgen.report.ratios import METRICS, Metric, batch_speedup, format_ratio, format_value, speedup
+from loadgen.report.server_view import rebuilt_blocks, server_view_blocks
 
 GIB = 1024**3
 
@@ -264,6 +265,7 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
     """The whole report."""
     verdict = [b for run in data.runs for b in _parity_blocks(run)]
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
+    verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
     doc = Document(_title(data), _subtitle(data))
     doc.sections.append(Section("Verdict", [*verdict, *([] if stopped else headline(data))]))
@@ -286,6 +288,9 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
         doc.sections.append(Section(title, _parity_details(run)))
     doc.sections.append(Section("Server configuration", config_blocks(data)))
     doc.sections.append(Section("Machine", machine_blocks(data)))
+    server_view = server_view_blocks(data)
+    if server_view:
+        doc.sections.append(Section("Server-side view (from /metrics)", server_view))
     selfcheck = selfcheck_blocks(data)
     if selfcheck:
         doc.sections.append(Section("Load generator self-check", selfcheck))

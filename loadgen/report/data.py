@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from loadgen.compare.parity import ParityReport
+from loadgen.rebuild import rebuild_missing
 from loadgen.results import SavedRun, load_run
 
 
@@ -82,6 +83,7 @@ def _read_json(path: Path) -> Any:
 def read_run(directory: str | Path, label: str | None = None) -> RunData:
     """Read one run directory."""
     saved = load_run(directory)
+    saved.summaries.extend(rebuild_missing(saved))  # a killed run: levels from requests.jsonl
     parity_raw = _read_json(saved.directory / "parity.json")
     offline = _read_json(saved.directory / "offline.json") or []
     parity = ParityReport.from_dict(parity_raw) if isinstance(parity_raw, dict) else None
