@@ -183,8 +183,11 @@ def sharegpt_prompts(spec: WorkloadSpec) -> list[Prompt]:
     tokenizer = load_tokenizer(spec.tokenizer)
     path = Path(spec.path) if spec.path is not None else default_dataset_path()
     rule = LengthFilter(spec.min_len, spec.max_prompt_len, spec.max_total_len)
+    pairs = load_pairs(path)
+    if not pairs:
+        raise ValueError(f"{path}: no usable ShareGPT conversation (a human turn followed by a gpt turn)")
     chosen = sample(
-        load_pairs(path),
+        pairs,
         tokenizer,
         count=spec.num_prompts,
         seed=spec.seed,
