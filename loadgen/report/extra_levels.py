@@ -34,7 +34,8 @@ def extra_headlines(data: ReportData) -> list[str]:
             lines.append(
                 f"On {_workload_name(data, level)} (`{level}`): **{subject}** delivers "
                 f"**{format_ratio(ratio)}** the output throughput of **{base}** "
-                f"({format_value(throughput.value(sa))} vs {format_value(throughput.value(sb))} tok/s); TTFT p50 {format_value(ttft.value(sa))} vs "
+                f"({format_value(throughput.value(sa))} vs {format_value(throughput.value(sb))} tok/s); "
+                f"TTFT p50 {format_value(ttft.value(sa))} vs "
                 f"{format_value(ttft.value(sb))} ms, E2E p50 {format_value(e2e.value(sa))} vs "
                 f"{format_value(e2e.value(sb))} ms."
             )
