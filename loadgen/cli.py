@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from loadgen.workloads.options import workload_options
+from loadgen.workload_cli import workload_options
 
 
 class OneLineErrors(click.Group):

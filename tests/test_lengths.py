@@ -175,3 +175,10 @@ def test_max_output_len_caps_every_prompt(tmp_path: Path) -> None:
 def test_length_distributions_belong_to_the_synthetic_workload(kind: str) -> None:
     with pytest.raises(ValueError, match="applies to the synthetic workload only"):
         WorkloadSpec(kind=kind, tokenizer="x", path="x", output_len_dist="fixed:3")  # type: ignore[arg-type]
+
+
+def test_the_cli_help_names_the_forms_the_parser_takes() -> None:
+    from loadgen.workload_cli import LENGTH_FORMS
+    from loadgen.workloads.lengths import FORMS
+
+    assert LENGTH_FORMS == FORMS

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from loadgen.workloads.options import workload_options
+from loadgen.workload_cli import workload_options
 
 COMMON_HELP = {"help_option_names": ["-h", "--help"]}
 

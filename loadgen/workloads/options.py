@@ -1,8 +1,6 @@
-"""The workload's command-line options, shared by `loadgen run`, `loadgen compare` and `loadgen demo`,
-and the description of a built workload that a run records (`run.json` -> `workload`).
+"""From the workload options (`loadgen.workload_cli`) to a `WorkloadSpec`, and the description of a
+built workload that a run records (`run.json` -> `workload`).
 
-    @workload_options            # --workload, --dataset-path, --input/--output-len-dist, filters, cap
-    def command(**opts): ...
     spec = workload_spec(opts, num_prompts=..., tokenizer=..., api=..., input_len=..., output_len=...)
     prompts = build_prompts(spec)
     meta = describe_workload(spec, prompts)
@@ -14,74 +12,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Literal
 
-import click
-
 from loadgen.workloads.base import Prompt
-from loadgen.workloads.lengths import FORMS, describe_lengths, parse_length_dist
+from loadgen.workloads.lengths import describe_lengths
 from loadgen.workloads.spec import WorkloadSpec
 
 WORKLOAD_KINDS = ("synthetic", "sharegpt", "jsonl")
-
-
-def _check_dist(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Reject a length spec that cannot be sampled while the arguments are parsed (one line, exit 2)."""
-    if value is None:
-        return None
-    try:
-        return parse_length_dist(value, "--" + str(param.name).replace("_", "-")).spec
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).split(": ", 1)[-1], ctx, param) from None
-
-
-def workload_options(func: Any) -> Any:
-    """Add the workload options (same names and defaults on every command)."""
-    options = [
-        click.option(
-            "--workload",
-            type=click.Choice(WORKLOAD_KINDS),
-            help="Prompt source [default: jsonl with --dataset-path, else synthetic].",
-        ),
-        click.option("--dataset-path", help="JSONL prompts file (jsonl) or ShareGPT JSON (sharegpt)."),
-        click.option(
-            "--input-len-dist",
-            callback=_check_dist,
-            help=f"Synthetic: input lengths drawn per prompt (seeded by --seed): {FORMS}.",
-        ),
-        click.option(
-            "--output-len-dist",
-            callback=_check_dist,
-            help=f"Synthetic: output lengths (max_tokens) drawn per prompt: {FORMS}.",
-        ),
-        click.option(
-            "--max-output-len",
-            type=click.IntRange(min=1),
-            help="Cap every prompt's output length (e.g. ShareGPT answers) at this many tokens.",
-        ),
-        click.option(
-            "--min-len",
-            type=click.IntRange(min=1),
-            default=4,
-            show_default=True,
-            help="ShareGPT: skip conversations whose prompt or answer is shorter (tokens).",
-        ),
-        click.option(
-            "--max-prompt-len",
-            type=click.IntRange(min=1),
-            default=1024,
-            show_default=True,
-            help="ShareGPT: skip conversations whose prompt is longer (tokens).",
-        ),
-        click.option(
-            "--max-total-len",
-            type=click.IntRange(min=1),
-            default=2048,
-            show_default=True,
-            help="ShareGPT: skip conversations whose prompt plus answer is longer (tokens).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 def workload_kind(opts: dict[str, Any]) -> Literal["synthetic", "sharegpt", "jsonl"]:

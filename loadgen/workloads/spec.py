@@ -78,7 +78,7 @@ class WorkloadSpec:
             if (self.input_len is None and self.input_len_dist is None) or (
                 self.output_len is None and self.output_len_dist is None
             ):
-                raise ValueError("the synthetic workload needs input and output lengths (or distributions)")
+                raise ValueError("the synthetic workload needs input_len and output_len (or distributions)")
             if self.tokenizer is None:
                 raise ValueError("the synthetic workload needs a tokenizer (tokenizer.json or model dir)")
         if self.kind == "sharegpt" and self.tokenizer is None:
