@@ -212,3 +212,68 @@ def test_compare_command_runs_a_jsonl_workload(
     workload = orjson.loads((out / "run.json").read_bytes())["workload"]
     assert workload["name"] == f"prompts of {path}, output capped at 6"
     assert "output lengths capped at 6 tokens" in (out / "report.md").read_text()
+
+
+def test_a_realistic_level_beside_a_synthetic_sweep(
+    pair: tuple[ServerProcess, ServerProcess],
+    tokenizer_dir: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's shape: the synthetic sweep, then one ShareGPT level with capped answer lengths."""
+    from loadgen.report.console import summary_table, verdict_lines
+    from loadgen.report.data import load_report_data
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    opts = {
+        "realistic_level": True,
+        "realistic_concurrency": 2,
+        "realistic_requests": 6,
+        "realistic_max_output_len": 9,
+        "realistic_max_prompt_len": 512,
+        "realistic_dataset_path": str(sharegpt_file(tmp_path)),
+    }
+    plan = ComparePlan(
+        levels=(1, 2), requests_per_level=4, warmup=0, offline_batches=(), probe_prompts=1, probe_tokens=2
+    )
+    built = build_compare_workload(
+        {"input_len": 8, "output_len": 4, **opts}, plan, tokenizer_dir, "completions"
+    )
+    assert built.levels is not None
+    assert [lvl.load.label for lvl in built.levels] == [
+        "concurrency=1",
+        "concurrency=2",
+        "sharegpt concurrency=2",
+    ]
+    realistic = built.levels[-1]
+    assert realistic.extra and max(p.output_tokens or 0 for p in realistic.prompts) == 9
+    infos = [probe("a", pair[0].base_url), probe("b", pair[1].base_url)]
+    targets = [Target(i.name, i.base_url, "m") for i in infos]
+    inputs = CompareInputs(
+        infos,
+        targets,
+        built.prompts,
+        built.description,
+        RequestOptions(max_tokens=4, ignore_eos=True),
+        plan,
+        command=["t"],
+        levels=built.levels,
+    )
+    run_dir = tmp_path / "run"
+    assert Comparison(inputs, run_dir, lambda message: None).run().exit_code == 0
+    write_report([run_dir])
+    data = load_report_data([run_dir])
+    assert data.levels == ["concurrency=1", "concurrency=2"]
+    assert data.extra_levels == ["sharegpt concurrency=2"]
+    assert "sharegpt concurrency=2" in summary_table(data)
+    assert any(line.startswith("On ShareGPT lengths, output capped at 9") for line in verdict_lines(data))
+    records = [r for r in map(orjson.loads, (run_dir / "requests.jsonl").read_bytes().splitlines())]
+    sent = sorted(
+        (r["index"], r["max_tokens"])
+        for r in records
+        if r["level"] == "sharegpt concurrency=2" and r["target"] == "a"
+    )
+    assert sent == [(i, realistic.prompts[i].output_tokens) for i in range(6)]
+    markdown = (run_dir / "report.md").read_text()
+    assert "## Beside the sweep: realistic traffic" in markdown
+    assert "| ShareGPT lengths, output capped at 9 | input |" in markdown
