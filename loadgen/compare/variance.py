@@ -13,6 +13,7 @@ from dataclasses import replace
 from loadgen.compare.levels import SweepLevel
 from loadgen.run_config import LoadSpec
 from loadgen.workloads.base import Prompt
+from loadgen.workloads.lengths import describe_lengths
 
 SWEEP_NAMES = ("output-variance",)
 AXIS = "output-length CV"
@@ -33,18 +34,21 @@ def variance_levels(
     build: Callable[[str], tuple[list[Prompt], dict[str, object]]],
 ) -> list[SweepLevel]:
     """One level per spec of `variance_specs(mean)` at `load`; `build(spec)` gives the prompts of an
-    output-length spec and their description (whose `prompt_lengths.output.cv` places the level)."""
+    output-length spec and their description. A level sits on the axis at the CV of the output lengths
+    its measured requests ask for (warm-up left out, as in the statistics)."""
     levels = []
+    first = load.warmup_requests
+    last = first + (load.num_requests or 0)
     for spec in variance_specs(mean):
         prompts, description = build(spec)
-        lengths = description.get("prompt_lengths")
-        cv = lengths["output"]["cv"] if isinstance(lengths, dict) else None
+        measured = [p.output_tokens or 0 for p in prompts[first:last]]  # request i sends prompt i
+        sent = describe_lengths(measured)
         levels.append(
             SweepLevel(
                 replace(load, tag=f"output {spec}"),
                 prompts,
-                dict(description),
-                axis=(AXIS, float(cv or 0.0)),
+                {**description, "measured_output_lengths": sent},
+                axis=(AXIS, float(sent["cv"] or 0.0)),
             )
         )
     return levels

@@ -19,8 +19,7 @@ def is_variance_sweep(data: ReportData) -> bool:
 
 
 def _output_mean(summary: dict[str, Any] | None) -> float | None:
-    lengths = ((summary or {}).get("workload") or {}).get("prompt_lengths") or {}
-    mean = (lengths.get("output") or {}).get("mean")
+    mean = (((summary or {}).get("workload") or {}).get("measured_output_lengths") or {}).get("mean")
     return float(mean) if isinstance(mean, int | float) else None
 
 
@@ -63,7 +62,7 @@ def variance_blocks(data: ReportData) -> list[Block]:
             ],
             rows,
             caption=f"Output-length variance sweep at concurrency {concurrency}: the same mean output "
-            "length, a growing spread (CV and mean of the lengths sent)",
+            "length, a growing spread (CV and mean of the output lengths the measured requests asked for)",
         )
     ]
 
