@@ -70,6 +70,11 @@ def workload_options(func: Any) -> Any:
             show_default=True,
             help="ShareGPT: skip conversations whose prompt plus answer is longer (tokens).",
         ),
+        click.option(
+            "--max-answer-len",
+            type=click.IntRange(min=1),
+            help="ShareGPT: skip conversations whose answer is longer (tokens; not in vLLM's filter).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)

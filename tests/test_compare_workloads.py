@@ -220,7 +220,8 @@ def test_a_realistic_level_beside_a_synthetic_sweep(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The demo's shape: the synthetic sweep, then one ShareGPT level with capped answer lengths."""
+    """The demo's shape: the synthetic sweep, then one ShareGPT level of conversations with short answers,
+    each request asking for its answer's length."""
     from loadgen.report.console import summary_table, verdict_lines
     from loadgen.report.data import load_report_data
 
@@ -229,7 +230,7 @@ def test_a_realistic_level_beside_a_synthetic_sweep(
         "realistic_level": True,
         "realistic_concurrency": 2,
         "realistic_requests": 6,
-        "realistic_max_output_len": 9,
+        "realistic_max_answer_len": 9,
         "realistic_max_prompt_len": 512,
         "realistic_dataset_path": str(sharegpt_file(tmp_path)),
     }
@@ -246,7 +247,9 @@ def test_a_realistic_level_beside_a_synthetic_sweep(
         "sharegpt concurrency=2",
     ]
     realistic = built.levels[-1]
-    assert realistic.extra and max(p.output_tokens or 0 for p in realistic.prompts) == 9
+    tokenizer = load_tokenizer(tokenizer_dir)
+    short = sorted(count_tokens(tokenizer, " ".join(["word"] * n)) for n in ANSWERS if n <= 9)
+    assert realistic.extra and sorted(p.output_tokens or 0 for p in realistic.prompts) == short
     infos = [probe("a", pair[0].base_url), probe("b", pair[1].base_url)]
     targets = [Target(i.name, i.base_url, "m") for i in infos]
     inputs = CompareInputs(
@@ -266,7 +269,9 @@ def test_a_realistic_level_beside_a_synthetic_sweep(
     assert data.levels == ["concurrency=1", "concurrency=2"]
     assert data.extra_levels == ["sharegpt concurrency=2"]
     assert "sharegpt concurrency=2" in summary_table(data)
-    assert any(line.startswith("On ShareGPT lengths, output capped at 9") for line in verdict_lines(data))
+    assert any(
+        line.startswith("On ShareGPT lengths (answers of at most 9 tokens)") for line in verdict_lines(data)
+    )
     records = [r for r in map(orjson.loads, (run_dir / "requests.jsonl").read_bytes().splitlines())]
     sent = sorted(
         (r["index"], r["max_tokens"])
@@ -276,4 +281,4 @@ def test_a_realistic_level_beside_a_synthetic_sweep(
     assert sent == [(i, realistic.prompts[i].output_tokens) for i in range(6)]
     markdown = (run_dir / "report.md").read_text()
     assert "## Beside the sweep: realistic traffic" in markdown
-    assert "| ShareGPT lengths, output capped at 9 | input |" in markdown
+    assert "| ShareGPT lengths (answers of at most 9 tokens) | input |" in markdown

@@ -196,8 +196,8 @@ def compare_command(**opts: Any) -> None:
     "--realistic-level/--no-realistic-level",
     default=True,
     show_default=True,
-    help="Add one level of ShareGPT traffic (concurrency 8, 16 requests, answers capped at 64 tokens, "
-    "prompts at 512) beside the synthetic sweep.",
+    help="Add one level of ShareGPT traffic beside the synthetic sweep: concurrency 8, 16 requests, "
+    "conversations with answers of at most 96 tokens and prompts of at most 512.",
 )
 def demo_command(**opts: Any) -> None:
     """Start vLLM (CPU) and the HF server on the small default model, compare them, write the report."""

@@ -43,7 +43,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "min_requests": 4,
     "realistic_concurrency": 8,
     "realistic_requests": 16,
-    "realistic_max_output_len": 64,
+    "realistic_max_answer_len": 96,
     "realistic_max_prompt_len": 512,
 }
 

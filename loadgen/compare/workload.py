@@ -73,7 +73,7 @@ def _realistic_level(
     level_opts = {
         "workload": "sharegpt",
         "dataset_path": opts.get("realistic_dataset_path"),
-        "max_output_len": opts.get("realistic_max_output_len"),
+        "max_answer_len": opts.get("realistic_max_answer_len"),
         "max_prompt_len": opts.get("realistic_max_prompt_len") or 1024,
     }
     prompts, description = _build(level_opts, load.num_requests or 1, tokenizer, api, plan.seed)

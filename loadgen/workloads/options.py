@@ -58,6 +58,7 @@ def workload_spec(
         min_len=opts.get("min_len") or 4,
         max_prompt_len=opts.get("max_prompt_len") or 1024,
         max_total_len=opts.get("max_total_len") or 2048,
+        max_answer_len=opts.get("max_answer_len"),
         input_len_dist=opts.get("input_len_dist"),
         output_len_dist=opts.get("output_len_dist"),
         max_output_len=opts.get("max_output_len"),
@@ -68,6 +69,8 @@ def workload_name(spec: WorkloadSpec) -> str:
     """A short human name of the traffic, e.g. `ShareGPT lengths` or `synthetic 128 in / 32 out`."""
     if spec.kind == "sharegpt":
         name = "ShareGPT lengths"
+        if spec.max_answer_len is not None:
+            name += f" (answers of at most {spec.max_answer_len} tokens)"
     elif spec.kind == "jsonl":
         name = f"prompts of {spec.path}"
     else:
@@ -86,7 +89,7 @@ def describe_workload(
     """
     settings = {k: v for k, v in asdict(spec).items() if v is not None}
     if spec.kind != "sharegpt":
-        for key in ("min_len", "max_prompt_len", "max_total_len"):
+        for key in ("min_len", "max_prompt_len", "max_total_len", "max_answer_len"):
             settings.pop(key, None)
     if spec.kind == "sharegpt" and spec.path is None:
         from loadgen.workloads.sharegpt import default_dataset_path

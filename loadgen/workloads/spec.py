@@ -48,6 +48,8 @@ class WorkloadSpec:
     """ShareGPT: drop conversations whose prompt is longer than this many tokens."""
     max_total_len: int = 2048
     """ShareGPT: drop conversations whose prompt plus answer is longer than this many tokens."""
+    max_answer_len: int | None = None
+    """ShareGPT: drop conversations whose answer is longer than this many tokens (None: no limit)."""
     input_len_dist: str | None = None
     """Synthetic: input lengths drawn from this spec (instead of `input_len` for every prompt)."""
     output_len_dist: str | None = None
@@ -64,7 +66,7 @@ class WorkloadSpec:
             raise ValueError(f"num_prompts must be at least 1, got {self.num_prompts}")
         if self.num_prompts is None and self.kind != "jsonl":
             raise ValueError(f"the {self.kind} workload needs num_prompts")
-        for name in ("input_len", "output_len", "max_output_len"):
+        for name in ("input_len", "output_len", "max_output_len", "max_answer_len"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
