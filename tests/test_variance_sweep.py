@@ -153,3 +153,11 @@ def test_report_shows_the_sweep_table_plot_and_lengths(swept: Path) -> None:
     pytest.importorskip("matplotlib")
     assert (swept / "variance.png").stat().st_size > 10_000
     assert (swept / "lengths.png").stat().st_size > 10_000
+
+
+def test_static_batching_needs_a_batch_size() -> None:
+    from servers.sim.config import SimConfig
+
+    with pytest.raises(ValueError, match="--batching static needs --max-concurrency"):
+        SimConfig(batching="static")
+    assert SimConfig(batching="static", max_concurrency=4).batching == "static"
