@@ -114,10 +114,13 @@ def length_histogram(data: ReportData, plt: Any) -> Figure | None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, side in zip(axes, ("input", "output"), strict=True):
+        every = [v for g in groups for v in (g.inputs if side == "input" else g.outputs)]
+        lo, hi = (min(every), max(every)) if every else (0, 1)
+        count = min(40, hi - lo + 1)
+        bins = [lo - 0.5 + i * (hi - lo + 1) / count for i in range(count + 1)]  # shared, whole tokens
         for group in groups:
             values = group.inputs if side == "input" else group.outputs
             if values:
-                bins = min(40, max(1, len(set(values))))
                 ax.hist(
                     values, bins=bins, histtype="step", linewidth=1.5, label=f"{group.name} (n={len(values)})"
                 )
