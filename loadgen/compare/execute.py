@@ -169,8 +169,9 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
         client=opts.get("client_kind", "fast"),
     )
     early = None
-    if opts.get("launch"):  # the tokenizer is the launched model's: bad input ends here, before any start
-        model_dir = Path(opts.get("model_dir") or env_model_dir())
+    model_dir = Path(opts.get("model_dir") or env_model_dir())
+    if opts.get("launch") and (model_dir / "config.json").is_file():
+        # the tokenizer is the launched model's: bad input ends here, before any server starts
         early = build_compare_workload(opts, plan, opts.get("tokenizer") or str(model_dir), request.api)
     with _servers(opts) as (specs, servers):
         api_key = os.environ.get(opts.get("api_key_env") or "OPENAI_API_KEY") or None

@@ -196,7 +196,9 @@ class Comparison:
         formed = self.batches.collect(str(result.summary["target"]), str(result.summary["level"]))
         if formed is not None:
             result.summary["server_batches"] = formed
-        self.levels[result.level].annotate(result.summary)
+        level = self.levels.get(result.level)
+        if level is not None:
+            level.annotate(result.summary)
         self.writer.write_summary(result.summary)
         self.summaries.append(result.summary)
         s = result.summary
