@@ -197,7 +197,7 @@ def compare_command(**opts: Any) -> None:
     default=True,
     show_default=True,
     help="Add one level of ShareGPT traffic beside the synthetic sweep: concurrency 8, 16 requests, "
-    "conversations with answers of at most 96 tokens and prompts of at most 512.",
+    "conversations with answers of at most 64 tokens and prompts of at most 256.",
 )
 def demo_command(**opts: Any) -> None:
     """Start vLLM (CPU) and the HF server on the small default model, compare them, write the report."""

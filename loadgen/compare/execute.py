@@ -43,8 +43,8 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "min_requests": 4,
     "realistic_concurrency": 8,
     "realistic_requests": 16,
-    "realistic_max_answer_len": 96,
-    "realistic_max_prompt_len": 512,
+    "realistic_max_answer_len": 64,
+    "realistic_max_prompt_len": 256,
 }
 
 
