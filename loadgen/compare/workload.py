@@ -60,7 +60,8 @@ def _build(
 def _realistic_level(
     opts: dict[str, Any], plan: ComparePlan, tokenizer: str | None, api: Literal["completions", "chat"]
 ) -> SweepLevel:
-    """The demo's level of ShareGPT traffic: answer lengths (capped) at one concurrency."""
+    """The demo's level of ShareGPT traffic at one concurrency: conversations whose answers are at most
+    `realistic_max_answer_len` tokens, each request asking for its whole answer."""
     concurrency = int(opts["realistic_concurrency"])
     load = LoadSpec(
         mode="closed",
