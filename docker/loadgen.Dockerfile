@@ -7,7 +7,7 @@ COPY pyproject.toml README.md ./
 COPY loadgen ./loadgen
 COPY servers ./servers
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir ".[locust,report]"
+    && /opt/venv/bin/pip install --no-cache-dir ".[locust,report,sharegpt]"
 
 FROM python:3.11.14-slim-bookworm
 

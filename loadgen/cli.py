@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 import click
 
+from loadgen.workload_cli import workload_options
+
 
 class OneLineErrors(click.Group):
     """A click group whose usage and configuration errors print as one line, not a traceback."""
@@ -67,8 +69,7 @@ def main() -> None:
 @click.option(
     "--tokenizer", help="tokenizer.json or model dir: prompt lengths, and output counts without usage."
 )
-@click.option("--workload", type=click.Choice(["synthetic", "sharegpt", "jsonl"]), help="Prompt source.")
-@click.option("--dataset-path", help="JSONL prompts file (jsonl) or ShareGPT JSON (sharegpt).")
+@workload_options
 @click.option("--num-prompts", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--input-len", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option(

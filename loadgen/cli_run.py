@@ -14,7 +14,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -111,38 +111,29 @@ def _tokenizer_path(opts: dict[str, Any]) -> str | None:
 
 def build_workload(opts: dict[str, Any]) -> tuple[list[Prompt], dict[str, Any]]:
     """The prompts the options ask for, and a description for the run metadata."""
-    from loadgen.workloads import WorkloadSpec, build_prompts
+    from loadgen.workloads import build_prompts
+    from loadgen.workloads.options import describe_workload, workload_kind, workload_spec
 
-    kind: Literal["synthetic", "sharegpt", "jsonl"] = opts["workload"] or (
-        "jsonl" if opts["dataset_path"] else "synthetic"
-    )
+    kind = workload_kind(opts)
     tokenizer = _tokenizer_path(opts)
     if kind in ("synthetic", "sharegpt") and tokenizer is None:
         raise click.UsageError(
             f"the {kind} workload needs a tokenizer: pass --tokenizer (tokenizer.json or model dir), "
             "or use --workload jsonl --dataset-path FILE"
         )
-    spec = WorkloadSpec(
-        kind=kind,
-        num_prompts=opts["num_prompts"] if kind != "jsonl" else None,
-        seed=opts["seed"],
-        api=opts["api"],
-        input_len=opts["input_len"] if kind == "synthetic" else None,
-        output_len=opts["output_len"] or (opts["max_tokens"] if kind == "synthetic" else None),
+    spec = workload_spec(
+        opts,
+        num_prompts=opts["num_prompts"],
         tokenizer=tokenizer,
-        path=opts["dataset_path"],
+        api=opts["api"],
+        input_len=opts["input_len"],
+        output_len=opts["output_len"] or (opts["max_tokens"] if kind == "synthetic" else None),
+        seed=opts["seed"],
     )
     prompts = build_prompts(spec)
     if not prompts:
         raise click.UsageError("the workload produced no prompts")
-    return prompts, {
-        "kind": kind,
-        "num_prompts": len(prompts),
-        "tokenizer": tokenizer,
-        "path": opts["dataset_path"],
-        "input_len": spec.input_len,
-        "output_len": spec.output_len,
-    }
+    return prompts, describe_workload(spec, prompts, opts["max_tokens"])
 
 
 def build_loads(opts: dict[str, Any]) -> list[LoadSpec]:

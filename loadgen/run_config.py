@@ -100,6 +100,9 @@ class LoadSpec:
     seed: int = 0
     preopen: int | None = None
     """Connections opened before the window; default: the concurrency (or cap), else about 2 s of arrivals."""
+    tag: str | None = None
+    """Names a level that sends other traffic than its sweep's (`exponential:32`, `sharegpt`): it
+    prefixes the label, so two levels at one concurrency stay apart."""
 
     def __post_init__(self) -> None:
         if self.mode == "closed":
@@ -130,9 +133,8 @@ class LoadSpec:
     @property
     def label(self) -> str:
         """The level's name in records and summaries: `concurrency=16` or `rate=4`."""
-        if self.mode == "closed":
-            return f"concurrency={self.concurrency}"
-        return f"rate={self.rate:g}"
+        base = f"concurrency={self.concurrency}" if self.mode == "closed" else f"rate={self.rate:g}"
+        return base if self.tag is None else f"{self.tag} {base}"
 
     @property
     def connections(self) -> int:

@@ -139,3 +139,24 @@ def test_token_agreement_reports_a_failed_probe_instead_of_a_mismatch() -> None:
     gate = token_agreement_gate(probes, "hf", CHARS, random_weights=True)
     assert gate.status == "fail"
     assert gate.summary.startswith("the greedy probe failed: vllm: 1 of 1 requests failed (http_4xx")
+
+
+def test_output_length_gate_compares_per_request_lengths_of_a_varied_workload() -> None:
+    lengths = [5, 31, 12, 2]  # each prompt's own max_tokens (ShareGPT answers, a length distribution)
+    sweep = [
+        record(t, i, level="c", output_tokens=n, max_tokens=n)
+        for t in ("hf", "vllm")
+        for i, n in enumerate(lengths)
+    ]
+    gate = output_length_gate(sweep, ignore_eos=True)
+    assert gate.status == "pass" and gate.details["paired_requests"] == 4
+    sweep[5] = record("vllm", 1, level="c", output_tokens=30, max_tokens=30)  # vllm asked for less
+    gate = output_length_gate(sweep, ignore_eos=True)
+    assert gate.status == "fail"
+    assert (
+        "1 request(s) asked the servers for different max_tokens (first: c #1: {'hf': 31, 'vllm': 30})"
+        in (gate.summary)
+    )
+    assert gate.details["first_differing"] == [
+        {"level": "c", "index": 1, "output_tokens": {"hf": 31, "vllm": 30}}
+    ]

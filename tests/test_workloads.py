@@ -393,3 +393,14 @@ def test_jsonl_missing_or_empty_file_is_a_clear_error(tmp_path: Path) -> None:
         build_prompts(WorkloadSpec(kind="jsonl", path=str(tmp_path / "absent.jsonl")))
     with pytest.raises(ValueError, match="no prompts in the file"):
         build_prompts(WorkloadSpec(kind="jsonl", path=str(_jsonl(tmp_path, "", "  "))))
+
+
+def test_sharegpt_max_answer_len_keeps_only_short_answers_uncut(
+    sharegpt_file: Path, tokenizer_path: str, cache_dir: Path
+) -> None:
+    spec = WorkloadSpec(
+        kind="sharegpt", num_prompts=2, path=str(sharegpt_file), tokenizer=tokenizer_path, max_answer_len=10
+    )
+    assert sorted(p.output_tokens for p in build_prompts(spec)) == sorted(a for _, a in KEPT if a <= 10)
+    with pytest.raises(ValueError, match="only 2 ShareGPT conversations pass"):
+        build_prompts(WorkloadSpec(**{**spec.__dict__, "num_prompts": 3}))

@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 
+from loadgen.workload_cli import workload_options
+
 COMMON_HELP = {"help_option_names": ["-h", "--help"]}
 
 
@@ -183,6 +185,13 @@ def run_options(func: Any) -> Any:
 @click.option("--model", help="Model name to request from every target (skips the same-name check).")
 @launch_options
 @run_options
+@workload_options
+@click.option(
+    "--sweep",
+    type=click.Choice(["output-variance"]),
+    help="output-variance: instead of the load sweep, one level per output-length spread (fixed, "
+    "uniform, exponential; mean --output-len) at the first --concurrency.",
+)
 def compare_command(**opts: Any) -> None:
     """Compare servers side by side: NAME=URL targets (two or more), or --launch.
 
@@ -204,6 +213,14 @@ def compare_command(**opts: Any) -> None:
 @click.option("--offline-batches", default="4,8,16,32", show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--no-progress", is_flag=True)
+@workload_options
+@click.option(
+    "--realistic-level/--no-realistic-level",
+    default=True,
+    show_default=True,
+    help="Add one level of ShareGPT traffic beside the synthetic sweep: concurrency 8, 16 requests, "
+    "conversations with answers of at most 64 tokens and prompts of at most 256.",
+)
 def demo_command(**opts: Any) -> None:
     """Start vLLM (CPU) and the HF server on the small default model, compare them, write the report."""
     from loadgen.compare.execute import demo_options, execute

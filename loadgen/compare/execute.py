@@ -15,13 +15,13 @@ from loadgen.compare.launch import LaunchedServer, free_port, launched
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison, default_tokenizer, env_model_dir
 from loadgen.compare.targets import TargetSpec, check_same_model, parse_targets, probe, setting_warnings
+from loadgen.compare.workload import build_compare_workload
 from loadgen.errors import ConfigError
 from loadgen.exit_status import DEFAULT_MAX_ERROR_RATE, EXIT_PARITY_FAILED, error_verdict
 from loadgen.progress import Progress
 from loadgen.results import default_run_dir
 from loadgen.run_config import RequestOptions, Target
 from loadgen.stats import SLO
-from loadgen.workloads import WorkloadSpec, build_prompts
 
 DEMO_DEFAULTS: dict[str, Any] = {
     "targets": (),
@@ -44,6 +44,10 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "min_requests": 4,
     "max_error_rate": DEFAULT_MAX_ERROR_RATE,
     "server_metrics_interval": 1.0,
+    "realistic_concurrency": 8,
+    "realistic_requests": 16,
+    "realistic_max_answer_len": 64,
+    "realistic_max_prompt_len": 256,
 }
 
 
@@ -100,12 +104,6 @@ def build_plan(opts: dict[str, Any]) -> ComparePlan:
         probe_prompts=opts.get("probe_prompts", 8),
         probe_tokens=opts.get("probe_tokens", 32),
     )
-
-
-def _prompt_count(plan: ComparePlan) -> int:
-    per_level = [load.num_requests or 0 for load in plan.loads()]
-    warmups = [load.warmup_requests for load in plan.loads()]
-    return max([*(n + w for n, w in zip(per_level, warmups, strict=True)), *plan.offline_batches, 8])
 
 
 @contextmanager
@@ -173,6 +171,11 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
         temperature=0.0,
         client=opts.get("client_kind", "fast"),
     )
+    early = None
+    model_dir = Path(opts.get("model_dir") or env_model_dir())
+    if opts.get("launch") and (model_dir / "config.json").is_file():
+        # the tokenizer is the launched model's: bad input ends here, before any server starts
+        early = build_compare_workload(opts, plan, opts.get("tokenizer") or str(model_dir), request.api)
     with _servers(opts) as (specs, servers):
         api_key = os.environ.get(opts.get("api_key_env") or "OPENAI_API_KEY") or None
         infos = [probe(spec.name, spec.base_url, api_key) for spec in specs]
@@ -191,40 +194,23 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
         tokenizer = opts.get("tokenizer") or default_tokenizer(
             infos, Path(opts.get("model_dir") or env_model_dir())
         )
-        if tokenizer is None:
-            raise ConfigError(
-                "no tokenizer for the synthetic prompts: pass --tokenizer (tokenizer.json or model dir)"
-            )
-        spec = WorkloadSpec(
-            kind="synthetic",
-            num_prompts=_prompt_count(plan),
-            seed=plan.seed,
-            api=request.api,
-            input_len=opts["input_len"],
-            output_len=opts["output_len"],
-            tokenizer=str(tokenizer),
+        built = early or build_compare_workload(
+            opts, plan, None if tokenizer is None else str(tokenizer), request.api
         )
-        prompts = build_prompts(spec)
-        workload = {
-            "kind": "synthetic",
-            "num_prompts": len(prompts),
-            "input_len": spec.input_len,
-            "output_len": spec.output_len,
-            "tokenizer": str(tokenizer),
-        }
         inputs = CompareInputs(
             infos,
             targets,
-            prompts,
-            workload,
+            built.prompts,
+            built.description,
             request,
             plan,
             slo=slo,
-            tokenizer=str(tokenizer),
+            tokenizer=None if tokenizer is None else str(tokenizer),
             launched=servers,
             warnings=setting_warnings(infos, random_weights=bool(opts.get("random_weights"))),
             command=argv,
             server_metrics_interval_s=float(opts.get("server_metrics_interval", 1.0)),
+            levels=built.levels,
         )
         _echo(
             f"comparing {', '.join(f'{t.name} ({t.base_url})' for t in targets)}, model {targets[0].model}; "

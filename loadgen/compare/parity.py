@@ -301,8 +301,17 @@ def output_length_gate(
         if ignore_eos and r.max_tokens is not None and (r.output_tokens or 0) < r.max_tokens
     ]
     groups: dict[tuple[str, int], dict[str, int | None]] = {}
+    asked: dict[tuple[str, int], dict[str, int | None]] = {}
     for record in measured:
         groups.setdefault((record.level, record.index), {})[record.target] = record.output_tokens
+        asked.setdefault((record.level, record.index), {})[record.target] = record.max_tokens
+    # the output length is the workload's: the same request must ask every server for the same length
+    asked_apart = [key for key, values in asked.items() if len(set(values.values())) > 1]
+    differing = [
+        {"level": level, "index": index, "output_tokens": values}
+        for (level, index), values in groups.items()
+        if len(set(values.values())) > 1
+    ]
     targets = {r.target for r in measured}
     paired = [values for values in groups.values() if len(values) == len(targets)]
     agreeing = sum(1 for values in paired if len(set(values.values())) == 1)
@@ -313,6 +322,8 @@ def output_length_gate(
         "shorter_than_max_tokens_with_ignore_eos": len(short),
         "paired_requests": len(paired),
         "length_agreement": share,
+        "max_tokens_differing": len(asked_apart),
+        "first_differing": differing[:5],
         "ignore_eos": ignore_eos,
         "minimum": minimum,
     }
@@ -324,6 +335,12 @@ def output_length_gate(
         by = sorted({r.target for r in short})
         problems.append(
             f"{len(short)} output(s) stopped before max_tokens despite ignore_eos ({', '.join(by)})"
+        )
+    if asked_apart:
+        level, index = asked_apart[0]
+        problems.append(
+            f"{len(asked_apart)} request(s) asked the servers for different max_tokens "
+            f"(first: {level} #{index}: {asked[(level, index)]})"
         )
     if len(targets) > 1 and share < minimum:
         problems.append(

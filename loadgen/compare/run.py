@@ -23,6 +23,7 @@ import orjson
 
 from loadgen.client_tokens import TokenCounter
 from loadgen.compare.launch import LaunchedServer
+from loadgen.compare.levels import SweepLevel
 from loadgen.compare.memory import listening_pid, tree_rss_bytes
 from loadgen.compare.offline import BatchResult, run_batches
 from loadgen.compare.parity import (
@@ -69,6 +70,15 @@ class CompareInputs:
     warnings: list[str] = field(default_factory=list)
     server_metrics_interval_s: float = 1.0
     """Seconds between scrapes of each target's `/metrics` during the sweep (0: off)."""
+    levels: list[SweepLevel] | None = None
+    """The sweep's levels with prompts of their own (variance sweep, the demo's realistic level);
+    None: the plan's loads, all sending `prompts`."""
+
+    def sweep_levels(self) -> list[SweepLevel]:
+        """The levels the sweep runs, in order."""
+        if self.levels is not None:
+            return self.levels
+        return [SweepLevel(load, self.prompts) for load in self.plan.loads()]
 
 
 @dataclass
@@ -122,7 +132,8 @@ def _meta(inputs: CompareInputs, baseline: str, pids: dict[str, int | None]) -> 
         "baseline": baseline,
         "seed": inputs.plan.seed,
         "plan": inputs.plan.to_dict(),
-        "loads": [asdict(load) for load in inputs.plan.loads()],
+        "loads": [asdict(level.load) for level in inputs.sweep_levels()],
+        "sweep_levels": None if inputs.levels is None else [level.to_dict() for level in inputs.levels],
         "request": request_summary(inputs.request, inputs.slo),
         "workload": inputs.workload,
         "slo": None if inputs.slo is None else request_summary(inputs.request, inputs.slo)["slo"],
@@ -151,6 +162,7 @@ class Comparison:
         self.summaries: list[dict[str, Any]] = []
         self.batches = BatchCollector(inputs.targets, run_dir)
         self.scraper: ServerMetricsRecorder | None = None
+        self.levels = {level.load.label: level for level in inputs.sweep_levels()}
 
     async def _probe(self, stop: asyncio.Event) -> dict[str, list[RequestRecord]]:
         """The greedy probe on each target, one request at a time."""
@@ -192,6 +204,9 @@ class Comparison:
             result.summary["server_metrics"] = self.scraper.level_done(
                 result.target, result.level, result.records
             )
+        level = self.levels.get(result.level)
+        if level is not None:
+            level.annotate(result.summary)
         self.writer.write_summary(result.summary)
         self.summaries.append(result.summary)
         s = result.summary
@@ -227,7 +242,8 @@ class Comparison:
             self.echo(f"parity {gate.name}: {gate.status.upper()}: {gate.summary}")
         if not parity.passed and plan.parity == "gate":
             return CompareOutcome(self.run_dir, parity, [], [], stopped_at_parity=True)
-        loads = plan.loads()
+        levels = inputs.sweep_levels()
+        loads = [level.load for level in levels]
         self.echo(
             f"sweep: {', '.join(load.label for load in loads)} "
             f"on {', '.join(t.name for t in inputs.targets)} "
@@ -250,6 +266,7 @@ class Comparison:
             percentiles=inputs.percentiles,
             slo=inputs.slo,
             on_level=self._on_level,
+            level_prompts=None if inputs.levels is None else [level.prompts for level in levels],
         )
         if self.scraper is not None:
             self.scraper.close()

@@ -52,8 +52,12 @@ async def interleaved_sweep(
     slo: SLO | None = None,
     token_counter: TokenCounter | None = None,
     on_level: Callable[[LevelResult], None] | None = None,
+    level_prompts: Sequence[Sequence[Prompt]] | None = None,
 ) -> list[LevelResult]:
-    """Run each load level on each target (interleaved); one reused client per target."""
+    """Run each load level on each target (interleaved); one reused client per target.
+
+    `level_prompts` gives each level prompts of its own (default: `prompts` for every level).
+    """
     stop = stop if stop is not None else asyncio.Event()
     clients: dict[str, Client] = {t.name: make_client(t, request, token_counter) for t in targets}
     results: list[LevelResult] = []
@@ -64,7 +68,7 @@ async def interleaved_sweep(
                     return results
                 result = await run_level(
                     target,
-                    prompts,
+                    prompts if level_prompts is None else level_prompts[number],
                     load,
                     request,
                     sink,

@@ -38,7 +38,7 @@ def _row(label: str, name: str, formed: dict[str, Any]) -> list[str]:
 def batch_blocks(data: ReportData) -> list[Block]:
     """One table over every level and fixed batch that has a digest; nothing when none has."""
     rows: list[list[str]] = []
-    for level in data.levels:
+    for level in [*data.levels, *data.extra_levels]:
         for series in data.series:
             formed = (series.summaries.get(level) or {}).get("server_batches")
             if formed is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from loadgen.report.content import headline, metric_cells
 from loadgen.report.data import ReportData
+from loadgen.report.extra_levels import extra_headlines
 from loadgen.report.ratios import METRIC_BY_KEY, batch_speedup, format_ratio, format_value
 
 CONSOLE_METRICS = (
@@ -22,7 +23,7 @@ def summary_table(data: ReportData) -> str:
     names = [s.name for s in data.series]
     ratio_heads = [f"{a}/{b}" for a, b in data.pairs]
     rows: list[list[str]] = []
-    for level in data.levels:
+    for level in [*data.levels, *data.extra_levels]:
         first = True
         for key in CONSOLE_METRICS:
             metric = METRIC_BY_KEY[key]
@@ -50,7 +51,7 @@ def summary_table(data: ReportData) -> str:
 
 def verdict_lines(data: ReportData) -> list[str]:
     """The report's headline sentences as plain text."""
-    return [line.replace("**", "") for line in headline(data)]
+    return [line.replace("**", "").replace("`", "") for line in [*headline(data), *extra_headlines(data)]]
 
 
 def offline_table(data: ReportData) -> str:

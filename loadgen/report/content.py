@@ -14,8 +14,11 @@ from loadgen.report.batches import batch_blocks
 from loadgen.report.context import config_blocks, machine_blocks, method_blocks, selfcheck_blocks
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
+from loadgen.report.extra_levels import extra_headlines, extra_level_blocks
+from loadgen.report.lengths import length_blocks
 from loadgen.report.ratios import METRICS, Metric, batch_speedup, format_ratio, format_value, speedup
 from loadgen.report.server_view import rebuilt_blocks, server_view_blocks
+from loadgen.report.variance import variance_blocks
 
 GIB = 1024**3
 
@@ -268,11 +271,20 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
     verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
     doc = Document(_title(data), _subtitle(data))
-    doc.sections.append(Section("Verdict", [*verdict, *([] if stopped else headline(data))]))
+    doc.sections.append(
+        Section("Verdict", [*verdict, *([] if stopped else [*headline(data), *extra_headlines(data)])])
+    )
     if not stopped:
         if data.pairs:
             doc.sections.append(Section("Speed-up at each level", _speedup_table(data)))
         doc.sections.append(Section("Results by level", _level_tables(data) or ["No level was measured."]))
+        for title, blocks in (
+            ("Beside the sweep: realistic traffic", extra_level_blocks(data)),
+            ("Output-length variance", variance_blocks(data)),
+            ("Lengths sent", length_blocks(data)),
+        ):
+            if blocks:
+                doc.sections.append(Section(title, blocks))
         formed = batch_blocks(data)
         if formed:
             doc.sections.append(Section("Batches the servers formed", formed))

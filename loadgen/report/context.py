@@ -167,7 +167,12 @@ def method_blocks(data: ReportData) -> list[Block]:
     plan = meta.get("plan") or {}
     blocks: list[Block] = []
     rows = [
-        ["workload", ", ".join(f"{k} {v}" for k, v in workload.items() if v is not None)],
+        [
+            "workload",
+            ", ".join(
+                f"{k} {v}" for k, v in workload.items() if v is not None and not isinstance(v, dict | list)
+            ),
+        ],
         [
             "request",
             ", ".join(

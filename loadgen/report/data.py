@@ -58,6 +58,8 @@ class ReportData:
     x_label: str
     pairs: list[tuple[str, str]]
     """(subject series, baseline series): each speed-up is subject over baseline."""
+    extra_levels: list[str] = field(default_factory=list)
+    """Levels beside the sweep (the demo's ShareGPT level): in the tables, not on the sweep's axis."""
 
     @property
     def primary(self) -> RunData:
@@ -70,6 +72,9 @@ class ReportData:
 
 
 def _level_value(summary: dict[str, Any]) -> tuple[str, float]:
+    axis = summary.get("axis")
+    if isinstance(axis, dict) and isinstance(axis.get("value"), int | float):  # the variance sweep
+        return str(axis.get("label")), float(axis["value"])
     load = summary.get("load") or {}
     if load.get("mode") == "open":
         return "request rate (req/s)", float(load.get("rate") or 0)
@@ -140,10 +145,15 @@ def load_report_data(directories: Sequence[str | Path]) -> ReportData:
     runs = [read_run(d, label) for d, label in zip(directories, labels, strict=True)]
     series = [s for run in runs for s in _series_of(run, prefixed=len(runs) > 1)]
     values: dict[str, float] = {}
+    extra: list[str] = []
     x_label = "concurrency"
     for run in runs:
         for summary in run.saved.summaries:
+            level = str(summary.get("level"))
+            if summary.get("extra_level"):
+                extra += [] if level in extra else [level]
+                continue
             x_label, value = _level_value(summary)
-            values.setdefault(str(summary.get("level")), value)
+            values.setdefault(level, value)
     levels = sorted(values, key=lambda level: values[level])
-    return ReportData(runs, series, levels, values, x_label, _pairs(runs, series))
+    return ReportData(runs, series, levels, values, x_label, _pairs(runs, series), extra)

@@ -12,7 +12,9 @@ from typing import Any
 
 from loadgen.report.data import ReportData, Series
 from loadgen.report.doc import Figure
+from loadgen.report.lengths import length_histogram
 from loadgen.report.ratios import METRIC_BY_KEY, speedup
+from loadgen.report.variance import variance_figure
 
 MISSING = (
     "plots left out: matplotlib is not installed "
@@ -216,6 +218,8 @@ BUILDERS: Sequence[Callable[[ReportData, Any], Figure | None]] = (
     goodput,
     speedups,
     offline,
+    variance_figure,
+    length_histogram,
 )
 
 

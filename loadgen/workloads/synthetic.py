@@ -18,6 +18,7 @@ from functools import lru_cache
 from tokenizers import Tokenizer
 
 from loadgen.workloads.base import Prompt
+from loadgen.workloads.lengths import parse_length_dist
 from loadgen.workloads.spec import WorkloadSpec
 from loadgen.workloads.tokenizer import load_tokenizer
 
@@ -59,23 +60,45 @@ def exact_length_text(tokenizer: Tokenizer, length: int, rng: random.Random) -> 
     raise ValueError(f"could not build a prompt of exactly {length} tokens with this tokenizer")
 
 
+def draw_lengths(spec: WorkloadSpec) -> tuple[list[int], list[int], dict[str, int]]:
+    """Each prompt's input and output length: fixed, or drawn from the spec's distributions (seeded,
+    input and output from streams of their own); also how many draws were clamped into range."""
+    count = spec.num_prompts
+    if count is None:
+        raise ValueError("the synthetic workload needs num_prompts")
+    out: list[list[int]] = []
+    clamped: dict[str, int] = {}
+    for side, fixed, dist in (
+        ("input", spec.input_len, spec.input_len_dist),
+        ("output", spec.output_len, spec.output_len_dist),
+    ):
+        if dist is not None:
+            drawn = parse_length_dist(dist).sample(count, random.Random(f"{spec.seed}:{side}-lengths"))
+            out.append(drawn.values)
+            clamped[side] = drawn.clamped
+        elif fixed is not None:
+            out.append([fixed] * count)
+            clamped[side] = 0
+        else:
+            raise ValueError(f"the synthetic workload needs an {side} length or distribution")
+    return out[0], out[1], clamped
+
+
 def synthetic_prompts(spec: WorkloadSpec) -> list[Prompt]:
-    """`spec.num_prompts` prompts of exactly `spec.input_len` tokens, each asking `spec.output_len`."""
-    tokenizer_path, length, count = spec.tokenizer, spec.input_len, spec.num_prompts
-    if tokenizer_path is None or length is None or count is None or spec.output_len is None:
-        raise ValueError("the synthetic workload needs tokenizer, input_len, output_len and num_prompts")
-    tokenizer = load_tokenizer(tokenizer_path)
+    """`spec.num_prompts` prompts of exactly their drawn input length, each asking its output length."""
+    if spec.tokenizer is None:
+        raise ValueError("the synthetic workload needs a tokenizer")
+    tokenizer = load_tokenizer(spec.tokenizer)
+    inputs, outputs, _ = draw_lengths(spec)
     rng = random.Random(spec.seed)
     prompts: list[Prompt] = []
-    for _ in range(count):
+    for length, output in zip(inputs, outputs, strict=True):
         text = exact_length_text(tokenizer, length, rng)
         if spec.api == "chat":
             prompt = Prompt(
-                messages=({"role": "user", "content": text},),
-                prompt_tokens=length,
-                output_tokens=spec.output_len,
+                messages=({"role": "user", "content": text},), prompt_tokens=length, output_tokens=output
             )
         else:
-            prompt = Prompt(text=text, prompt_tokens=length, output_tokens=spec.output_len)
+            prompt = Prompt(text=text, prompt_tokens=length, output_tokens=output)
         prompts.append(prompt)
     return prompts

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from servers.sim.config import FAULT_KINDS, JITTER_KINDS, SimConfig
+from servers.sim.config import BATCHING_KINDS, FAULT_KINDS, JITTER_KINDS, SimConfig
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -26,6 +26,11 @@ from servers.sim.config import FAULT_KINDS, JITTER_KINDS, SimConfig
               help="Delays scale by 1 + slowdown * (running requests - 1), like a batching server.")
 @click.option("--max-concurrency", default=None, type=int,
               help="Requests generating at once; more wait in a queue (counted in their truth).")
+@click.option("--batching", default="continuous", type=click.Choice(BATCHING_KINDS),
+              help="continuous: a finished request's slot is refilled at once; static: batches of up "
+                   "to --max-concurrency that hold the server until their longest request ends.")
+@click.option("--batch-wait-ms", default=10.0, type=float,
+              help="Static batching: how long a batch waits for more requests after the first came.")
 @click.option("--fault", default=None, type=click.Choice(FAULT_KINDS), help="Fault to inject.")
 @click.option("--fault-every", default=1, type=int, help="Every Nth generation request gets --fault.")
 @click.option("--fault-after", default=3, type=int, help="Tokens sent before a mid-stream fault.")

@@ -5,8 +5,28 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from time import perf_counter_ns
+from typing import Protocol
 
 from servers.sim.httpproto import Exchange
+
+
+class Slots(Protocol):
+    """What the generator asks of its admission policy (`Admission`, `StaticBatches`)."""
+
+    running: int
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued now."""
+        ...
+
+    async def enter(self, exchange: Exchange) -> int | None:
+        """Wait for a place; the wait in ns, or None when the client left first."""
+        ...
+
+    def leave(self) -> None:
+        """Give the place back."""
+        ...
 
 
 class Admission:

@@ -14,13 +14,14 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from servers.sim.admission import Admission
+from servers.sim.admission import Admission, Slots
 from servers.sim.config import SimConfig
 from servers.sim.errors import error_body
 from servers.sim.generate import Generator
 from servers.sim.httpproto import Connection, Exchange, Request
 from servers.sim.metrics import SimMetrics
 from servers.sim.pacing import Pacer
+from servers.sim.static_batches import StaticBatches
 from servers.sim.timer import DeadlineTimer
 from servers.sim.truth import TruthStore
 
@@ -46,7 +47,11 @@ class SimApp:
         self.config = config
         self.truth = TruthStore(config.truth_keep, config.truth_file)
         self.metrics = SimMetrics(config.model)
-        self.admission = Admission(config.max_concurrency)
+        self.admission: Slots = (
+            StaticBatches(config.max_concurrency or 1, config.batch_wait_ms)
+            if config.batching == "static"
+            else Admission(config.max_concurrency)
+        )
         self.generator = Generator(config, Pacer(config), self.admission, self.metrics, self.truth)
         self.created = int(time.time())
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 JitterKind = Literal["none", "uniform", "normal", "exponential"]
 JITTER_KINDS: tuple[JitterKind, ...] = ("none", "uniform", "normal", "exponential")
+BatchingKind = Literal["continuous", "static"]
+BATCHING_KINDS: tuple[BatchingKind, ...] = ("continuous", "static")
 
 FAULT_KINDS: tuple[str, ...] = (
     "http_500",
@@ -36,6 +38,11 @@ class SimConfig:
     seed: int = 0
     slowdown: float = 0.0
     max_concurrency: int | None = None
+    batching: BatchingKind = "continuous"
+    """`continuous`: a finished request's slot is refilled at once; `static`: batches of up to
+    `max_concurrency` that hold the server until their longest member ends."""
+    batch_wait_ms: float = 10.0
+    """Static batching: how long a batch waits for more members after the first one came."""
     fault: str | None = None
     fault_every: int = 1
     fault_after: int = 3
@@ -57,7 +64,7 @@ class SimConfig:
             out.append("--model must not be empty")
         if not 0 <= self.port <= 65535:
             out.append("--port must be within 0..65535")
-        for name in ("ttft_ms", "itl_ms", "jitter_ms", "slowdown", "hang_s"):
+        for name in ("ttft_ms", "itl_ms", "jitter_ms", "slowdown", "hang_s", "batch_wait_ms"):
             if getattr(self, name) < 0:
                 out.append(f"--{name.replace('_', '-')} must be >= 0")
         if self.output_tokens < 1:
@@ -66,6 +73,10 @@ class SimConfig:
             out.append(f"--jitter must be one of {', '.join(JITTER_KINDS)}")
         if self.max_concurrency is not None and self.max_concurrency < 1:
             out.append("--max-concurrency must be >= 1")
+        if self.batching not in BATCHING_KINDS:
+            out.append(f"--batching must be one of {', '.join(BATCHING_KINDS)}")
+        if self.batching == "static" and self.max_concurrency is None:
+            out.append("--batching static needs --max-concurrency (the batch size)")
         if self.fault is not None and self.fault not in FAULT_KINDS:
             out.append(f"--fault must be one of {', '.join(FAULT_KINDS)}")
         if self.fault_every < 1:

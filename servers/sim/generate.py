@@ -13,7 +13,7 @@ import time
 from itertools import pairwise
 from time import perf_counter_ns
 
-from servers.sim.admission import Admission
+from servers.sim.admission import Slots
 from servers.sim.config import FAULT_KINDS, SimConfig
 from servers.sim.errors import ApiError, error_body
 from servers.sim.httpproto import Exchange, Request
@@ -46,7 +46,7 @@ class Generator:
     """Runs generation requests against the shared pacing, admission, metrics and truth."""
 
     def __init__(
-        self, config: SimConfig, pacer: Pacer, admission: Admission, metrics: SimMetrics, truth: TruthStore
+        self, config: SimConfig, pacer: Pacer, admission: Slots, metrics: SimMetrics, truth: TruthStore
     ) -> None:
         self.config = config
         self.pacer = pacer

@@ -6,7 +6,7 @@ import asyncio
 from array import array
 from time import perf_counter_ns
 
-from servers.sim.admission import Admission
+from servers.sim.admission import Slots
 from servers.sim.httpproto import Exchange
 from servers.sim.pacing import Pacer
 from servers.sim.wire import CHUNKED_END, StreamWire, frame
@@ -22,7 +22,7 @@ class TokenPump:
     )
 
     def __init__(
-        self, ex: Exchange, wire: StreamWire, pacer: Pacer, admission: Admission, stamps: array[int],
+        self, ex: Exchange, wire: StreamWire, pacer: Pacer, admission: Slots, stamps: array[int],
         stop: int, last: int, reason: str, ending: bytes,
     ) -> None:
         self.conn = ex.conn

@@ -1,0 +1,94 @@
+"""`--batching static`: naive static batching, the way a server around `generate` batches.
+
+Requests wait in a first-come queue. When no batch is running, the next batch starts with up to
+`size` waiting requests: at once when `size` are waiting, else `wait_ms` after the first of them came
+(so requests that arrive together share a batch). Every member is paced as usual (each step costs the
+same time), and a member's stream ends at its own length, but the batch holds the server until its
+longest member has finished: requests that arrive meanwhile wait for the whole batch. The default
+(`--batching continuous`, `Admission`) refills a finished slot at once instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from time import perf_counter_ns
+
+from servers.sim.httpproto import Exchange
+
+
+class StaticBatches:
+    """The same interface as `Admission`: `enter` waits for a place in a batch (returns the wait in ns,
+    or None if the client left first), `leave` ends a member; `running`/`waiting` feed the gauges."""
+
+    def __init__(self, size: int, wait_ms: float) -> None:
+        self.size = size
+        self.wait_s = wait_ms / 1e3
+        self.running = 0
+        """Members of the current batch still generating."""
+        self.members = 0
+        """Members of the current batch, finished or not (0: no batch running)."""
+        self.batches = 0
+        self._waiters: deque[asyncio.Future[bool | None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the next batch now."""
+        return sum(1 for future in self._waiters if not future.done())
+
+    async def enter(self, exchange: Exchange) -> int | None:
+        """Wait for a place in a batch; the time waited in ns, or None when the client disconnected."""
+        start = perf_counter_ns()
+        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._maybe_start()
+        granted = await exchange.wait_for(future)
+        if granted:
+            if exchange.gone:
+                self.leave()
+                return None
+            return perf_counter_ns() - start
+        try:
+            self._waiters.remove(future)
+        except ValueError:
+            pass
+        return None
+
+    def leave(self) -> None:
+        """A member has finished; the batch ends with its last member, and the next one may start."""
+        self.running -= 1
+        if self.running == 0:
+            self.members = 0
+            self._maybe_start()
+
+    def _maybe_start(self) -> None:
+        if self.members:
+            return
+        while self._waiters and self._waiters[0].done():
+            self._waiters.popleft()
+        if not self._waiters:
+            return
+        if self.waiting >= self.size or self.wait_s == 0:
+            self._start()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.wait_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self.members:
+            self._start()
+
+    def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        taken = 0
+        while self._waiters and taken < self.size:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(True)
+                taken += 1
+        if taken:
+            self.members = self.running = taken
+            self.batches += 1
