@@ -126,19 +126,30 @@ def _servers(opts: dict[str, Any]) -> Iterator[tuple[list[TargetSpec], list[Laun
         random_weights=bool(opts["random_weights"]),
         served_model_name=model_dir.name,
     )
-    gpu_share = opts.get("gpu_memory_utilization") or (0.5 if settings.device == "cuda" else None)
-    vllm = VllmLaunch(
-        settings,
-        port=free_port(),
-        kv_cache_gib=opts["kv_cache_gib"],
-        gpu_memory_utilization=gpu_share,
-        cache_dir=Path(".cache/vllm"),
+    budget = opts.get("gpu_memory_gib")
+    if budget is not None and (settings.device != "cuda" or opts.get("gpu_memory_utilization")):
+        raise click.UsageError("--gpu-memory-gib needs --device cuda and no --gpu-memory-utilization")
+    gpu_share = opts.get("gpu_memory_utilization") or (
+        0.5 if settings.device == "cuda" and budget is None else None
     )
+    try:
+        vllm = VllmLaunch(
+            settings,
+            port=free_port(),
+            kv_cache_gib=opts["kv_cache_gib"],
+            gpu_memory_utilization=gpu_share,
+            gpu_memory_gib=budget,
+            cache_dir=Path(".cache/vllm"),
+        )
+        vllm.argv()  # the GiB budget's share of the GPU, checked before anything starts
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     hf = HfLaunch(
         settings,
         port=free_port(),
         max_batch_size=opts["hf_max_batch_size"],
         max_wait_ms=opts["hf_max_wait_ms"],
+        gpu_memory_gib=budget,
     )
     log_dir = Path(opts["_run_dir"]) / "logs"
     with launched(
@@ -147,7 +158,12 @@ def _servers(opts: dict[str, Any]) -> Iterator[tuple[list[TargetSpec], list[Laun
         timeout_s=opts["start_timeout"],
         on_start=lambda name: _echo(f"starting {name} (log: {log_dir / (name + '.log')})"),
         on_ready=lambda server: _echo(
-            f"{server.name} healthy at {server.base_url} after {server.load_time_s:.1f} s"
+            f"{server.name} healthy at {server.base_url} after {server.load_time_s:.1f} s, "
+            + (
+                f"first token after {server.first_token_s:.1f} s"
+                if server.first_token_s is not None
+                else f"first token failed ({server.first_token_error})"
+            )
         ),
     ) as servers:
         yield [TargetSpec(s.name, s.base_url) for s in servers], servers

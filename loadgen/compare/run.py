@@ -108,6 +108,8 @@ def _meta(inputs: CompareInputs, baseline: str, pids: dict[str, int | None]) -> 
                 "command": shlex.join(server.argv),
                 "env": server.env,
                 "load_time_s": server.load_time_s,
+                "first_token_s": server.first_token_s,
+                "first_token_error": server.first_token_error,
                 "log": str(server.log_path),
             }
         servers.append(entry)
