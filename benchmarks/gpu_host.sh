@@ -15,6 +15,14 @@
 #                                                 the one-GPU interleaved run; then a Llama-2-70B shape over
 #                                                 both GPUs (vLLM TP=2, HF --device-map auto), taking turns
 #                                                 (DRY_RUN=1 prints the commands instead)
+#   benchmarks/gpu_host.sh workstation             on the workstation, not the GPU host: the preset
+#                                                 config dirs and the ShareGPT subset, in .cache/gpu/
+#   benchmarks/gpu_host.sh claims OUT [STEP...]    issue 11: the vLLM announcement's and Anyscale's claims
+#   benchmarks/gpu_host.sh seeds OUT [STEP...]     issue 12: the four write-ups
+#                                                 (no STEP: every step in order; the device-call plan,
+#                                                 one or two steps a call, is in docs/gpu-plan.md)
+#
+# Every subcommand but stage/install honours DRY_RUN=1: print each command instead of running it.
 #
 # The model is a Llama-3.2-1B-shaped directory with no weights (`hf-server make-config --preset
 # llama-3.2-1b`, carried from the workstation): random weights on both servers (vLLM --load-format
@@ -71,17 +79,25 @@ run_compare() {
     --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
 }
 
-# DRY_RUN=1: print a command instead of running it.
+# DRY_RUN=1: print a command (shell-quoted, one line) instead of running it.
 x() {
-  if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $*"; else "$@"; fi
+  if [ "${DRY_RUN:-0}" = 1 ]; then quoted "$@"; else "$@"; fi
+}
+
+quoted() {
+  printf '+'
+  printf ' %q' "$@"
+  printf '\n'
 }
 
 # Start a server in the background: $1 name, $2 port, $3 log, the rest the command (env VAR=... first).
 start_server() {
   local name=$1 port=$2 log=$3
   shift 3
-  if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $* >$log &"; return; fi
-  "$@" >"$log" 2>&1 &
+  if [ "${DRY_RUN:-0}" = 1 ]; then quoted "$@"; return; fi
+  # setsid: the server leads a process group of its own, so stop_server's group kill reaches its
+  # children too (a background job of a non-interactive shell shares the script's group).
+  setsid "$@" >"$log" 2>&1 &
   echo $! >"/tmp/$name.pid"
   for _ in $(seq 1 900); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null && { echo "$name healthy on $port"; return; }
@@ -102,9 +118,216 @@ gpu_header() {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi here"
   grep -m1 "model name" /proc/cpuinfo || true
   echo "servebench commit: ${SERVEBENCH_COMMIT:-unknown}"
+  python3 -c "import sys, torch, transformers; print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)" 2>/dev/null || true
+  python3 -c "import vllm; print('vllm', vllm.__version__)" 2>/dev/null || true
+}
+
+# --- issues 11 and 12: identical random weights, claims.json -------------------------------------
+# Preset config dirs are made on the workstation (`gpu_host.sh workstation`: make-config needs the
+# SmolLM2 tokenizer, which the host cannot build) and carried in .cache/gpu; the weights are drawn on
+# the host into $HOST_MODELS (outside the carried paths, which each device call replaces), once per
+# lease. Both servers load those files: no --random-weights, no --load-format dummy.
+gpu_cache=.cache/gpu
+host_models=${HOST_MODELS:-/root/models}
+sharegpt=${SHAREGPT:-$gpu_cache/sharegpt-subset.json}
+budget_gib=${GPU_BUDGET_GIB:-64}        # each server's share of the H200 in issue 11 and 12.1/12.2/12.4
+step_timeout=${STEP_TIMEOUT:-540}       # a run stops cleanly (its finished requests on disk) before 10 min
+slo=(--slo ttft:2000 --slo tpot:100)
+
+# The host copy of preset $1's directory, with seeded random weights in precision $2 (default bf16).
+ensure_weights() {
+  local preset=$1 dtype=${2:-bfloat16} dir="$host_models/$1-shape"
+  if [ ! -f "$gpu_cache/models/$preset-shape/config.json" ] && [ "${DRY_RUN:-0}" != 1 ]; then
+    echo "no $gpu_cache/models/$preset-shape: run 'benchmarks/gpu_host.sh workstation' and carry $gpu_cache" >&2
+    exit 3
+  fi
+  x mkdir -p "$host_models"
+  [ -f "$dir/config.json" ] || x cp -r "$gpu_cache/models/$preset-shape" "$dir"
+  x python3 -m servers.hf init-weights "$dir" --seed "${WEIGHTS_SEED:-0}" --dtype "$dtype" --device cuda
+}
+
+# The HF server's batch size for preset $1 as a deployment picks it (benchmarks/hf_batch_probe.py):
+# $HF_MAX_BATCH if set, else an earlier probe's answer in $2, else a probe now (its JSON into $2).
+# $2 lies on the host, outside OUT, so the calls of one lease share it (each call's OUT starts empty).
+hf_batch() {
+  local preset=$1 out=$2
+  if [ -n "${HF_MAX_BATCH:-}" ]; then echo "$HF_MAX_BATCH"; return; fi
+  local probe=(python3 -m benchmarks.hf_batch_probe --model-dir "$host_models/$preset-shape" --device cuda
+    --gpu-memory-gib "$budget_gib" --prompt-len 1024 --total-len 2048 --verify --out "$out")
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    quoted "${probe[@]}" >&2
+    echo 64  # stands in for the probe's answer
+    return
+  fi
+  [ -f "$out" ] || "${probe[@]}" >&2
+  python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['max_batch_size'])" "$out"
+}
+
+# One `loadgen compare` into results/$1, its console in OUT/$1.txt, its run directory tarred into OUT.
+compare_run() {
+  local name=$1
+  shift
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    quoted timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name"
+    return
+  fi
+  timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name" \
+    2>&1 | tee "$out/$name.txt" || true
+  tar -czf "$out/$name.tar.gz" "results/$name" || true
+}
+
+# A claims.json row: claim id $1 measured from the run directories that follow (--level etc. too).
+# Each call writes its own OUT/claims.json; `python -m benchmarks.claims merge` joins the calls'.
+claim() {
+  x python3 -m benchmarks.claims add "$out/claims.json" "$@" || true
+}
+
+# compare --launch on a host copy with identical weights; each server gets $budget_gib of the GPU.
+launch_args() {
+  echo --launch --device cuda --dtype "${2:-bfloat16}" --model-dir "$host_models/$1-shape" \
+    --gpu-memory-gib "$budget_gib" --parity report
+}
+
+claims_step() {
+  local step=$1 n_sat=${N_SATURATION:-256} b
+  case $step in
+    prepare-7b|prepare-13b)
+      local preset=llama-2-${step#prepare-}
+      ensure_weights "$preset"
+      hf_batch "$preset" "$host_models/hf-batch-$preset.json" >/dev/null
+      x cp "$host_models/hf-batch-$preset.json" "$out/" ;;
+    n1-7b|n3-7b|n1-13b|n3-13b)
+      # Throughput as the announcement measured it: every request available at once (closed loop,
+      # concurrency = requests, no warm-up), ShareGPT lengths, max_tokens = the recorded answer's.
+      local n=${step%%-*} shape=${step#*-}
+      local preset=llama-2-$shape count=$n_sat
+      [ "$n" = n3 ] && count=$((n_sat / 2))
+      ensure_weights "$preset"
+      b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
+      # shellcheck disable=SC2046
+      compare_run "claims-$step" $(launch_args "$preset") --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --n "${n#n}" \
+        --concurrency "$count" --num-requests "$count" --warmup 0 --offline-batches none
+      claim "vllm-hf-$step" --run "results/claims-$step" --level "concurrency=$count" \
+        --note "HF --max-batch-size $b (largest that fits $budget_gib GiB at 1024 in / 2048 total)" ;;
+    sweep-7b)
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      # shellcheck disable=SC2046
+      compare_run claims-sweep-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --concurrency 1,16,64 \
+        --warmup 8 --offline-batches none "${slo[@]}"
+      claim llama2-7b-toks-ratio --run results/claims-sweep-7b --level concurrency=64 ;;
+    capacity-7b)
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      # shellcheck disable=SC2046
+      compare_run claims-capacity-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --arrival poisson --capacity-search \
+        --capacity-max-rate "${CAPACITY_MAX_RATE:-32}" --capacity-steps "${CAPACITY_STEPS:-5}" \
+        --offline-batches none "${slo[@]}"
+      claim llama2-7b-traffic --run results/claims-capacity-7b ;;
+    variance-7b)
+      # Anyscale's setting: fixed prompts, the same mean output length, growing spread.
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      # shellcheck disable=SC2046
+      compare_run claims-variance-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --sweep output-variance --concurrency 64 --input-len 128 --output-len 256 --ignore-eos \
+        --num-requests "${N_VARIANCE:-128}" --warmup 0 --offline-batches none
+      claim static-batching-variance --run results/claims-variance-7b
+      claim static-batching-falls --run results/claims-variance-7b ;;
+    *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b)" >&2; exit 2 ;;
+  esac
+}
+
+seeds_step() {
+  local step=$1 o b
+  case $step in
+    prepare)
+      ensure_weights llama-3.2-3b
+      ensure_weights tinyllama-1.1b float32  # fp32 master: both precisions round the same values
+      ensure_weights qwen2.5-7b ;;
+    batches-3b)
+      # Write-up 1: offline batches 4/8/16/32; the servers start once, three output lengths.
+      local dir=$host_models/llama-3.2-3b-shape
+      ensure_weights llama-3.2-3b
+      start_server vllm 8000 "$out/seeds-3b-vllm.log" python3 -m servers.vllm --device cuda \
+        --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8000 \
+        --gpu-memory-gib "$budget_gib" --max-model-len 2048
+      start_server hf 8001 "$out/seeds-3b-hf.log" python3 -m servers.hf serve --device cuda \
+        --dtype bfloat16 --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8001 \
+        --max-model-len 2048 --max-batch-size 32 --gpu-memory-gib "$budget_gib"
+      for o in 64 256 512; do
+        compare_run "seeds-3b-o$o" vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 \
+          --parity report --concurrency 1 --num-requests 4 --warmup 1 --input-len 128 \
+          --output-len "$o" --ignore-eos --offline-batches 4,8,16,32
+        for b in 4 8 16 32; do claim "l32-3b-ratio-b$b-o$o" --run "results/seeds-3b-o$o"; done
+      done
+      stop_server vllm; stop_server hf
+      for b in 4 8 16 32; do
+        claim "l32-3b-vllm-b$b" --run results/seeds-3b-o256
+        claim "l32-3b-hf-b$b" --run results/seeds-3b-o256
+      done ;;
+    tinyllama)
+      # Write-up 2: both precisions on both servers, launched here so load time is measured; the
+      # same fp32 weights rounded to fp16 by each server.
+      ensure_weights tinyllama-1.1b float32
+      for o in float16 float32; do
+        # shellcheck disable=SC2046
+        compare_run "seeds-tinyllama-$o" $(launch_args tinyllama-1.1b "$o") --hf-max-batch-size 256 \
+          --concurrency 256 --num-requests 256 --warmup 0 --input-len 128 --output-len 256 \
+          --ignore-eos --offline-batches none
+      done
+      for o in fp16 fp32; do
+        local run=results/seeds-tinyllama-float${o#fp}
+        claim "tinyllama-vllm-$o-toks" --run "$run"; claim "tinyllama-hf-$o-toks" --run "$run"
+        claim "tinyllama-vllm-$o-load" --run "$run"; claim "tinyllama-hf-$o-load" --run "$run"
+        claim "tinyllama-agree-$o" --run "$run"
+      done
+      claim tinyllama-fp16-ratio --run results/seeds-tinyllama-float16
+      claim tinyllama-agree-vllm-fp16-fp32 --run results/seeds-tinyllama-float16 --run results/seeds-tinyllama-float32
+      claim tinyllama-agree-hf-fp16-fp32 --run results/seeds-tinyllama-float16 --run results/seeds-tinyllama-float32 ;;
+    qwen-24g)
+      # Write-up 3: the same 24 GiB on both servers; the most concurrent requests without errors.
+      ensure_weights qwen2.5-7b
+      compare_run seeds-qwen-24g --launch --device cuda --dtype bfloat16 \
+        --model-dir "$host_models/qwen2.5-7b-shape" --gpu-memory-gib 24 --parity report \
+        --hf-max-batch-size 256 --concurrency 16,32,64,128,256 --num-requests 256 --warmup 0 \
+        --input-len 512 --output-len 128 --ignore-eos --offline-batches none
+      x grep -h "Maximum concurrency" results/seeds-qwen-24g/logs/vllm.log || true
+      claim qwen-concurrency-ratio --run results/seeds-qwen-24g
+      claim qwen-hf-max-concurrency --run results/seeds-qwen-24g
+      claim qwen-vllm-max-concurrency --run results/seeds-qwen-24g
+      claim tgi-3.5x ;;
+    *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g)" >&2; exit 2 ;;
+  esac
 }
 
 case ${1:-} in
+  workstation)
+    # The carried inputs of `claims` and `seeds` (run here, where the SmolLM2 tokenizer can be built).
+    for preset in llama-2-7b llama-2-13b llama-2-70b llama-3.2-1b llama-3.2-3b tinyllama-1.1b qwen2.5-7b; do
+      x python3 -m servers.hf make-config --preset "$preset" "$gpu_cache/models/$preset-shape"
+    done
+    x python3 -m benchmarks.sharegpt_subset --count 3000 --out "$sharegpt"
+    x du -sh "$gpu_cache" ;;
+  claims|seeds)
+    kind=$1 out=${2:?usage: $0 $1 OUT [STEP...]}
+    shift 2
+    mkdir -p "$out"
+    host_env
+    gpu_header | tee "$out/host.txt"
+    [ "${DRY_RUN:-0}" = 1 ] || log_gpu_state "$out/gpu-state-$kind.csv"
+    if [ $# -eq 0 ]; then
+      if [ "$kind" = claims ]; then
+        set -- prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b
+      else
+        set -- prepare batches-3b tinyllama qwen-24g
+      fi
+    fi
+    for step in "$@"; do "${kind}_step" "$step"; done
+    x python3 -m benchmarks.claims render "$out/claims.json" ;;
   stage)
     shift
     mkdir -p /root/stage
@@ -196,6 +419,6 @@ case ${1:-} in
     host_env
     run_compare "$2" "$3" ;;
   *)
-    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT" >&2
+    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;
 esac

@@ -6,10 +6,12 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import click
+import orjson
 
 from loadgen.compare.launch import LaunchedServer, free_port, launched
 from loadgen.compare.plan import ComparePlan
@@ -97,6 +99,21 @@ def build_plan(opts: dict[str, Any]) -> ComparePlan:
         probe_prompts=opts.get("probe_prompts", 8),
         probe_tokens=opts.get("probe_tokens", 32),
     )
+
+
+def saved_random_weights(directories: Sequence[str | Path | None]) -> bool:
+    """True when a served model directory holds random values saved by `hf-server init-weights` (its
+    manifest, `servebench-model.json`, records them)."""
+    for directory in directories:
+        if directory is None:
+            continue
+        try:
+            manifest = orjson.loads((Path(directory) / "servebench-model.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if isinstance(manifest, dict) and isinstance(manifest.get("random_weights"), dict):
+            return True
+    return False
 
 
 def _prompt_count(plan: ComparePlan) -> int:
@@ -201,6 +218,9 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
         if problems:
             raise ConfigError("; ".join(problems))
         targets = [Target(i.name, i.base_url, opts.get("model") or str(i.model), api_key) for i in infos]
+        launched_dir = (opts.get("model_dir") or env_model_dir()) if opts.get("launch") else None
+        if saved_random_weights([launched_dir, *(i.root for i in infos)]):
+            plan = replace(plan, random_values=True)
         tokenizer = opts.get("tokenizer") or default_tokenizer(
             infos, Path(opts.get("model_dir") or env_model_dir())
         )

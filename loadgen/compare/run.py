@@ -213,7 +213,7 @@ class Comparison:
         parity = ParityReport(
             [
                 token_agreement_gate(probes, self.baseline, self.tokens, random_weights=plan.random_weights),
-                usage_gate(probes, [], self.tokens, random_weights=plan.random_weights),
+                usage_gate(probes, [], self.tokens, random_weights=plan.random_weights or plan.random_values),
             ]
         )
         _dump(self.run_dir / PARITY_FILE, parity.to_dict())
@@ -240,6 +240,7 @@ class Comparison:
             on_level=self._on_level,
         )
         sweep_records = [r for result in results for r in result.records]
+        random_text = plan.random_weights or plan.random_values
         offline: list[BatchResult] = []
         if plan.offline_batches and not stop.is_set():
             self.echo(f"offline batches: {', '.join(map(str, plan.offline_batches))} prompts at once")
@@ -262,7 +263,7 @@ class Comparison:
         parity = ParityReport(
             [
                 parity.gates[0],
-                usage_gate(probes, sweep_records, self.tokens, random_weights=plan.random_weights),
+                usage_gate(probes, sweep_records, self.tokens, random_weights=random_text),
                 output_length_gate(sweep_records, ignore_eos=inputs.request.ignore_eos),
             ]
         )

@@ -258,7 +258,7 @@ def make_config_command(preset: str, tokenizer_from: Path, directory: Path) -> N
 
 
 @cli.command("init-weights")
-@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--dtype",
