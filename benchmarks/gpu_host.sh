@@ -11,9 +11,10 @@
 #   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
 #   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
 #   benchmarks/gpu_host.sh stability OUT          two back-to-back compares + benchmarks/stability.py
-#   benchmarks/gpu_host.sh two-gpu OUT            needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once vs
-#                                                 the one-GPU interleaved run; then a Llama-2-70B shape over
-#                                                 both GPUs (vLLM TP=2, HF --device-map auto), taking turns
+#   benchmarks/gpu_host.sh two-gpu OUT [STEP...]   needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once
+#                                                 (side-by-side) vs the one-GPU interleaved run (one-gpu),
+#                                                 identical weights, 3 repeats; then a Llama-2-70B shape
+#                                                 over both GPUs (70b: vLLM TP=2, HF --device-map auto)
 #                                                 (DRY_RUN=1 prints the commands instead)
 #   benchmarks/gpu_host.sh workstation             on the workstation, not the GPU host: the preset
 #                                                 config dirs and the ShareGPT subset, in .cache/gpu/
@@ -304,6 +305,69 @@ seeds_step() {
   esac
 }
 
+# --- issue 15: two GPUs ----------------------------------------------------------------------------
+# The 1B shape with identical saved weights: the greedy parity gate runs across the two GPUs too.
+two_gpu_sweep=(--concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos
+  --repeats "${REPEATS:-3}" --parity report)
+
+two_gpu_step() {
+  local small=$host_models/llama-3.2-1b-shape big=$host_models/llama-2-70b-shape weights=()
+  case $1 in
+    side-by-side)
+      # Each server on its own GPU at the same time (the compose two-gpu setting, without Docker).
+      ensure_weights llama-3.2-1b
+      start_server vllm 8000 "$out/vllm-gpu0.log" env CUDA_VISIBLE_DEVICES=0 python3 -m servers.vllm \
+        --device cuda --model-dir "$small" --served-model-name llama-3.2-1b-shape --port 8000 \
+        --gpu-memory-utilization 0.9
+      start_server hf 8001 "$out/hf-gpu1.log" env CUDA_VISIBLE_DEVICES=1 python3 -m servers.hf serve \
+        --device cuda --dtype bfloat16 --model-dir "$small" --served-model-name llama-3.2-1b-shape \
+        --port 8001 --max-model-len 2048 --max-batch-size 256
+      compare_run two-gpu-side-by-side vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 \
+        "${two_gpu_sweep[@]}"
+      stop_server vllm; stop_server hf ;;
+    one-gpu)
+      # The same workload with both servers on GPU 0, interleaved: do the ratios agree within their CIs?
+      ensure_weights llama-3.2-1b
+      ( x export CUDA_VISIBLE_DEVICES=0
+        compare_run two-gpu-one-gpu --launch --device cuda --dtype bfloat16 --model-dir "$small" \
+          --gpu-memory-utilization 0.5 --hf-max-batch-size 256 "${two_gpu_sweep[@]}" ) ;;
+    70b)
+      # A model that needs both GPUs; the servers take turns (each needs most of both GPUs' memory).
+      # Saved weights need ~130 GiB where they are written ($HOST_MODELS); without that room both
+      # servers draw their own random weights and the parity gate is skipped (noted in OUT).
+      local avail
+      avail=$(df --output=avail -BG "$(dirname "$host_models")" 2>/dev/null | tail -1 | tr -dc 0-9)
+      if [ "${DRY_RUN:-0}" = 1 ] || [ "${avail:-0}" -ge 135 ]; then
+        ensure_weights llama-2-70b
+      else
+        echo "70b: ${avail:-?} GiB free under $(dirname "$host_models"), 70B needs ~130: random weights on each server" \
+          | tee "$out/two-gpu-notes.txt"
+        weights=(--random-weights)
+        x mkdir -p "$big"
+        [ -f "$big/config.json" ] || x cp -r "$gpu_cache/models/llama-2-70b-shape/." "$big"
+      fi
+      start_server vllm 8000 "$out/vllm-70b.log" python3 -m servers.vllm --device cuda "${weights[@]}" \
+        --model-dir "$big" --served-model-name llama-2-70b-shape --port 8000 --gpu-memory-utilization 0.9 \
+        --max-model-len 2048 -- --tensor-parallel-size 2
+      x timeout "$step_timeout" python3 -m loadgen run --base-url http://127.0.0.1:8000 --target-name vllm \
+        --concurrency 1,4,16,64 --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 \
+        --output-dir results/two-gpu-70b-vllm --no-progress || true
+      stop_server vllm
+      start_server hf 8001 "$out/hf-70b.log" python3 -m servers.hf serve --device cuda --device-map auto \
+        --dtype bfloat16 "${weights[@]}" --model-dir "$big" --served-model-name llama-2-70b-shape \
+        --port 8001 --max-model-len 2048 --max-batch-size 64
+      x timeout "$step_timeout" python3 -m loadgen run --base-url http://127.0.0.1:8001 --target-name hf \
+        --concurrency 1,4,16,64 --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 \
+        --output-dir results/two-gpu-70b-hf --no-progress || true
+      stop_server hf
+      x python3 -m loadgen report results/two-gpu-70b-hf results/two-gpu-70b-vllm \
+        --output-dir results/two-gpu-70b-report || true
+      x tar -czf "$out/two-gpu-70b.tar.gz" results/two-gpu-70b-vllm results/two-gpu-70b-hf \
+        results/two-gpu-70b-report || true ;;
+    *) echo "two-gpu: unknown step $1 (side-by-side one-gpu 70b)" >&2; exit 2 ;;
+  esac
+}
+
 case ${1:-} in
   workstation)
     # The carried inputs of `claims` and `seeds` (run here, where the SmolLM2 tokenizer can be built).
@@ -376,48 +440,18 @@ case ${1:-} in
       2>&1 | tee "$2/stability.txt"
     tar -czf "$2/stability-runs.tar.gz" results/stability-a results/stability-b ;;
   two-gpu)
+    # Issue 15, in steps (no STEP: all, in order; each step fits one device call, docs/gpu-plan.md).
+    out=${2:?usage: $0 two-gpu OUT [STEP...]}
+    shift 2
+    mkdir -p "$out"
     host_env
-    gpu_header | tee "$2/host.txt"
+    gpu_header | tee "$out/host.txt"
     gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
     if [ "$gpus" -lt 2 ] && [ "${DRY_RUN:-0}" != 1 ]; then
       echo "two-gpu: this host has $gpus GPU(s); the run needs 2" >&2; exit 3
     fi
-    sweep=(--concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos --no-progress)
-    # 1. Each server on its own GPU at the same time, then the same workload on GPU 0 alone, interleaved.
-    start_server vllm 8000 "$2/vllm-gpu0.log" env CUDA_VISIBLE_DEVICES=0 python3 -m servers.vllm \
-      --device cuda --random-weights --model-dir "$model_dir" --served-model-name llama-3.2-1b-shape \
-      --port 8000 --gpu-memory-utilization 0.9
-    start_server hf 8001 "$2/hf-gpu1.log" env CUDA_VISIBLE_DEVICES=1 python3 -m servers.hf serve \
-      --device cuda --dtype bfloat16 --random-weights --model-dir "$model_dir" \
-      --served-model-name llama-3.2-1b-shape --port 8001 --max-model-len 2048 --max-batch-size 256
-    x python3 -m loadgen compare vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 --random-weights \
-      "${sweep[@]}" --output-dir results/two-gpu-side-by-side 2>&1 | tee "$2/side-by-side.txt" || true
-    stop_server vllm; stop_server hf
-    x env CUDA_VISIBLE_DEVICES=0 bash "$0" compare-into results/two-gpu-one-gpu "$2/one-gpu.txt"
-    # 2. A model that needs both GPUs: the servers take turns (each needs most of both GPUs' memory).
-    big=${BIG_MODEL_DIR:-.cache/models/llama-2-70b-shape}
-    start_server vllm 8000 "$2/vllm-70b.log" python3 -m servers.vllm --device cuda --random-weights \
-      --model-dir "$big" --served-model-name llama-2-70b-shape --port 8000 --gpu-memory-utilization 0.9 \
-      --max-model-len 2048 -- --tensor-parallel-size 2
-    x python3 -m loadgen run --base-url http://127.0.0.1:8000 --target-name vllm --concurrency 1,4,16,64 \
-      --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 --output-dir results/two-gpu-70b-vllm \
-      --no-progress 2>&1 | tee "$2/70b-vllm.txt" || true
-    stop_server vllm
-    start_server hf 8001 "$2/hf-70b.log" python3 -m servers.hf serve --device cuda --device-map auto \
-      --dtype bfloat16 --random-weights --model-dir "$big" --served-model-name llama-2-70b-shape \
-      --port 8001 --max-model-len 2048 --max-batch-size 64
-    x python3 -m loadgen run --base-url http://127.0.0.1:8001 --target-name hf --concurrency 1,4,16,64 \
-      --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 --output-dir results/two-gpu-70b-hf \
-      --no-progress 2>&1 | tee "$2/70b-hf.txt" || true
-    stop_server hf
-    x python3 -m loadgen report results/two-gpu-70b-hf results/two-gpu-70b-vllm \
-      --output-dir results/two-gpu-70b-report || true
-    x tar -czf "$2/two-gpu-runs.tar.gz" results/two-gpu-side-by-side results/two-gpu-one-gpu \
-      results/two-gpu-70b-vllm results/two-gpu-70b-hf results/two-gpu-70b-report ;;
-  compare-into)
-    # One comparison into run directory $2 with its console log at $3 (two-gpu's one-GPU reference).
-    host_env
-    run_compare "$2" "$3" ;;
+    [ $# -eq 0 ] && set -- side-by-side one-gpu 70b
+    for step in "$@"; do two_gpu_step "$step"; done ;;
   *)
     echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;
