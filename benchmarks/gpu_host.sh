@@ -128,7 +128,7 @@ gpu_header() {
 # SmolLM2 tokenizer, which the host cannot build) and carried in .cache/gpu; the weights are drawn on
 # the host into $HOST_MODELS (outside the carried paths, which each device call replaces), once per
 # lease. Both servers load those files: no --random-weights, no --load-format dummy.
-gpu_cache=.cache/gpu
+gpu_cache=${GPU_CACHE:-.cache/gpu}
 host_models=${HOST_MODELS:-/root/models}
 sharegpt=${SHAREGPT:-$gpu_cache/sharegpt-subset.json}
 budget_gib=${GPU_BUDGET_GIB:-64}        # each server's share of the H200 in issue 11 and 12.1/12.2/12.4
@@ -196,7 +196,9 @@ claims_step() {
       local preset=llama-2-${step#prepare-}
       ensure_weights "$preset"
       hf_batch "$preset" "$host_models/hf-batch-$preset.json" >/dev/null
-      x cp "$host_models/hf-batch-$preset.json" "$out/" ;;
+      if [ -f "$host_models/hf-batch-$preset.json" ] || [ "${DRY_RUN:-0}" = 1 ]; then
+        x cp "$host_models/hf-batch-$preset.json" "$out/"
+      fi ;;
     n1-7b|n3-7b|n1-13b|n3-13b)
       # Throughput as the announcement measured it: every request available at once (closed loop,
       # concurrency = requests, no warm-up), ShareGPT lengths, max_tokens = the recorded answer's.
