@@ -124,6 +124,16 @@ gpu_header() {
 }
 
 # --- issues 11 and 12: identical random weights, claims.json -------------------------------------
+# Device-time plan (30 min a session, 10 min a call, a fresh machine each session; minutes are
+# estimates to re-plan after the first session; docs/gpu-plan.md has the table and the reasons):
+#   every session: calls 1-5 stage the kit (2 parts a call) and install it (~5-7 min with machine start)
+#   S1  claims prepare-7b (4) | claims n1-7b (8) | claims n3-7b (8)
+#   S2  claims prepare-13b (5) | claims n1-13b (9) | claims n3-13b (9)
+#   S3  HF_MAX_BATCH=<S1 probe> claims prepare-7b (2) | claims sweep-7b (8) | claims capacity-7b (9)
+#   S4  claims prepare-7b + seeds prepare (3) | claims variance-7b (8) | seeds batches-3b (5) | seeds tinyllama (5)
+#   S5  seeds prepare (2) | seeds qwen-24g (8)
+# Each run stops cleanly after STEP_TIMEOUT (540 s) so the call returns its files; each call's
+# OUT/claims.json is joined afterwards with `python -m benchmarks.claims merge`.
 # Preset config dirs are made on the workstation (`gpu_host.sh workstation`: make-config needs the
 # SmolLM2 tokenizer, which the host cannot build) and carried in .cache/gpu; the weights are drawn on
 # the host into $HOST_MODELS (outside the carried paths, which each device call replaces), once per
