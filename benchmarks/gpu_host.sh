@@ -11,10 +11,19 @@
 #   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
 #   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
 #   benchmarks/gpu_host.sh stability OUT          two back-to-back compares + benchmarks/stability.py
-#   benchmarks/gpu_host.sh two-gpu OUT            needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once vs
-#                                                 the one-GPU interleaved run; then a Llama-2-70B shape over
-#                                                 both GPUs (vLLM TP=2, HF --device-map auto), taking turns
+#   benchmarks/gpu_host.sh two-gpu OUT [STEP...]   needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once
+#                                                 (side-by-side) vs the one-GPU interleaved run (one-gpu),
+#                                                 identical weights, 3 repeats; then a Llama-2-70B shape
+#                                                 over both GPUs (70b: vLLM TP=2, HF --device-map auto)
 #                                                 (DRY_RUN=1 prints the commands instead)
+#   benchmarks/gpu_host.sh workstation             on the workstation, not the GPU host: the preset
+#                                                 config dirs and the ShareGPT subset, in .cache/gpu/
+#   benchmarks/gpu_host.sh claims OUT [STEP...]    issue 11: the vLLM announcement's and Anyscale's claims
+#   benchmarks/gpu_host.sh seeds OUT [STEP...]     issue 12: the four write-ups
+#                                                 (no STEP: every step in order; the device-call plan,
+#                                                 one or two steps a call, is in docs/gpu-plan.md)
+#
+# Every subcommand but stage/install honours DRY_RUN=1: print each command instead of running it.
 #
 # The model is a Llama-3.2-1B-shaped directory with no weights (`hf-server make-config --preset
 # llama-3.2-1b`, carried from the workstation): random weights on both servers (vLLM --load-format
@@ -71,17 +80,25 @@ run_compare() {
     --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
 }
 
-# DRY_RUN=1: print a command instead of running it.
+# DRY_RUN=1: print a command (shell-quoted, one line) instead of running it.
 x() {
-  if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $*"; else "$@"; fi
+  if [ "${DRY_RUN:-0}" = 1 ]; then quoted "$@"; else "$@"; fi
+}
+
+quoted() {
+  printf '+'
+  printf ' %q' "$@"
+  printf '\n'
 }
 
 # Start a server in the background: $1 name, $2 port, $3 log, the rest the command (env VAR=... first).
 start_server() {
   local name=$1 port=$2 log=$3
   shift 3
-  if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $* >$log &"; return; fi
-  "$@" >"$log" 2>&1 &
+  if [ "${DRY_RUN:-0}" = 1 ]; then quoted "$@"; return; fi
+  # setsid: the server leads a process group of its own, so stop_server's group kill reaches its
+  # children too (a background job of a non-interactive shell shares the script's group).
+  setsid "$@" >"$log" 2>&1 &
   echo $! >"/tmp/$name.pid"
   for _ in $(seq 1 900); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null && { echo "$name healthy on $port"; return; }
@@ -102,9 +119,291 @@ gpu_header() {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi here"
   grep -m1 "model name" /proc/cpuinfo || true
   echo "servebench commit: ${SERVEBENCH_COMMIT:-unknown}"
+  python3 -c "import sys, torch, transformers; print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)" 2>/dev/null || true
+  python3 -c "import vllm; print('vllm', vllm.__version__)" 2>/dev/null || true
+}
+
+# --- issues 11 and 12: identical random weights, claims.json -------------------------------------
+# Device-time plan (30 min a session, 10 min a call, a fresh machine each session; minutes are
+# estimates to re-plan after the first session; docs/gpu-plan.md has the table and the reasons):
+#   every session: calls 1-5 stage the kit (2 parts a call) and install it (~5-7 min with machine start)
+#   S1  claims prepare-7b (4) | claims n1-7b (8) | claims n3-7b (8)
+#   S2  claims prepare-13b (5) | claims n1-13b (9) | claims n3-13b (9)
+#   S3  HF_MAX_BATCH=<S1 probe> claims prepare-7b (2) | claims sweep-7b (8) | claims capacity-7b (9)
+#   S4  claims prepare-7b + seeds prepare (3) | claims variance-7b (8) | seeds batches-3b (5) | seeds tinyllama (5)
+#   S5  seeds prepare (2) | seeds qwen-24g (8)
+# Each run stops cleanly after STEP_TIMEOUT (540 s) so the call returns its files; each call's
+# OUT/claims.json is joined afterwards with `python -m benchmarks.claims merge`.
+# Preset config dirs are made on the workstation (`gpu_host.sh workstation`: make-config needs the
+# SmolLM2 tokenizer, which the host cannot build) and carried in .cache/gpu; the weights are drawn on
+# the host into $HOST_MODELS (outside the carried paths, which each device call replaces), once per
+# lease. Both servers load those files: no --random-weights, no --load-format dummy.
+gpu_cache=${GPU_CACHE:-.cache/gpu}
+host_models=${HOST_MODELS:-/root/models}
+sharegpt=${SHAREGPT:-$gpu_cache/sharegpt-subset.json}
+budget_gib=${GPU_BUDGET_GIB:-64}        # each server's share of the H200 in issue 11 and 12.1/12.2/12.4
+step_timeout=${STEP_TIMEOUT:-540}       # a run stops cleanly (its finished requests on disk) before 10 min
+slo=(--slo ttft:2000 --slo tpot:100)
+
+# The host copy of preset $1's directory, with seeded random weights in precision $2 (default bf16).
+ensure_weights() {
+  local preset=$1 dtype=${2:-bfloat16} dir="$host_models/$1-shape"
+  if [ ! -f "$gpu_cache/models/$preset-shape/config.json" ] && [ "${DRY_RUN:-0}" != 1 ]; then
+    echo "no $gpu_cache/models/$preset-shape: run 'benchmarks/gpu_host.sh workstation' and carry $gpu_cache" >&2
+    exit 3
+  fi
+  x mkdir -p "$host_models"
+  [ -f "$dir/config.json" ] || x cp -r "$gpu_cache/models/$preset-shape" "$dir"
+  x python3 -m servers.hf init-weights "$dir" --seed "${WEIGHTS_SEED:-0}" --dtype "$dtype" --device cuda
+}
+
+# The HF server's batch size for preset $1 as a deployment picks it (benchmarks/hf_batch_probe.py):
+# $HF_MAX_BATCH if set, else an earlier probe's answer in $2, else a probe now (its JSON into $2).
+# $2 lies on the host, outside OUT, so the calls of one lease share it (each call's OUT starts empty).
+hf_batch() {
+  local preset=$1 out=$2
+  if [ -n "${HF_MAX_BATCH:-}" ]; then echo "$HF_MAX_BATCH"; return; fi
+  local probe=(python3 -m benchmarks.hf_batch_probe --model-dir "$host_models/$preset-shape" --device cuda
+    --gpu-memory-gib "$budget_gib" --prompt-len 1024 --total-len 2048 --verify --out "$out")
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    quoted "${probe[@]}" >&2
+    echo 64  # stands in for the probe's answer
+    return
+  fi
+  [ -f "$out" ] || "${probe[@]}" >&2
+  python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['max_batch_size'])" "$out"
+}
+
+# One `loadgen compare` into results/$1, its console in OUT/$1.txt, its run directory tarred into OUT.
+compare_run() {
+  local name=$1
+  shift
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    quoted timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name"
+    return
+  fi
+  timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name" \
+    2>&1 | tee "$out/$name.txt" || true
+  tar -czf "$out/$name.tar.gz" "results/$name" || true
+}
+
+# A claims.json row: claim id $1 measured from the run directories that follow (--level etc. too).
+# Each call writes its own OUT/claims.json; `python -m benchmarks.claims merge` joins the calls'.
+claim() {
+  x python3 -m benchmarks.claims add "$out/claims.json" "$@" || true
+}
+
+# compare --launch on a host copy with identical weights; each server gets $budget_gib of the GPU.
+launch_args() {
+  echo --launch --device cuda --dtype "${2:-bfloat16}" --model-dir "$host_models/$1-shape" \
+    --gpu-memory-gib "$budget_gib" --parity report
+}
+
+claims_step() {
+  local step=$1 n_sat=${N_SATURATION:-256} b
+  case $step in
+    prepare-7b|prepare-13b)
+      local preset=llama-2-${step#prepare-}
+      ensure_weights "$preset"
+      hf_batch "$preset" "$host_models/hf-batch-$preset.json" >/dev/null
+      if [ -f "$host_models/hf-batch-$preset.json" ] || [ "${DRY_RUN:-0}" = 1 ]; then
+        x cp "$host_models/hf-batch-$preset.json" "$out/"
+      fi ;;
+    n1-7b|n3-7b|n1-13b|n3-13b)
+      # Throughput as the announcement measured it: every request available at once (closed loop,
+      # concurrency = requests, no warm-up), ShareGPT lengths, max_tokens = the recorded answer's.
+      local n=${step%%-*} shape=${step#*-}
+      local preset=llama-2-$shape count=$n_sat
+      [ "$n" = n3 ] && count=$((n_sat / 2))
+      ensure_weights "$preset"
+      b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
+      # shellcheck disable=SC2046
+      compare_run "claims-$step" $(launch_args "$preset") --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --n "${n#n}" \
+        --concurrency "$count" --num-requests "$count" --warmup 0 --offline-batches none
+      claim "vllm-hf-$step" --run "results/claims-$step" --level "concurrency=$count" \
+        --note "HF --max-batch-size $b (largest that fits $budget_gib GiB at 1024 in / 2048 total)" ;;
+    sweep-7b)
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      # shellcheck disable=SC2046
+      compare_run claims-sweep-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --concurrency 1,16,64 \
+        --warmup 8 --offline-batches none "${slo[@]}"
+      claim llama2-7b-toks-ratio --run results/claims-sweep-7b --level concurrency=64 ;;
+    capacity-7b)
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      # shellcheck disable=SC2046
+      compare_run claims-capacity-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --arrival poisson --capacity-search \
+        --capacity-max-rate "${CAPACITY_MAX_RATE:-32}" --capacity-steps "${CAPACITY_STEPS:-5}" \
+        --offline-batches none "${slo[@]}"
+      claim llama2-7b-traffic --run results/claims-capacity-7b ;;
+    variance-7b)
+      # Anyscale's setting: fixed prompts, the same mean output length, growing spread.
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      # shellcheck disable=SC2046
+      compare_run claims-variance-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --sweep output-variance --concurrency 64 --input-len 128 --output-len 256 --ignore-eos \
+        --num-requests "${N_VARIANCE:-128}" --warmup 0 --offline-batches none
+      claim static-batching-variance --run results/claims-variance-7b
+      claim static-batching-falls --run results/claims-variance-7b ;;
+    *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b)" >&2; exit 2 ;;
+  esac
+}
+
+seeds_step() {
+  local step=$1 o b
+  case $step in
+    prepare)
+      ensure_weights llama-3.2-3b
+      ensure_weights tinyllama-1.1b float32  # fp32 master: both precisions round the same values
+      ensure_weights qwen2.5-7b ;;
+    batches-3b)
+      # Write-up 1: offline batches 4/8/16/32; the servers start once, three output lengths.
+      local dir=$host_models/llama-3.2-3b-shape
+      ensure_weights llama-3.2-3b
+      start_server vllm 8000 "$out/seeds-3b-vllm.log" python3 -m servers.vllm --device cuda \
+        --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8000 \
+        --gpu-memory-gib "$budget_gib" --max-model-len 2048
+      start_server hf 8001 "$out/seeds-3b-hf.log" python3 -m servers.hf serve --device cuda \
+        --dtype bfloat16 --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8001 \
+        --max-model-len 2048 --max-batch-size 32 --gpu-memory-gib "$budget_gib"
+      for o in 64 256 512; do
+        compare_run "seeds-3b-o$o" vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 \
+          --parity report --concurrency 1 --num-requests 4 --warmup 1 --input-len 128 \
+          --output-len "$o" --ignore-eos --offline-batches 4,8,16,32
+        for b in 4 8 16 32; do claim "l32-3b-ratio-b$b-o$o" --run "results/seeds-3b-o$o"; done
+      done
+      stop_server vllm; stop_server hf
+      for b in 4 8 16 32; do
+        claim "l32-3b-vllm-b$b" --run results/seeds-3b-o256
+        claim "l32-3b-hf-b$b" --run results/seeds-3b-o256
+      done ;;
+    tinyllama)
+      # Write-up 2: both precisions on both servers, launched here so load time is measured; the
+      # same fp32 weights rounded to fp16 by each server.
+      ensure_weights tinyllama-1.1b float32
+      for o in float16 float32; do
+        # shellcheck disable=SC2046
+        compare_run "seeds-tinyllama-$o" $(launch_args tinyllama-1.1b "$o") --hf-max-batch-size 256 \
+          --concurrency 256 --num-requests 256 --warmup 0 --input-len 128 --output-len 256 \
+          --ignore-eos --offline-batches none
+      done
+      for o in fp16 fp32; do
+        local run=results/seeds-tinyllama-float${o#fp}
+        claim "tinyllama-vllm-$o-toks" --run "$run"; claim "tinyllama-hf-$o-toks" --run "$run"
+        claim "tinyllama-vllm-$o-load" --run "$run"; claim "tinyllama-hf-$o-load" --run "$run"
+        claim "tinyllama-agree-$o" --run "$run"
+      done
+      claim tinyllama-fp16-ratio --run results/seeds-tinyllama-float16
+      claim tinyllama-agree-vllm-fp16-fp32 --run results/seeds-tinyllama-float16 --run results/seeds-tinyllama-float32
+      claim tinyllama-agree-hf-fp16-fp32 --run results/seeds-tinyllama-float16 --run results/seeds-tinyllama-float32 ;;
+    qwen-24g)
+      # Write-up 3: the same 24 GiB on both servers; the most concurrent requests without errors.
+      ensure_weights qwen2.5-7b
+      compare_run seeds-qwen-24g --launch --device cuda --dtype bfloat16 \
+        --model-dir "$host_models/qwen2.5-7b-shape" --gpu-memory-gib 24 --parity report \
+        --hf-max-batch-size 256 --concurrency 16,32,64,128,256 --num-requests 256 --warmup 0 \
+        --input-len 512 --output-len 128 --ignore-eos --offline-batches none
+      x grep -h "Maximum concurrency" results/seeds-qwen-24g/logs/vllm.log || true
+      claim qwen-concurrency-ratio --run results/seeds-qwen-24g
+      claim qwen-hf-max-concurrency --run results/seeds-qwen-24g
+      claim qwen-vllm-max-concurrency --run results/seeds-qwen-24g
+      claim tgi-3.5x ;;
+    *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g)" >&2; exit 2 ;;
+  esac
+}
+
+# --- issue 15: two GPUs ----------------------------------------------------------------------------
+# The 1B shape with identical saved weights: the greedy parity gate runs across the two GPUs too.
+two_gpu_sweep=(--concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos
+  --repeats "${REPEATS:-3}" --parity report)
+
+two_gpu_step() {
+  local small=$host_models/llama-3.2-1b-shape big=$host_models/llama-2-70b-shape weights=()
+  case $1 in
+    side-by-side)
+      # Each server on its own GPU at the same time (the compose two-gpu setting, without Docker).
+      ensure_weights llama-3.2-1b
+      start_server vllm 8000 "$out/vllm-gpu0.log" env CUDA_VISIBLE_DEVICES=0 python3 -m servers.vllm \
+        --device cuda --model-dir "$small" --served-model-name llama-3.2-1b-shape --port 8000 \
+        --gpu-memory-utilization 0.9
+      start_server hf 8001 "$out/hf-gpu1.log" env CUDA_VISIBLE_DEVICES=1 python3 -m servers.hf serve \
+        --device cuda --dtype bfloat16 --model-dir "$small" --served-model-name llama-3.2-1b-shape \
+        --port 8001 --max-model-len 2048 --max-batch-size 256
+      compare_run two-gpu-side-by-side vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 \
+        "${two_gpu_sweep[@]}"
+      stop_server vllm; stop_server hf ;;
+    one-gpu)
+      # The same workload with both servers on GPU 0, interleaved: do the ratios agree within their CIs?
+      ensure_weights llama-3.2-1b
+      ( x export CUDA_VISIBLE_DEVICES=0
+        compare_run two-gpu-one-gpu --launch --device cuda --dtype bfloat16 --model-dir "$small" \
+          --gpu-memory-utilization 0.5 --hf-max-batch-size 256 "${two_gpu_sweep[@]}" ) ;;
+    70b)
+      # A model that needs both GPUs; the servers take turns (each needs most of both GPUs' memory).
+      # Saved weights need ~130 GiB where they are written ($HOST_MODELS); without that room both
+      # servers draw their own random weights and the parity gate is skipped (noted in OUT).
+      local avail
+      avail=$(df --output=avail -BG "$(dirname "$host_models")" 2>/dev/null | tail -1 | tr -dc 0-9)
+      if [ "${DRY_RUN:-0}" = 1 ] || [ "${avail:-0}" -ge 135 ]; then
+        ensure_weights llama-2-70b
+      else
+        echo "70b: ${avail:-?} GiB free under $(dirname "$host_models"), 70B needs ~130: random weights on each server" \
+          | tee "$out/two-gpu-notes.txt"
+        weights=(--random-weights)
+        x mkdir -p "$big"
+        [ -f "$big/config.json" ] || x cp -r "$gpu_cache/models/llama-2-70b-shape/." "$big"
+      fi
+      start_server vllm 8000 "$out/vllm-70b.log" python3 -m servers.vllm --device cuda "${weights[@]}" \
+        --model-dir "$big" --served-model-name llama-2-70b-shape --port 8000 --gpu-memory-utilization 0.9 \
+        --max-model-len 2048 -- --tensor-parallel-size 2
+      x timeout "$step_timeout" python3 -m loadgen run --base-url http://127.0.0.1:8000 --target-name vllm \
+        --concurrency 1,4,16,64 --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 \
+        --output-dir results/two-gpu-70b-vllm --no-progress || true
+      stop_server vllm
+      start_server hf 8001 "$out/hf-70b.log" python3 -m servers.hf serve --device cuda --device-map auto \
+        --dtype bfloat16 "${weights[@]}" --model-dir "$big" --served-model-name llama-2-70b-shape \
+        --port 8001 --max-model-len 2048 --max-batch-size 64
+      x timeout "$step_timeout" python3 -m loadgen run --base-url http://127.0.0.1:8001 --target-name hf \
+        --concurrency 1,4,16,64 --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 \
+        --output-dir results/two-gpu-70b-hf --no-progress || true
+      stop_server hf
+      x python3 -m loadgen report results/two-gpu-70b-hf results/two-gpu-70b-vllm \
+        --output-dir results/two-gpu-70b-report || true
+      x tar -czf "$out/two-gpu-70b.tar.gz" results/two-gpu-70b-vllm results/two-gpu-70b-hf \
+        results/two-gpu-70b-report || true ;;
+    *) echo "two-gpu: unknown step $1 (side-by-side one-gpu 70b)" >&2; exit 2 ;;
+  esac
 }
 
 case ${1:-} in
+  workstation)
+    # The carried inputs of `claims` and `seeds` (run here, where the SmolLM2 tokenizer can be built).
+    for preset in llama-2-7b llama-2-13b llama-2-70b llama-3.2-1b llama-3.2-3b tinyllama-1.1b qwen2.5-7b; do
+      x python3 -m servers.hf make-config --preset "$preset" "$gpu_cache/models/$preset-shape"
+    done
+    x python3 -m benchmarks.sharegpt_subset --count 3000 --out "$sharegpt"
+    x du -sh "$gpu_cache" ;;
+  claims|seeds)
+    kind=$1 out=${2:?usage: $0 $1 OUT [STEP...]}
+    shift 2
+    mkdir -p "$out"
+    host_env
+    gpu_header | tee "$out/host.txt"
+    [ "${DRY_RUN:-0}" = 1 ] || log_gpu_state "$out/gpu-state-$kind.csv"
+    if [ $# -eq 0 ]; then
+      if [ "$kind" = claims ]; then
+        set -- prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b
+      else
+        set -- prepare batches-3b tinyllama qwen-24g
+      fi
+    fi
+    for step in "$@"; do "${kind}_step" "$step"; done
+    x python3 -m benchmarks.claims render "$out/claims.json" ;;
   stage)
     shift
     mkdir -p /root/stage
@@ -153,49 +452,19 @@ case ${1:-} in
       2>&1 | tee "$2/stability.txt"
     tar -czf "$2/stability-runs.tar.gz" results/stability-a results/stability-b ;;
   two-gpu)
+    # Issue 15, in steps (no STEP: all, in order; each step fits one device call, docs/gpu-plan.md).
+    out=${2:?usage: $0 two-gpu OUT [STEP...]}
+    shift 2
+    mkdir -p "$out"
     host_env
-    gpu_header | tee "$2/host.txt"
+    gpu_header | tee "$out/host.txt"
     gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
     if [ "$gpus" -lt 2 ] && [ "${DRY_RUN:-0}" != 1 ]; then
       echo "two-gpu: this host has $gpus GPU(s); the run needs 2" >&2; exit 3
     fi
-    sweep=(--concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos --no-progress)
-    # 1. Each server on its own GPU at the same time, then the same workload on GPU 0 alone, interleaved.
-    start_server vllm 8000 "$2/vllm-gpu0.log" env CUDA_VISIBLE_DEVICES=0 python3 -m servers.vllm \
-      --device cuda --random-weights --model-dir "$model_dir" --served-model-name llama-3.2-1b-shape \
-      --port 8000 --gpu-memory-utilization 0.9
-    start_server hf 8001 "$2/hf-gpu1.log" env CUDA_VISIBLE_DEVICES=1 python3 -m servers.hf serve \
-      --device cuda --dtype bfloat16 --random-weights --model-dir "$model_dir" \
-      --served-model-name llama-3.2-1b-shape --port 8001 --max-model-len 2048 --max-batch-size 256
-    x python3 -m loadgen compare vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 --random-weights \
-      "${sweep[@]}" --output-dir results/two-gpu-side-by-side 2>&1 | tee "$2/side-by-side.txt" || true
-    stop_server vllm; stop_server hf
-    x env CUDA_VISIBLE_DEVICES=0 bash "$0" compare-into results/two-gpu-one-gpu "$2/one-gpu.txt"
-    # 2. A model that needs both GPUs: the servers take turns (each needs most of both GPUs' memory).
-    big=${BIG_MODEL_DIR:-.cache/models/llama-2-70b-shape}
-    start_server vllm 8000 "$2/vllm-70b.log" python3 -m servers.vllm --device cuda --random-weights \
-      --model-dir "$big" --served-model-name llama-2-70b-shape --port 8000 --gpu-memory-utilization 0.9 \
-      --max-model-len 2048 -- --tensor-parallel-size 2
-    x python3 -m loadgen run --base-url http://127.0.0.1:8000 --target-name vllm --concurrency 1,4,16,64 \
-      --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 --output-dir results/two-gpu-70b-vllm \
-      --no-progress 2>&1 | tee "$2/70b-vllm.txt" || true
-    stop_server vllm
-    start_server hf 8001 "$2/hf-70b.log" python3 -m servers.hf serve --device cuda --device-map auto \
-      --dtype bfloat16 --random-weights --model-dir "$big" --served-model-name llama-2-70b-shape \
-      --port 8001 --max-model-len 2048 --max-batch-size 64
-    x python3 -m loadgen run --base-url http://127.0.0.1:8001 --target-name hf --concurrency 1,4,16,64 \
-      --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 --output-dir results/two-gpu-70b-hf \
-      --no-progress 2>&1 | tee "$2/70b-hf.txt" || true
-    stop_server hf
-    x python3 -m loadgen report results/two-gpu-70b-hf results/two-gpu-70b-vllm \
-      --output-dir results/two-gpu-70b-report || true
-    x tar -czf "$2/two-gpu-runs.tar.gz" results/two-gpu-side-by-side results/two-gpu-one-gpu \
-      results/two-gpu-70b-vllm results/two-gpu-70b-hf results/two-gpu-70b-report ;;
-  compare-into)
-    # One comparison into run directory $2 with its console log at $3 (two-gpu's one-GPU reference).
-    host_env
-    run_compare "$2" "$3" ;;
+    [ $# -eq 0 ] && set -- side-by-side one-gpu 70b
+    for step in "$@"; do two_gpu_step "$step"; done ;;
   *)
-    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT" >&2
+    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;
 esac

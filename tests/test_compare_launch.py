@@ -72,3 +72,18 @@ def test_a_failed_second_start_stops_the_first(tmp_path: Path) -> None:
             pass
     with pytest.raises(httpx.ConnectError):
         httpx.get(first.base_url + "/health")
+
+
+def test_launched_servers_report_the_time_to_their_first_token(tmp_path: Path) -> None:
+    slow_first_token = FakeLaunch([*SIM, "--ttft-ms", "400"])
+    with launched([("slow", slow_first_token)], tmp_path, timeout_s=60) as (server,):
+        assert server.first_token_error is None
+        assert server.first_token_s is not None
+        assert server.first_token_s >= server.load_time_s + 0.4
+
+
+def test_a_failed_first_token_request_is_recorded_not_raised(tmp_path: Path) -> None:
+    failing = FakeLaunch([*SIM, "--fault", "http_500"])
+    with launched([("broken", failing)], tmp_path, timeout_s=60) as (server,):
+        assert server.first_token_s is None
+        assert server.first_token_error is not None and server.load_time_s > 0

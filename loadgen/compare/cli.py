@@ -57,6 +57,12 @@ def launch_options(func: Any) -> Any:
             type=click.FloatRange(0, 1, min_open=True),
             help="vLLM's share of the GPU with --device cuda [default: 0.5, leaving room for the HF server].",
         ),
+        click.option(
+            "--gpu-memory-gib",
+            type=click.FloatRange(0, min_open=True),
+            help="The same GPU memory budget for both servers with --device cuda: vLLM's "
+            "--gpu-memory-utilization sized to it, the HF server capped at it.",
+        ),
         click.option("--hf-max-batch-size", type=click.IntRange(min=1), default=32, show_default=True),
         click.option("--hf-max-wait-ms", type=click.FloatRange(min=0), default=10.0, show_default=True),
         click.option(

@@ -6,10 +6,12 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import click
+import orjson
 
 from loadgen.compare.launch import LaunchedServer, free_port, launched
 from loadgen.compare.plan import ComparePlan
@@ -106,6 +108,21 @@ def build_plan(opts: dict[str, Any]) -> ComparePlan:
     )
 
 
+def saved_random_weights(directories: Sequence[str | Path | None]) -> bool:
+    """True when a served model directory holds random values saved by `hf-server init-weights` (its
+    manifest, `servebench-model.json`, records them)."""
+    for directory in directories:
+        if directory is None:
+            continue
+        try:
+            manifest = orjson.loads((Path(directory) / "servebench-model.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if isinstance(manifest, dict) and isinstance(manifest.get("random_weights"), dict):
+            return True
+    return False
+
+
 @contextmanager
 def _servers(opts: dict[str, Any]) -> Iterator[tuple[list[TargetSpec], list[LaunchedServer]]]:
     """The targets: parsed from NAME=URL, or started here with `--launch`."""
@@ -127,19 +144,30 @@ def _servers(opts: dict[str, Any]) -> Iterator[tuple[list[TargetSpec], list[Laun
         random_weights=bool(opts["random_weights"]),
         served_model_name=model_dir.name,
     )
-    gpu_share = opts.get("gpu_memory_utilization") or (0.5 if settings.device == "cuda" else None)
-    vllm = VllmLaunch(
-        settings,
-        port=free_port(),
-        kv_cache_gib=opts["kv_cache_gib"],
-        gpu_memory_utilization=gpu_share,
-        cache_dir=Path(".cache/vllm"),
+    budget = opts.get("gpu_memory_gib")
+    if budget is not None and (settings.device != "cuda" or opts.get("gpu_memory_utilization")):
+        raise click.UsageError("--gpu-memory-gib needs --device cuda and no --gpu-memory-utilization")
+    gpu_share = opts.get("gpu_memory_utilization") or (
+        0.5 if settings.device == "cuda" and budget is None else None
     )
+    try:
+        vllm = VllmLaunch(
+            settings,
+            port=free_port(),
+            kv_cache_gib=opts["kv_cache_gib"],
+            gpu_memory_utilization=gpu_share,
+            gpu_memory_gib=budget,
+            cache_dir=Path(".cache/vllm"),
+        )
+        vllm.argv()  # the GiB budget's share of the GPU, checked before anything starts
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     hf = HfLaunch(
         settings,
         port=free_port(),
         max_batch_size=opts["hf_max_batch_size"],
         max_wait_ms=opts["hf_max_wait_ms"],
+        gpu_memory_gib=budget,
     )
     log_dir = Path(opts["_run_dir"]) / "logs"
     with launched(
@@ -148,7 +176,12 @@ def _servers(opts: dict[str, Any]) -> Iterator[tuple[list[TargetSpec], list[Laun
         timeout_s=opts["start_timeout"],
         on_start=lambda name: _echo(f"starting {name} (log: {log_dir / (name + '.log')})"),
         on_ready=lambda server: _echo(
-            f"{server.name} healthy at {server.base_url} after {server.load_time_s:.1f} s"
+            f"{server.name} healthy at {server.base_url} after {server.load_time_s:.1f} s, "
+            + (
+                f"first token after {server.first_token_s:.1f} s"
+                if server.first_token_s is not None
+                else f"first token failed ({server.first_token_error})"
+            )
         ),
     ) as servers:
         yield [TargetSpec(s.name, s.base_url) for s in servers], servers
@@ -191,6 +224,9 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
         if problems:
             raise ConfigError("; ".join(problems))
         targets = [Target(i.name, i.base_url, opts.get("model") or str(i.model), api_key) for i in infos]
+        launched_dir = (opts.get("model_dir") or env_model_dir()) if opts.get("launch") else None
+        if saved_random_weights([launched_dir, *(i.root for i in infos)]):
+            plan = replace(plan, random_values=True)
         tokenizer = opts.get("tokenizer") or default_tokenizer(
             infos, Path(opts.get("model_dir") or env_model_dir())
         )

@@ -1,7 +1,9 @@
 """`loadgen compare --launch`: start vLLM and the HF server locally from the shared launch configuration.
 
-Servers start one after the other, so each one's load time (launch to first healthy answer) is
-measured without the other competing for the CPU. Each runs in its own process group and is stopped
+Servers start one after the other, so each one's load time is measured without the other competing
+for the CPU: launch to the first healthy answer, and launch to the first generated token (one
+one-token greedy completion sent as soon as `/health` is 200, which also pays whatever a server
+defers to its first request). Each runs in its own process group and is stopped
 with SIGTERM, then SIGKILL, when the comparison ends.
 """
 
@@ -53,6 +55,10 @@ class LaunchedServer:
     env: dict[str, str]
     load_time_s: float
     """From process start to the first 200 from `/health`."""
+    first_token_s: float | None = None
+    """From process start to the answer of a one-token completion sent right after health; None if
+    that request failed (`first_token_error` says why)."""
+    first_token_error: str | None = None
 
     @property
     def pid(self) -> int:
@@ -103,6 +109,7 @@ def start_server(name: str, launch: Launch, log_path: Path, timeout_s: float) ->
                 try:
                     if client.get(server.base_url + "/health").status_code == 200:
                         server.load_time_s = time.perf_counter() - started
+                        _time_first_token(server, started, deadline)
                         return server
                 except httpx.HTTPError:
                     pass
@@ -114,6 +121,30 @@ def start_server(name: str, launch: Launch, log_path: Path, timeout_s: float) ->
     raise ConfigError(
         f"{name} was not healthy after {timeout_s:.0f} s; log {log_path}:\n" + _log_tail(log_path)
     )
+
+
+FIRST_TOKEN_PROMPT = "Hello"
+
+
+def _time_first_token(server: LaunchedServer, started: float, deadline: float) -> None:
+    """Send one greedy one-token completion and record when its answer came (from `started`)."""
+    timeout = max(5.0, deadline - time.perf_counter())
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            models = client.get(server.base_url + "/v1/models")
+            models.raise_for_status()
+            model = models.json()["data"][0]["id"]
+            answer = client.post(
+                server.base_url + "/v1/completions",
+                json={"model": model, "prompt": FIRST_TOKEN_PROMPT, "max_tokens": 1, "temperature": 0.0},
+            )
+            answer.raise_for_status()
+            if not answer.json()["choices"]:
+                raise ValueError("the answer has no choices")
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        server.first_token_error = f"{type(exc).__name__}: {exc}"
+        return
+    server.first_token_s = time.perf_counter() - started
 
 
 def stop_server(server: LaunchedServer, grace_s: float = 20.0) -> None:

@@ -121,6 +121,8 @@ def _meta(inputs: CompareInputs, baseline: str, pids: dict[str, int | None]) -> 
                 "command": shlex.join(server.argv),
                 "env": server.env,
                 "load_time_s": server.load_time_s,
+                "first_token_s": server.first_token_s,
+                "first_token_error": server.first_token_error,
                 "log": str(server.log_path),
             }
         servers.append(entry)
@@ -234,7 +236,7 @@ class Comparison:
         parity = ParityReport(
             [
                 token_agreement_gate(probes, self.baseline, self.tokens, random_weights=plan.random_weights),
-                usage_gate(probes, [], self.tokens, random_weights=plan.random_weights),
+                usage_gate(probes, [], self.tokens, random_weights=plan.random_weights or plan.random_values),
             ]
         )
         _dump(self.run_dir / PARITY_FILE, parity.to_dict())
@@ -271,6 +273,7 @@ class Comparison:
         if self.scraper is not None:
             self.scraper.close()
         sweep_records = [r for result in results for r in result.records]
+        random_text = plan.random_weights or plan.random_values
         offline: list[BatchResult] = []
         if plan.offline_batches and not stop.is_set():
             self.echo(f"offline batches: {', '.join(map(str, plan.offline_batches))} prompts at once")
@@ -293,7 +296,7 @@ class Comparison:
         parity = ParityReport(
             [
                 parity.gates[0],
-                usage_gate(probes, sweep_records, self.tokens, random_weights=plan.random_weights),
+                usage_gate(probes, sweep_records, self.tokens, random_weights=random_text),
                 output_length_gate(sweep_records, ignore_eos=inputs.request.ignore_eos),
             ]
         )

@@ -202,12 +202,24 @@ def _offline_blocks(data: ReportData) -> list[Block]:
         rows = []
         for run, s in servers:
             launch = s.get("launch") or {}
-            load = launch.get("load_time_s")
+            load, first = launch.get("load_time_s"), launch.get("first_token_s")
             name = s.get("name", "?") if len(data.runs) == 1 else f"{run.label}/{s.get('name', '?')}"
-            rows.append([name, "-" if load is None else f"{load:.1f}", _mib(s.get("idle_rss_bytes"))])
+            rows.append(
+                [
+                    name,
+                    "-" if load is None else f"{load:.1f}",
+                    "-" if first is None else f"{first:.1f}",
+                    _mib(s.get("idle_rss_bytes")),
+                ]
+            )
         blocks.append(
             Table(
-                ["server", "load time: launch to healthy (s)", "memory in use when idle (RSS)"],
+                [
+                    "server",
+                    "load time: launch to healthy (s)",
+                    "launch to first token (s)",
+                    "memory in use when idle (RSS)",
+                ],
                 rows,
                 caption="Start-up and memory (RSS of the server's whole process tree; '-' when the "
                 "server was not launched here or its process is not visible)",

@@ -45,6 +45,7 @@ def config_blocks(data: ReportData) -> list[Block]:
             "num_cpu_blocks",
             "cache_dtype",
             "gpu_memory_utilization",
+            "gpu_memory_gib",
             "enable_prefix_caching",
             "kv_cache_memory_bytes",
             "kv_cache_size_tokens",

@@ -1,8 +1,9 @@
 """`hf-server` (also `python -m servers.hf`): serve a model, or prepare a model directory.
 
-Commands: `serve`, `prepare-model DIR`, `make-config --preset NAME DIR`. Every option can also be set
-through an environment variable `HF_SERVER_<COMMAND>_<OPTION>` (e.g. `HF_SERVER_SERVE_PORT`). torch and
-transformers are imported inside the commands, so `--help` stays fast.
+Commands: `serve`, `prepare-model DIR`, `make-config --preset NAME DIR`, `init-weights DIR`. Every
+option can also be set through an environment variable `HF_SERVER_<COMMAND>_<OPTION>` (e.g.
+`HF_SERVER_SERVE_PORT`). torch and transformers are imported inside the commands, so `--help` stays
+fast.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
     default="auto",
     show_default=True,
     help="auto: the config's bf16/fp16; else fp32 on CPU, bf16 on CUDA.",
+)
+@click.option(
+    "--gpu-memory-gib",
+    type=click.FloatRange(0, min_open=True),
+    help="Cap on the model process's CUDA memory in GiB (torch's per-process memory fraction); "
+    "CUDA only. Batches past it fail as out of memory (503).",
 )
 @click.option("--attn-implementation", help="Passed to transformers (e.g. sdpa, eager, flash_attention_2).")
 @click.option(
@@ -154,6 +161,7 @@ def serve(
     device: str,
     device_map: str | None,
     dtype: str,
+    gpu_memory_gib: float | None,
     attn_implementation: str | None,
     sdpa_backend: str,
     warmup: str,
@@ -174,6 +182,8 @@ def serve(
     from servers.hf.serve import run
 
     model_dir = model_dir.resolve()
+    if gpu_memory_gib is not None and device == "cpu":
+        raise click.UsageError("--gpu-memory-gib caps CUDA memory: it has no meaning with --device cpu")
     if not (model_dir / "config.json").is_file():
         raise click.ClickException(
             f"{model_dir} is not a model directory (no config.json); build the default one with "
@@ -187,6 +197,7 @@ def serve(
         device=device,  # type: ignore[arg-type]
         device_map=device_map,  # type: ignore[arg-type]
         dtype=dtype,  # type: ignore[arg-type]
+        gpu_memory_gib=gpu_memory_gib,
         attn_implementation=attn_implementation,
         sdpa_backend=sdpa_backend,  # type: ignore[arg-type]
         warmup_batch_sizes=_warmup_sizes(warmup, max_batch_size),
@@ -244,6 +255,63 @@ def make_config_command(preset: str, tokenizer_from: Path, directory: Path) -> N
     except (MissingExtraError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{'wrote' if built else 'already complete:'} {directory}")
+
+
+@cli.command("init-weights")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(["bfloat16", "float16", "float32"]),
+    default="bfloat16",
+    show_default=True,
+    help="Precision of the saved weights (a server may load them in another).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where the random values are drawn (cuda: seconds for a 7B shape).",
+)
+@click.option(
+    "--std", type=click.FloatRange(min=0, min_open=True), help="[default: the config's initializer_range]"
+)
+@click.option(
+    "--max-shard-gib", type=click.FloatRange(min=0.001), default=4.0, show_default=True, help="Largest shard."
+)
+@click.option("--force", is_flag=True, help="Draw again even if weights of this seed and precision exist.")
+def init_weights_command(
+    directory: Path, seed: int, dtype: str, device: str, std: float | None, max_shard_gib: float, force: bool
+) -> None:
+    """Write seeded random weights for DIRECTORY's config.json as safetensors shards.
+
+    Both servers then load the same weights from DIRECTORY (no --random-weights, no --load-format
+    dummy), so their greedy outputs can be compared. Norms 1, biases 0, everything else N(0, std).
+    """
+    import torch
+
+    from servers.hf.init_weights import init_weights
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.ClickException("--device cuda was asked for but torch sees no CUDA device")
+    try:
+        report = init_weights(
+            directory.resolve(),
+            seed=seed,
+            dtype=dtype,
+            device=device,
+            std=std,
+            max_shard_bytes=int(max_shard_gib * 2**30),
+            force=force,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    verb = "wrote" if report.written else "already there:"
+    click.echo(
+        f"{verb} {report.parameters / 1e9:.3f} B parameters ({report.bytes / 2**30:.2f} GiB {dtype}, "
+        f"seed {seed}) in {len(report.shards)} shard(s) into {directory} in {report.seconds:.1f} s"
+    )
 
 
 def main() -> None:

@@ -91,6 +91,30 @@ def _eos_ids(model_dir: Path, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
+def cap_gpu_memory(budget_gib: float | None, device: torch.device, spread: bool) -> None:
+    """Cap this process's CUDA allocations at `budget_gib` GiB on `device` (every visible GPU when the
+    model is `spread` over them): past it, allocation fails as out of memory, as on a smaller GPU.
+
+    The CUDA context itself (a few hundred MiB) is outside the cap, as it is outside vLLM's
+    `--gpu-memory-utilization` share.
+    """
+    if budget_gib is None:
+        return
+    if device.type != "cuda":
+        raise ModelLoadError(f"--gpu-memory-gib caps CUDA memory; this server runs on {device.type}")
+    from servers.vllm.launch import gib_to_fraction
+
+    indices = range(torch.cuda.device_count()) if spread else [device.index or 0]
+    for index in indices:
+        total = int(torch.cuda.get_device_properties(index).total_memory)
+        try:
+            fraction = gib_to_fraction(budget_gib, total)
+        except ValueError as exc:
+            raise ModelLoadError(f"--gpu-memory-gib: {exc}") from exc
+        torch.cuda.set_per_process_memory_fraction(fraction, index)
+        log.info("GPU %d capped at %.4f of %.1f GiB (%g GiB)", index, fraction, total / 2**30, budget_gib)
+
+
 def _load_across_devices(
     auto: Any, settings: ServerSettings, config: Any, dtype: torch.dtype, extra: dict[str, Any]
 ) -> Any:
@@ -141,6 +165,14 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     if not (model_dir / "config.json").is_file():
         raise ModelLoadError(f"{model_dir} is not a model directory (no config.json)")
     device = resolve_device(settings.device)
+    spread = settings.device_map is not None
+    if spread and settings.gpu_memory_gib is not None and not torch.cuda.is_available():
+        raise ModelLoadError("--gpu-memory-gib caps CUDA memory; torch sees no CUDA device")
+    cap_gpu_memory(
+        settings.gpu_memory_gib,
+        torch.device("cuda") if settings.device_map is not None else device,
+        spread=settings.device_map is not None,
+    )
     config = AutoConfig.from_pretrained(model_dir)
     dtype = resolve_dtype(
         settings.dtype, getattr(config, "dtype", None) or getattr(config, "torch_dtype", None), device

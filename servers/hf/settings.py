@@ -54,6 +54,9 @@ class ServerSettings:
     device_map: DeviceMap | None = None
     """Spread the model over every visible GPU (accelerate's device maps); None: all on `device`."""
     dtype: DType = "auto"
+    gpu_memory_gib: float | None = None
+    """Cap on the CUDA memory this server's model process may allocate (every GPU it uses), through
+    `torch.cuda.set_per_process_memory_fraction`; None: no cap. CUDA only."""
     attn_implementation: str | None = None
     sdpa_backend: SdpaBackend = "auto"
     """Which CUDA SDPA kernels transformers' `sdpa` attention may use (servers/hf/attention.py)."""

@@ -47,6 +47,11 @@ from servers.vllm.launch import (
 @click.option(
     "--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True), help="GPU memory share."
 )
+@click.option(
+    "--gpu-memory-gib",
+    type=click.FloatRange(0, min_open=True),
+    help="GPU memory budget in GiB, passed as the --gpu-memory-utilization it is of the GPU's total.",
+)
 @click.option("--max-num-seqs", type=click.IntRange(min=1), help="vLLM's cap on sequences per batch.")
 @click.option(
     "--enforce-eager/--no-enforce-eager", default=None, help="Default: eager on CPU, compiled on GPU."
@@ -65,6 +70,7 @@ def main(
     seed: int,
     kv_cache_gib: int,
     gpu_memory_utilization: float | None,
+    gpu_memory_gib: float | None,
     max_num_seqs: int | None,
     enforce_eager: bool | None,
     print_only: bool,
@@ -77,17 +83,23 @@ def main(
             f"no model at {directory} (config.json missing); "
             f"build it with `hf-server prepare-model {directory}`"
         )
-    launch = VllmLaunch(
-        ServeSettings(directory, served_model_name, max_model_len, dtype, device, random_weights, seed),
-        port=port,
-        host=host,
-        kv_cache_gib=kv_cache_gib,
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs,
-        enforce_eager=enforce_eager,
-        extra_args=extra,
-    )
-    argv, env = launch.argv(), launch.env()
+    if gpu_memory_gib is not None and device != "cuda":
+        raise click.UsageError("--gpu-memory-gib budgets GPU memory: it needs --device cuda")
+    try:
+        launch = VllmLaunch(
+            ServeSettings(directory, served_model_name, max_model_len, dtype, device, random_weights, seed),
+            port=port,
+            host=host,
+            kv_cache_gib=kv_cache_gib,
+            gpu_memory_utilization=gpu_memory_utilization,
+            gpu_memory_gib=gpu_memory_gib,
+            max_num_seqs=max_num_seqs,
+            enforce_eager=enforce_eager,
+            extra_args=extra,
+        )
+        argv, env = launch.argv(), launch.env()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     if print_only:
         for key, value in env.items():
             click.echo(f"{key}={shlex.quote(value)}")

@@ -10,7 +10,9 @@ how vLLM is run.
 
 from __future__ import annotations
 
+import math
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,42 @@ VLLM_PORT = 8000
 HF_PORT = 8001
 DTYPES = ("bfloat16", "float16", "float32")
 DEVICES = ("cpu", "cuda")
+
+
+GIB = 2**30
+
+
+def gib_to_fraction(budget_gib: float, total_bytes: int) -> float:
+    """The share of a device of `total_bytes` that a budget of `budget_gib` GiB is, rounded down to 4
+    places (never above the budget): vLLM's `--gpu-memory-utilization` for that budget."""
+    if budget_gib <= 0:
+        raise ValueError(f"a GPU memory budget must be above 0 GiB, not {budget_gib}")
+    if total_bytes <= 0:
+        raise ValueError(f"the device's total memory must be above 0 bytes, not {total_bytes}")
+    fraction = budget_gib * GIB / total_bytes
+    if fraction > 1:
+        raise ValueError(
+            f"a budget of {budget_gib:g} GiB exceeds the device's {total_bytes / GIB:.1f} GiB"
+        )
+    return math.floor(fraction * 10_000) / 10_000
+
+
+def cuda_total_memory_bytes() -> int:
+    """Total memory of the first visible GPU, from `nvidia-smi` (no CUDA context in this process:
+    the load generator must not take GPU memory from the servers)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    index = visible if visible.isdigit() else "0"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-i", index, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        return int(float(out.strip().splitlines()[0]) * 2**20)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        raise ValueError(f"cannot read the GPU's total memory with nvidia-smi: {exc}") from exc
 
 
 def default_model_dir() -> Path:
@@ -63,6 +101,11 @@ class VllmLaunch:
     """CPU: KV-cache size in GiB (`VLLM_CPU_KVCACHE_SPACE`); unsized, vLLM takes ~92% of the RAM."""
     gpu_memory_utilization: float | None = None
     """GPU: fraction of the GPU vLLM may take (leave room when the HF server shares the GPU)."""
+    gpu_memory_gib: float | None = None
+    """GPU: a budget in GiB instead, turned into `--gpu-memory-utilization` from the GPU's total memory
+    (the same budget the HF server's `--gpu-memory-gib` caps it to)."""
+    gpu_total_bytes: int | None = None
+    """The GPU's total memory for `gpu_memory_gib`; None: asked of `nvidia-smi` when the argv is built."""
     max_num_seqs: int | None = None
     """vLLM's batch-size cap; None keeps vLLM's default."""
     enforce_eager: bool | None = None
@@ -71,6 +114,18 @@ class VllmLaunch:
     access_log: bool = False
     """uvicorn's per-request access log (off: it costs CPU the HF server does not spend)."""
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.gpu_memory_gib is not None and self.gpu_memory_utilization is not None:
+            raise ValueError("give vLLM a GPU memory budget in GiB or a utilization, not both")
+
+    @property
+    def gpu_share(self) -> float | None:
+        """The `--gpu-memory-utilization` passed on CUDA (from the GiB budget when one is set)."""
+        if self.gpu_memory_gib is None:
+            return self.gpu_memory_utilization
+        total = self.gpu_total_bytes if self.gpu_total_bytes is not None else cuda_total_memory_bytes()
+        return gib_to_fraction(self.gpu_memory_gib, total)
 
     def argv(self, vllm: str | None = None) -> list[str]:
         """The command line `vllm serve MODEL_DIR ...`; `vllm` defaults to `vllm_executable()`."""
@@ -96,8 +151,9 @@ class VllmLaunch:
             args += ["--load-format", "dummy"]
         if self.max_num_seqs is not None:
             args += ["--max-num-seqs", str(self.max_num_seqs)]
-        if self.gpu_memory_utilization is not None and s.device == "cuda":
-            args += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
+        share = self.gpu_share if s.device == "cuda" else None
+        if share is not None:
+            args += ["--gpu-memory-utilization", str(share)]
         if self.eager:
             args.append("--enforce-eager")
         if not self.access_log:
@@ -143,6 +199,8 @@ class HfLaunch:
     max_batch_size: int = 32
     """Most requests per `generate` call; 32 covers the offline batches (4-32) in one call."""
     max_wait_ms: float = 10.0
+    gpu_memory_gib: float | None = None
+    """GPU: cap on the server's CUDA memory (`--gpu-memory-gib`); None: the whole GPU."""
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     def argv(self, python: str = sys.executable) -> list[str]:
@@ -174,6 +232,8 @@ class HfLaunch:
         ]
         if s.random_weights:
             args.append("--random-weights")
+        if self.gpu_memory_gib is not None and s.device == "cuda":
+            args += ["--gpu-memory-gib", f"{self.gpu_memory_gib:g}"]
         return args + list(self.extra_args)
 
     def env(self) -> dict[str, str]:

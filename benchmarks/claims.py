@@ -1,0 +1,425 @@
+"""`claims.json`: published figures beside servebench's measurements (issues 11 and 12 share it).
+
+A row is one published claim and what a comparison run measured in its setting:
+
+    {"issue": 11, "id": "vllm-hf-n1-7b", "claim": "...", "source": "...", "setting": "...",
+     "claimed_low": 14.0, "claimed_high": 24.0, "measured": 9.8, "unit": "x", "ci95": [8.9, 10.7],
+     "notes": "...", "run_dir": "claims/n1-7b"}
+
+`claimed_low`/`claimed_high` bound the published figure (equal for a single number, null for a
+qualitative claim); `measured` is null when the run holds no figure for it (the notes say why);
+`ci95` is a 95% confidence interval when the run repeated its levels (`loadgen compare --repeats`:
+several summaries of one target and level), else null. The claims themselves, with the metric that
+measures each, are in `benchmarks/claims_catalog.py`.
+
+    python -m benchmarks.claims add OUT/claims.json CLAIM_ID --run RUN_DIR [--run RUN_DIR2] [--level L]
+    python -m benchmarks.claims render OUT/claims.json      # the README table, claimed beside measured
+
+`add` replaces the row of the same id, so a re-run overwrites its rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+"""Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond)."""
+MIN_GOOD_SHARE = 0.9
+"""Capacity at SLO: the highest offered rate at which at least this share of requests met every SLO."""
+
+
+@dataclass
+class ClaimRow:
+    """One published claim beside the measured figure."""
+
+    issue: int
+    id: str
+    claim: str
+    source: str
+    setting: str
+    claimed_low: float | None
+    claimed_high: float | None
+    measured: float | None
+    unit: str
+    ci95: tuple[float, float] | None = None
+    notes: str = ""
+    run_dir: str | None = None
+
+
+@dataclass
+class Measurement:
+    """What a metric found: the figure, its interval, and how it was obtained."""
+
+    value: float | None
+    ci95: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ClaimError(ValueError):
+    """A run directory or claim that cannot be measured (one line for the CLI)."""
+
+
+# --- reading run directories -------------------------------------------------------------------
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def summaries(run_dir: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(target, level) -> its summaries in file order (several when the level was repeated)."""
+    if not (run_dir / "run.json").is_file():
+        raise ClaimError(f"{run_dir} is not a run directory (no run.json)")
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(run_dir.glob("summary-*.json")):
+        summary = json.loads(path.read_text())
+        out.setdefault((str(summary["target"]), str(summary["level"])), []).append(summary)
+    return out
+
+
+def _level_load(summary: dict[str, Any]) -> float:
+    load = summary.get("load") or {}
+    return float(load.get("rate") or load.get("concurrency") or 0)
+
+
+def level_order(run_dir: Path) -> list[str]:
+    """The run's level labels from lowest to highest load."""
+    loads: dict[str, float] = {}
+    for (_, level), items in summaries(run_dir).items():
+        loads[level] = _level_load(items[0])
+    return sorted(loads, key=loads.__getitem__)
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float] | None]:
+    """Mean and its 95% t interval (None for fewer than two values)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, (mean - half, mean + half)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def throughput_ratio(
+    run_dir: Path,
+    level: str | None,
+    subject: str = "vllm",
+    baseline: str = "hf",
+    metric: str = "output_throughput",
+) -> Measurement:
+    """subject / baseline `metric` at `level` (None: the run's highest load). With repeats, the ratio of
+    each repeat (paired in order) and their t interval."""
+    found = summaries(run_dir)
+    level = level or level_order(run_dir)[-1]
+    a, b = found.get((subject, level)), found.get((baseline, level))
+    if not a or not b:
+        return Measurement(None, notes=[f"no {subject} and {baseline} summaries at {level} in {run_dir}"])
+    ratios = [
+        float(x[metric]) / float(y[metric])
+        for x, y in zip(a, b, strict=False)
+        if y.get(metric) and x.get(metric)
+    ]
+    if not ratios:
+        return Measurement(None, notes=[f"no {metric} to divide at {level}"])
+    value, ci = mean_ci95(ratios)
+    failed = sum(int(s.get("failed") or 0) for s in [*a, *b])
+    notes = [f"{level}: {subject} {a[0][metric]:,.0f} vs {baseline} {b[0][metric]:,.0f} {metric}"]
+    if len(ratios) > 1:
+        notes.append(f"mean of {len(ratios)} repeats")
+    if failed:
+        notes.append(f"{failed} failed request(s) at this level")
+    return Measurement(value, ci, notes)
+
+
+def target_throughput(run_dir: Path, level: str | None, target: str) -> Measurement:
+    """One target's output tok/s at `level` (None: the highest load), mean over repeats."""
+    found = summaries(run_dir)
+    level = level or level_order(run_dir)[-1]
+    items = found.get((target, level))
+    if not items:
+        return Measurement(None, notes=[f"no {target} summary at {level} in {run_dir}"])
+    value, ci = mean_ci95([float(s["output_throughput"]) for s in items])
+    return Measurement(value, ci, [f"{target} at {level}"])
+
+
+def ratio_extremes(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
+    """The largest subject / baseline throughput ratio over the run's levels."""
+    ratios = {
+        level: throughput_ratio(run_dir, level, subject, baseline).value for level in level_order(run_dir)
+    }
+    known = {k: v for k, v in ratios.items() if v is not None}
+    if not known:
+        return Measurement(None, notes=["no level with both targets"])
+    top = max(known, key=known.__getitem__)
+    listed = ", ".join(f"{k} {v:.2f}x" for k, v in known.items())
+    return Measurement(known[top], notes=[f"largest at {top}; by level: {listed}"])
+
+
+def throughput_change(run_dir: Path, target: str = "hf") -> Measurement:
+    """A target's throughput at the run's last level over its first (below 1: it fell)."""
+    order = level_order(run_dir)
+    first, last = target_throughput(run_dir, order[0], target), target_throughput(run_dir, order[-1], target)
+    if first.value is None or last.value is None or first.value == 0:
+        return Measurement(None, notes=[*first.notes, *last.notes])
+    return Measurement(
+        last.value / first.value,
+        notes=[f"{target}: {first.value:,.0f} tok/s at {order[0]} -> {last.value:,.0f} at {order[-1]}"],
+    )
+
+
+def _offline(run_dir: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for batch in _json(run_dir / "offline.json") or []:
+        out.setdefault((str(batch["target"]), int(batch["batch_size"])), []).append(batch)
+    return out
+
+
+def offline_seconds(run_dir: Path, batch: int, target: str) -> Measurement:
+    """Seconds a target took to finish a fixed batch (mean over repeats)."""
+    items = _offline(run_dir).get((target, batch))
+    if not items:
+        return Measurement(None, notes=[f"no {target} batch of {batch} in {run_dir}"])
+    value, ci = mean_ci95([float(b["seconds"]) for b in items])
+    failed = sum(int(b.get("failed") or 0) for b in items)
+    return Measurement(value, ci, [f"{failed} failed"] if failed else [])
+
+
+def offline_ratio(run_dir: Path, batch: int, subject: str = "vllm", baseline: str = "hf") -> Measurement:
+    """baseline seconds / subject seconds for a fixed batch (how many times faster the subject is)."""
+    found = _offline(run_dir)
+    a, b = found.get((subject, batch)), found.get((baseline, batch))
+    if not a or not b:
+        return Measurement(None, notes=[f"no batch of {batch} on both {subject} and {baseline}"])
+    value, ci = mean_ci95([float(y["seconds"]) / float(x["seconds"]) for x, y in zip(a, b, strict=False)])
+    return Measurement(
+        value, ci, [f"batch {batch}: {subject} {a[0]['seconds']:.2f} s, {baseline} {b[0]['seconds']:.2f} s"]
+    )
+
+
+def load_time(run_dir: Path, target: str, which: str = "load_time_s") -> Measurement:
+    """Launch to healthy (`load_time_s`) or to the first token (`first_token_s`) of a launched server."""
+    meta = _json(run_dir / "run.json") or {}
+    for server in meta.get("servers") or []:
+        if server.get("name") == target:
+            launch = server.get("launch") or {}
+            value = launch.get(which)
+            other = launch.get("first_token_s" if which == "load_time_s" else "load_time_s")
+            note = (
+                f"{'first token' if which == 'load_time_s' else 'healthy'} after {other:.1f} s"
+                if other
+                else ""
+            )
+            return Measurement(None if value is None else float(value), notes=[note] if note else [])
+    return Measurement(None, notes=[f"{target} was not launched by the run in {run_dir}"])
+
+
+def agreement(run_dir: Path, target: str = "vllm") -> Measurement:
+    """Mean greedy common-prefix share of `target` against the run's baseline (its parity gate)."""
+    parity = _json(run_dir / "parity.json") or {}
+    for gate in parity.get("gates") or []:
+        if gate.get("name") == "token_agreement":
+            details = (gate.get("details") or {}).get("targets", {}).get(target)
+            if details is None:
+                return Measurement(
+                    None, notes=[f"token agreement {gate.get('status')}: {gate.get('summary')}"]
+                )
+            return Measurement(
+                100 * float(details["mean_prefix_agreement"]),
+                notes=[f"{details['exact_matches']} of {details['prompts']} outputs identical"],
+            )
+    return Measurement(None, notes=["no token_agreement gate in the run"])
+
+
+def cross_run_agreement(run_a: Path, run_b: Path, target: str, tokenizer: str | None = None) -> Measurement:
+    """Mean greedy common-prefix share between one target's parity outputs in two runs (e.g. fp16 vs
+    fp32 on the same server and weights), tokenized with the run's tokenizer."""
+    from loadgen.compare.parity import Tokens, prefix_agreement
+
+    def outputs(run_dir: Path) -> dict[int, str]:
+        path = run_dir / "parity.jsonl"
+        lines = path.read_text().splitlines() if path.is_file() else []
+        records = [json.loads(line) for line in lines if line.strip()]
+        return {int(r["index"]): r.get("output_text") or "" for r in records if r.get("target") == target}
+
+    a, b = outputs(run_a), outputs(run_b)
+    common = sorted(set(a) & set(b))
+    if not common:
+        return Measurement(None, notes=[f"no parity outputs of {target} in both runs"])
+    tokens = Tokens(tokenizer or (_json(run_a / "run.json") or {}).get("tokenizer"))
+    shares = [prefix_agreement(tokens.ids(a[i]), tokens.ids(b[i])) for i in common]
+    exact = sum(tokens.ids(a[i]) == tokens.ids(b[i]) for i in common)
+    return Measurement(100 * statistics.fmean(shares), notes=[f"{exact} of {len(common)} outputs identical"])
+
+
+def max_clean_level(run_dir: Path, target: str) -> Measurement:
+    """The highest concurrency at which `target` failed no request (and every lower level was clean too)."""
+    found = summaries(run_dir)
+    best: float | None = None
+    first_failure = ""
+    for level in level_order(run_dir):
+        items = found.get((target, level))
+        if not items:
+            continue
+        failed = sum(int(s.get("failed") or 0) for s in items)
+        if failed:
+            first_failure = f"first errors at {level}: {failed} failed"
+            break
+        best = _level_load(items[0])
+    notes = [first_failure] if first_failure else ["no level failed: the figure is a lower bound"]
+    return Measurement(best, notes=notes)
+
+
+def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
+    """subject's highest error-free concurrency over the baseline's."""
+    a, b = max_clean_level(run_dir, subject), max_clean_level(run_dir, baseline)
+    if not a.value or not b.value:
+        return Measurement(None, notes=[*a.notes, *b.notes])
+    return Measurement(
+        a.value / b.value,
+        notes=[f"{subject} {a.value:g} ({a.notes[0]}), {baseline} {b.value:g} ({b.notes[0]})"],
+    )
+
+
+def capacity(run_dir: Path, target: str) -> Measurement:
+    """Capacity at SLO: the highest offered request rate among the run's open-loop levels at which at
+    least 90% of the target's requests met every SLO (goodput x duration / requests)."""
+    best: float | None = None
+    for (name, _), items in summaries(run_dir).items():
+        for s in items:
+            load = s.get("load") or {}
+            if name != target or load.get("mode") != "open" or s.get("request_goodput") is None:
+                continue
+            total = int(s.get("completed") or 0) + int(s.get("failed") or 0)
+            good = float(s["request_goodput"]) * float(s.get("duration") or 0)
+            if total and good / total >= MIN_GOOD_SHARE:
+                best = max(best or 0.0, float(load["rate"]))
+    if best is None:
+        return Measurement(None, notes=[f"no open-loop level of {target} met the SLOs (or none with SLOs)"])
+    return Measurement(best, notes=[f"{target}: {best:g} req/s"])
+
+
+def capacity_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
+    """subject's capacity at SLO over the baseline's."""
+    a, b = capacity(run_dir, subject), capacity(run_dir, baseline)
+    if not a.value or not b.value:
+        return Measurement(None, notes=[*a.notes, *b.notes])
+    return Measurement(a.value / b.value, notes=[*a.notes, *b.notes])
+
+
+# --- claims.json -------------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[ClaimRow]:
+    """The rows of a `claims.json` (none if it does not exist)."""
+    raw = _json(path) or []
+    rows = []
+    for item in raw:
+        ci = item.get("ci95")
+        rows.append(ClaimRow(**{**item, "ci95": tuple(ci) if ci else None}))
+    return rows
+
+
+def write_rows(path: Path, rows: Sequence[ClaimRow]) -> None:
+    """Write rows sorted by issue, keeping their order otherwise."""
+    ordered = sorted(rows, key=lambda r: r.issue)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(r) for r in ordered], indent=2) + "\n")
+
+
+def upsert(path: Path, row: ClaimRow) -> list[ClaimRow]:
+    """Add `row` to `claims.json`, replacing the row of the same id."""
+    rows = [r for r in read_rows(path) if r.id != row.id]
+    rows.append(row)
+    write_rows(path, rows)
+    return rows
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def claimed_text(row: ClaimRow) -> str:
+    """`14–24`, `2.32`, `up to 23` or `–`."""
+    low, high = row.claimed_low, row.claimed_high
+    if low is None and high is None:
+        return "–"
+    if low is None:
+        return f"up to {_number(high)}"
+    if high is None or high == low:
+        return _number(low) if high is not None else f"≥ {_number(low)}"
+    return f"{_number(low)}–{_number(high)}"
+
+
+def render(rows: Sequence[ClaimRow]) -> str:
+    """The README table: claim, setting, claimed beside measured (with its interval), notes."""
+    lines = [
+        "| issue | claim | source | setting | claimed | measured | unit | notes |",
+        "|---:|---|---|---|---:|---:|---|---|",
+    ]
+    for r in rows:
+        measured = _number(r.measured)
+        if r.ci95 is not None:
+            measured += f" ({_number(r.ci95[0])}–{_number(r.ci95[1])})"
+        cells = [str(r.issue), r.claim, r.source, r.setting, claimed_text(r), measured, r.unit, r.notes]
+        lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also used to check the GPU scripts' command lines)."""
+    from benchmarks.claims_catalog import CATALOG
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.claims", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="measure a catalogued claim from run directories into claims.json")
+    add.add_argument("claims", type=Path)
+    add.add_argument("claim_id", choices=sorted(CATALOG))
+    add.add_argument("--run", type=Path, action="append", default=[], help="run directory (twice for two)")
+    add.add_argument("--level", help="level label, e.g. concurrency=1000 [default: the run's highest load]")
+    add.add_argument("--note", default="", help="appended to the row's notes")
+    show = commands.add_parser("render", help="print the markdown table of a claims.json")
+    show.add_argument("claims", type=Path)
+    merge = commands.add_parser("merge", help="join the claims.json files of several device calls")
+    merge.add_argument("claims", type=Path, help="the joined file (its rows are kept unless replaced)")
+    merge.add_argument("sources", type=Path, nargs="+", help="later files replace rows of the same id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: `add` a measured row, `merge` files, or `render` the table."""
+    from benchmarks.claims_catalog import CATALOG, measure
+
+    args = build_parser().parse_args(argv)
+    if args.command == "render":
+        sys.stdout.write(render(read_rows(args.claims)))
+        return 0
+    if args.command == "merge":
+        for source in args.sources:
+            for row in read_rows(source):
+                upsert(args.claims, row)
+        print(f"{len(read_rows(args.claims))} rows in {args.claims}")
+        return 0
+    try:
+        row = measure(CATALOG[args.claim_id], args.run, args.level, args.note)
+    except (ClaimError, FileNotFoundError) as exc:
+        print(f"claims: {exc}", file=sys.stderr)
+        return 2
+    upsert(args.claims, row)
+    print(render([row]).splitlines()[-1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

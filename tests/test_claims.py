@@ -1,0 +1,178 @@
+"""`benchmarks.claims`: claims.json rows measured from real `loadgen compare` run directories.
+
+The runs compare two scripted servers of known speed (tests/test_compare_sim.py's pair: one three
+times slower), so every figure the claims read has a known expected value.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks import claims as c
+from benchmarks.claims_catalog import CATALOG, measure
+from loadgen.compare.plan import ComparePlan
+from loadgen.compare.run import CompareInputs, Comparison
+from loadgen.compare.targets import probe
+from loadgen.run_config import RequestOptions, Target
+from loadgen.stats import SLO
+from loadgen.workloads.base import Prompt
+from tests.fixtures.procs import ServerProcess
+from tests.fixtures.sim import SimFactory
+
+
+@pytest.fixture(scope="module")
+def pair(sim_server_factory: SimFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """`vllm`: fast; `hf`: three times slower and serving at most 2 requests at once."""
+    with (
+        sim_server_factory(ttft_ms=20, itl_ms=4, output_tokens=64, model="m") as fast,
+        sim_server_factory(ttft_ms=60, itl_ms=12, output_tokens=64, model="m", max_concurrency=2) as slow,
+    ):
+        yield fast, slow
+
+
+def compare(
+    pair: tuple[ServerProcess, ServerProcess], run_dir: Path, plan: ComparePlan, slo: SLO | None = None
+) -> Path:
+    """A comparison of the pair as `vllm` and `hf`, written to `run_dir`."""
+    fast, slow = pair
+    infos = [probe("vllm", fast.base_url), probe("hf", slow.base_url)]
+    targets = [Target(i.name, i.base_url, "m") for i in infos]
+    prompts = [Prompt(text=f"prompt number {i} " * 4) for i in range(64)]
+    request = RequestOptions(max_tokens=12, ignore_eos=True)
+    inputs = CompareInputs(infos, targets, prompts, {"kind": "test"}, request, plan, slo=slo, command=["t"])
+    Comparison(inputs, run_dir, lambda message: None).run()
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def closed_run(pair: tuple[ServerProcess, ServerProcess], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Closed loop at concurrency 1 and 4, one fixed batch of 4."""
+    plan = ComparePlan(levels=(1, 4), requests_per_level=8, warmup=1, offline_batches=(4,))
+    return compare(pair, tmp_path_factory.mktemp("claims") / "closed", plan)
+
+
+@pytest.fixture(scope="module")
+def open_run(pair: tuple[ServerProcess, ServerProcess], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Open loop at 4 and 40 requests/s under a 400 ms TTFT SLO: `hf` (2 at a time, ~200 ms each)
+    keeps up at 4/s and falls behind at 40/s."""
+    plan = ComparePlan(
+        mode="open", levels=(4, 40), requests_per_level=40, warmup=0, arrival="constant", offline_batches=()
+    )
+    return compare(pair, tmp_path_factory.mktemp("claims") / "open", plan, SLO.parse(["ttft:400"]))
+
+
+def _tok_s(run: Path, target: str, level: str) -> float:
+    path = next(run.glob(f"summary-*-{target}-{level}.json"))
+    return float(json.loads(path.read_text())["output_throughput"])
+
+
+def test_throughput_ratio_at_the_highest_level_divides_the_summaries(closed_run: Path) -> None:
+    found = c.throughput_ratio(closed_run, None)
+    expected = _tok_s(closed_run, "vllm", "concurrency=4") / _tok_s(closed_run, "hf", "concurrency=4")
+    assert found.value == pytest.approx(expected) and found.value > 1  # the slow server is slower
+    assert found.ci95 is None  # one run: no interval
+    assert "concurrency=4" in found.notes[0]
+    at_one = c.throughput_ratio(closed_run, "concurrency=1")
+    assert at_one.value == pytest.approx(
+        _tok_s(closed_run, "vllm", "concurrency=1") / _tok_s(closed_run, "hf", "concurrency=1")
+    )
+    assert c.target_throughput(closed_run, "concurrency=1", "hf").value == pytest.approx(
+        _tok_s(closed_run, "hf", "concurrency=1")
+    )
+
+
+def test_repeated_levels_give_a_confidence_interval(
+    pair: tuple[ServerProcess, ServerProcess], closed_run: Path, tmp_path: Path
+) -> None:
+    # A second real comparison's summaries beside the first's: several summaries of one target and
+    # level, as `loadgen compare --repeats` keeps them.
+    second = compare(pair, tmp_path / "second", ComparePlan(levels=(1, 4), requests_per_level=8, warmup=1))
+    both = tmp_path / "both"
+    shutil.copytree(closed_run, both)
+    for i, path in enumerate(sorted(second.glob("summary-*.json"))):
+        shutil.copy(path, both / f"summary-9{i}-{path.name.split('-', 2)[2]}")
+    found = c.throughput_ratio(both, "concurrency=1")
+    assert found.ci95 is not None and found.value is not None
+    assert found.ci95[0] < found.value < found.ci95[1]
+    assert "mean of 2 repeats" in found.notes
+
+
+def test_offline_batch_seconds_and_ratio(closed_run: Path) -> None:
+    vllm, hf = c.offline_seconds(closed_run, 4, "vllm"), c.offline_seconds(closed_run, 4, "hf")
+    ratio = c.offline_ratio(closed_run, 4)
+    assert vllm.value is not None and hf.value is not None and ratio.value is not None
+    assert ratio.value == pytest.approx(hf.value / vllm.value)
+    assert ratio.value > 1.0
+    assert c.offline_seconds(closed_run, 8, "vllm").value is None
+
+
+def test_capacity_at_slo_is_the_highest_rate_meeting_it(open_run: Path) -> None:
+    assert c.capacity(open_run, "vllm").value == 40
+    assert c.capacity(open_run, "hf").value == 4
+    assert c.capacity_ratio(open_run).value == pytest.approx(10)
+
+
+def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> None:
+    clean = c.max_clean_level(closed_run, "hf")
+    assert clean.value == 4 and "lower bound" in clean.notes[0]
+    failing = tmp_path / "failing"
+    shutil.copytree(closed_run, failing)
+    path = next(failing.glob("summary-*-hf-concurrency=4.json"))
+    summary = json.loads(path.read_text())
+    path.write_text(json.dumps({**summary, "failed": 3}))
+    found = c.max_clean_level(failing, "hf")
+    assert found.value == 1 and "first errors at concurrency=4: 3 failed" in found.notes[0]
+    assert c.clean_level_ratio(failing).value == pytest.approx(4)
+
+
+def test_agreement_reads_the_parity_gate(closed_run: Path) -> None:
+    found = c.agreement(closed_run, "vllm")
+    # The scripted servers stream the same text for the same prompt: full agreement.
+    assert found.value == pytest.approx(100.0)
+    same = c.cross_run_agreement(closed_run, closed_run, "hf")
+    assert same.value == pytest.approx(100.0) and "8 of 8" in same.notes[0]
+
+
+def test_a_catalogued_claim_becomes_a_row_and_the_table_shows_it(closed_run: Path, tmp_path: Path) -> None:
+    path = tmp_path / "claims.json"
+    row = measure(CATALOG["vllm-hf-n1-7b"], [closed_run], None, note="test run")
+    c.upsert(path, row)
+    c.upsert(path, measure(CATALOG["tgi-3.5x"], [], None))
+    c.upsert(path, measure(CATALOG["vllm-hf-n1-7b"], [closed_run], "concurrency=1"))  # replaces the row
+    rows = c.read_rows(path)
+    assert [r.id for r in rows] == ["vllm-hf-n1-7b", "tgi-3.5x"]
+    assert rows[0].claimed_low == 14.0 and rows[0].claimed_high == 24.0 and rows[0].unit == "x"
+    assert rows[0].measured is not None and "concurrency=1" in rows[0].notes
+    assert rows[1].measured is None and "TGI is not in scope" in rows[1].notes
+    table = c.render(rows)
+    assert "| 14–24 |" in table and "| up to 3.5 | – |" in table
+    raw = json.loads(path.read_text())
+    assert set(raw[0]) == {
+        "issue", "id", "claim", "source", "setting", "claimed_low", "claimed_high", "measured", "unit",
+        "ci95", "notes", "run_dir",
+    }  # fmt: skip
+
+
+def test_cli_add_merge_render(closed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b, joined = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "claims.json"
+    assert c.main(["add", str(a), "l32-3b-ratio-b4-o64", "--run", str(closed_run)]) == 0
+    assert c.main(["add", str(b), "tgi-3.5x"]) == 0
+    assert c.main(["merge", str(joined), str(a), str(b)]) == 0
+    assert [r.id for r in c.read_rows(joined)] == ["l32-3b-ratio-b4-o64", "tgi-3.5x"]
+    capsys.readouterr()
+    assert c.main(["render", str(joined)]) == 0
+    assert "Llama-3.2-3B" in capsys.readouterr().out
+    assert c.main(["add", str(a), "vllm-hf-n1-7b", "--run", str(tmp_path / "nowhere")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_every_catalogued_claim_states_its_setting_and_unit() -> None:
+    for claim in CATALOG.values():
+        assert claim.issue in (11, 12) and claim.setting and claim.unit and claim.source
+        if claim.claimed_low is not None and claim.claimed_high is not None:
+            assert claim.claimed_low <= claim.claimed_high

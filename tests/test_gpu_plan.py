@@ -1,0 +1,231 @@
+"""`benchmarks/gpu_host.sh` on the GPU host, checked here without one: every subcommand's DRY_RUN
+command lines parse with the command they call, name the right presets and options, and the server
+start/stop helpers really start and stop a server.
+
+Flags another branch adds to `loadgen compare` (docs: the CLI contract of issue 10 and the stats work)
+are checked for their values, not by click, until they exist here.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from tests.fixtures.procs import REPO_ROOT, free_port
+
+SCRIPT = REPO_ROOT / "benchmarks" / "gpu_host.sh"
+CONTRACT_FLAGS: dict[str, Callable[[str], bool] | None] = {
+    "--workload": lambda v: v in ("synthetic", "sharegpt", "jsonl"),
+    "--dataset-path": lambda v: bool(v),
+    "--sweep": lambda v: v == "output-variance",
+    "--n": lambda v: v.isdigit() and int(v) >= 1,
+    "--repeats": lambda v: v.isdigit() and int(v) >= 1,
+    "--arrival": lambda v: v in ("poisson", "gamma"),
+    "--capacity-search": None,
+    "--capacity-max-rate": lambda v: float(v) > 0,
+    "--capacity-steps": lambda v: v.isdigit() and int(v) >= 1,
+    "--rerun-client-bound": None,
+}
+"""Flag -> validator of its value (None: a flag without a value)."""
+
+
+def dry_run(*args: str) -> list[list[str]]:
+    """The commands `DRY_RUN=1 gpu_host.sh ARGS` prints, split as the shell would."""
+    done = subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "DRY_RUN": "1"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    return [shlex.split(line[2:]) for line in lines if line.startswith("+ ")]
+
+
+def _strip_prefix(argv: list[str]) -> list[str]:
+    while argv and argv[0] in ("timeout", "env", "setsid"):
+        if argv[0] == "timeout":
+            argv = argv[2:]
+        elif argv[0] == "env":
+            argv = argv[1:]
+            while argv and "=" in argv[0]:
+                argv = argv[1:]
+        else:
+            argv = argv[1:]
+    return argv
+
+
+def _without_contract_flags(command: click.Command, args: list[str]) -> list[str]:
+    known = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    kept: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg in CONTRACT_FLAGS and arg not in known:
+            check = CONTRACT_FLAGS[arg]
+            if check is not None:
+                value = next(rest)
+                assert check(value), f"{arg} {value!r} is not a value the contract allows"
+            continue
+        kept.append(arg)
+    return kept
+
+
+def parse_click(command: click.Command, name: str, args: list[str]) -> click.Context:
+    """Parse `args` as `command` would (raises on unknown options or bad values)."""
+    return command.make_context(name, _without_contract_flags(command, args), resilient_parsing=False)
+
+
+def check_command(argv: list[str]) -> dict[str, Any]:
+    """Parse one printed command with the program it calls; return its parsed parameters."""
+    argv = _strip_prefix(argv)
+    program = argv[0]
+    if program in ("mkdir", "cp", "tar", "grep", "du", "stop", "export"):
+        return {}
+    assert program in ("python3", sys.executable), f"unexpected program {argv}"
+    assert argv[1] == "-m", argv
+    module, args = argv[2], argv[3:]
+    if module == "loadgen":
+        from loadgen.cli import main as loadgen_cli
+
+        sub = loadgen_cli.commands[args[0]]
+        return dict(parse_click(sub, f"loadgen {args[0]}", args[1:]).params)
+    if module == "servers.hf":
+        from servers.hf.__main__ import cli
+
+        return dict(parse_click(cli.commands[args[0]], args[0], args[1:]).params)
+    if module == "servers.vllm":
+        from servers.vllm.__main__ import main as vllm_cli
+
+        return dict(parse_click(vllm_cli, "vllm-server", args).params)
+    if module == "benchmarks.claims":
+        from benchmarks.claims import build_parser as claims_parser
+
+        return vars(claims_parser().parse_args(args))
+    if module == "benchmarks.hf_batch_probe":
+        from benchmarks.hf_batch_probe import build_parser as probe_parser
+
+        return vars(probe_parser().parse_args(args))
+    if module == "benchmarks.sharegpt_subset":
+        from benchmarks.sharegpt_subset import build_parser as subset_parser
+
+        return vars(subset_parser().parse_args(args))
+    raise AssertionError(f"no check for python -m {module}")
+
+
+@pytest.mark.parametrize("subcommand", ["claims", "seeds", "two-gpu", "workstation"])
+def test_every_dry_run_command_parses(subcommand: str, tmp_path: Path) -> None:
+    args = [subcommand] if subcommand == "workstation" else [subcommand, str(tmp_path)]
+    commands = dry_run(*args)
+    assert commands
+    for argv in commands:
+        check_command(argv)
+
+
+def test_claims_runs_every_announcement_setting_on_identical_weights(tmp_path: Path) -> None:
+    commands = [_strip_prefix(a) for a in dry_run("claims", str(tmp_path))]
+    compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert len(compares) == 7
+    for argv in compares:
+        assert "--random-weights" not in argv  # identical saved weights, not two random draws
+        assert argv[argv.index("--model-dir") + 1].startswith("/root/models/llama-2-")
+        assert argv[argv.index("--gpu-memory-gib") + 1] == "64"
+    sharegpt = [a for a in compares if "sharegpt" in a]
+    assert {a[a.index("--n") + 1] for a in sharegpt if "--n" in a} == {"1", "3"}
+    saturation = [a for a in sharegpt if "--n" in a]
+    for argv in saturation:  # every request available at once
+        assert argv[argv.index("--concurrency") + 1] == argv[argv.index("--num-requests") + 1]
+        assert argv[argv.index("--warmup") + 1] == "0"
+    weights = [a for a in commands if a[2:5] == ["servers.hf", "init-weights"] or a[3:4] == ["init-weights"]]
+    assert {a[a.index("init-weights") + 1] for a in weights} == {
+        "/root/models/llama-2-7b-shape",
+        "/root/models/llama-2-13b-shape",
+    }
+    claimed = {a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a}
+    assert {"vllm-hf-n1-7b", "vllm-hf-n3-13b", "static-batching-variance", "llama2-7b-traffic"} <= claimed
+
+
+def test_seeds_covers_the_four_write_ups(tmp_path: Path) -> None:
+    commands = [_strip_prefix(a) for a in dry_run("seeds", str(tmp_path))]
+    text = [shlex.join(a) for a in commands]
+    assert any("--dtype float32" in t and "tinyllama-1.1b-shape" in t and "init-weights" in t for t in text)
+    compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    outputs = {a[a.index("--output-len") + 1] for a in compares if "vllm=http://127.0.0.1:8000" in a}
+    assert outputs == {"64", "256", "512"}
+    dtypes = {a[a.index("--dtype") + 1] for a in compares if "tinyllama" in shlex.join(a)}
+    assert dtypes == {"float16", "float32"}
+    qwen = next(a for a in compares if "qwen2.5-7b-shape" in shlex.join(a))
+    assert qwen[qwen.index("--gpu-memory-gib") + 1] == "24"
+    from benchmarks.claims_catalog import CATALOG
+
+    claimed = {a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a}
+    issue_12 = {claim_id for claim_id, claim in CATALOG.items() if claim.issue == 12}
+    assert claimed == issue_12 - {"llama2-7b-toks-ratio", "llama2-7b-traffic"}  # from the claims runs
+
+
+def test_a_step_list_runs_only_those_steps(tmp_path: Path) -> None:
+    commands = [shlex.join(a) for a in dry_run("claims", str(tmp_path), "n1-13b")]
+    assert any("claims-n1-13b" in c for c in commands)
+    assert not any("llama-2-7b" in c for c in commands)
+
+
+def test_workstation_makes_every_preset_the_host_needs() -> None:
+    from servers.hf.presets import PRESETS
+
+    made = [a for a in dry_run("workstation") if "make-config" in a]
+    presets = {a[a.index("--preset") + 1] for a in made}
+    assert presets <= set(PRESETS)
+    assert {"llama-2-7b", "llama-2-13b", "llama-3.2-3b", "tinyllama-1.1b", "qwen2.5-7b"} <= presets
+
+
+def test_two_gpu_compares_identical_weights_side_by_side_and_on_one_gpu(tmp_path: Path) -> None:
+    commands = [_strip_prefix(a) for a in dry_run("two-gpu", str(tmp_path))]
+    text = [shlex.join(a) for a in commands]
+    assert "+ export CUDA_VISIBLE_DEVICES=0" in [f"+ {t}" for t in text]
+    compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert len(compares) == 2 and all(a[a.index("--repeats") + 1] == "3" for a in compares)
+    assert not any("--random-weights" in a for a in commands)  # the dry run assumes room for 70B weights
+    servers = [a for a in commands if a[2:3] in (["servers.vllm"], ["servers.hf"]) and "--port" in a]
+    big = [a for a in servers if "/root/models/llama-2-70b-shape" in a]
+    assert any("--tensor-parallel-size" in a for a in big) and any("--device-map" in a for a in big)
+
+
+def test_an_unknown_step_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "claims", str(tmp_path), "n2-7b"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "DRY_RUN": "1"},
+        timeout=60,
+    )
+    assert done.returncode == 2 and "unknown step n2-7b" in done.stderr
+
+
+def test_start_and_stop_server_manage_a_real_server(tmp_path: Path) -> None:
+    port = free_port()
+    functions = subprocess.run(
+        ["sed", "-n", "/^start_server()/,/^}/p;/^stop_server()/,/^}/p", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script = (
+        f"set -euo pipefail\n{functions}\n"
+        f"start_server simtest {port} {tmp_path}/sim.log {sys.executable} -m servers.sim --port {port}\n"
+        f"curl -sf http://127.0.0.1:{port}/health >/dev/null\n"
+        "stop_server simtest\n"
+        f"! curl -sf --max-time 2 http://127.0.0.1:{port}/health\n"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "simtest healthy" in done.stdout
