@@ -49,8 +49,13 @@ class LoadedModel:
         return self.tokenizer.backend_tokenizer
 
     def encode(self, text: str, *, add_special_tokens: bool) -> list[int]:
-        """Token ids of `text`."""
-        ids: list[int] = self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+        """Token ids of `text`.
+
+        Through `encode_batch`, which releases the GIL while it works (`encode` holds it): a prompt
+        of megabytes takes seconds, and the handlers run this in a thread so that the event loop
+        and the generate thread go on meanwhile.
+        """
+        ids: list[int] = self.backend.encode_batch([text], add_special_tokens=add_special_tokens)[0].ids
         return ids
 
 
