@@ -56,8 +56,6 @@ ROWS: tuple[tuple[str, Cell], ...] = (
 FOOTER = (
     "TTFT: start (the scheduled time in open loop, else the send) to the first event with generated text.",
     "ITL: gap between successive content events (per chunk). TPOT: (E2E - TTFT) / (output tokens - 1).",
-    "With --n: TTFT to the first text of any choice, ITL within each choice's stream, TPOT over the longest "
-    "choice; output tokens count every choice.",
 )
 
 

@@ -150,7 +150,7 @@ def request_options_from(options: Any) -> RequestOptions:
         raise ConfigError(f"--api must be one of {', '.join(APIS)}, got {api!r}")
     total = _seconds(options, "request_timeout")
     timeouts = Timeouts(connect_s=min(10.0, total), ttft_s=total, idle_s=total, total_s=total)
-    n = _int(options, "n", minimum=1)
+    n = _int(options, "n", minimum=1) if _text(options, "n") else 1  # an empty web-UI field: 1
     return RequestOptions(
         api=api,  # type: ignore[arg-type]  # checked against APIS above
         stream=True,
