@@ -16,6 +16,7 @@ from servers.hf.settings import DEVICE_MAPS, DEVICES, DTYPES, ENGINES, BatchingS
 from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN
 
 DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
+DEFAULT_MAX_N = 16
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,9 +122,8 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
 @click.option(
     "--max-n",
     type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="Most choices (n) one request may ask for; more get 400. At most --max-queue.",
+    help=f"Most choices (n) one request may ask for; more get 400. At most --max-queue  "
+    f"[default: {DEFAULT_MAX_N}, or --max-queue if smaller].",
 )
 @click.option(
     "--max-body-bytes",
@@ -180,7 +180,7 @@ def serve(
     gil_switch_interval_ms: float | None,
     random_weights: bool,
     max_model_len: int | None,
-    max_n: int,
+    max_n: int | None,
     max_body_bytes: int,
     api_key: str | None,
     max_batch_size: int,
@@ -200,6 +200,8 @@ def serve(
             f"{model_dir} is not a model directory (no config.json); build the default one with "
             "'hf-server prepare-model DIR'"
         )
+    if max_n is None:
+        max_n = min(DEFAULT_MAX_N, max_queue)
     if max_n > max_queue:
         raise click.UsageError(
             f"--max-n ({max_n}) must be at most --max-queue ({max_queue}): a request's n rows queue together"
