@@ -70,7 +70,8 @@ def create_app(
         runner = GenerateRunner.for_model(loaded)
     batcher = Batcher(runner, settings.batching, metrics)
     tokenizer_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hf-tokenize")
-    ctx = ServingContext(settings, loaded, batcher, loaded.vocab_size, tokenizer_pool)
+    max_chars_per_token = max(len(token) for token in loaded.tokenizer.get_vocab())
+    ctx = ServingContext(settings, loaded, batcher, loaded.vocab_size, tokenizer_pool, max_chars_per_token)
     warmup_report = warmup.public() if warmup is not None else None
     created = int(time.time())
     state = {"ready": False}

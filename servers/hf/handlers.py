@@ -38,6 +38,8 @@ class ServingContext:
     vocab_size: int
     tokenizer_pool: ThreadPoolExecutor
     """Where request bodies are tokenized, off the event loop."""
+    max_chars_per_token: int
+    """Length of the longest vocabulary entry (as vLLM computes it): bounds a prompt's characters."""
 
 
 def _check_model(ctx: ServingContext, name: str | None) -> None:
@@ -45,9 +47,30 @@ def _check_model(ctx: ServingContext, name: str | None) -> None:
         raise APIError(404, f"The model `{name}` does not exist.", "model")
 
 
+def _check_text_length(ctx: ServingContext, text: str) -> None:
+    """vLLM's check before tokenizing: a text longer than the context times the longest vocabulary
+    entry cannot fit, so it is refused at once (a megabytes-long prompt costs no tokenization)."""
+    limit = ctx.loaded.max_model_len
+    max_chars = limit * ctx.max_chars_per_token
+    if len(text) > max_chars:
+        raise bad_request(
+            f"This model's maximum context length is {limit} tokens. However, your prompt contains "
+            f"{len(text)} characters (more than {max_chars} characters, which is the upper bound for "
+            f"{limit} input tokens). Please reduce the length of the input prompt.",
+            "input_text",
+        )
+
+
 def _resolve_max_tokens(ctx: ServingContext, prompt_tokens: int, asked: int | None) -> int:
     limit = ctx.loaded.max_model_len
-    if prompt_tokens >= limit:
+    if prompt_tokens > limit:
+        raise bad_request(  # vLLM 0.32's words
+            f"This model's maximum context length is {limit} tokens. However, your prompt contains "
+            f"{prompt_tokens} input tokens, which exceeds this limit even without any output tokens. "
+            "Please reduce the length of the input prompt.",
+            "input_tokens",
+        )
+    if prompt_tokens == limit:
         raise bad_request(
             f"This model's maximum context length is {limit} tokens. However, your request has "
             f"{prompt_tokens} input tokens. Please reduce the length of the input messages.",
@@ -69,6 +92,7 @@ def completion_prompt_ids(ctx: ServingContext, body: CompletionRequest) -> list[
     """Token ids of a completion request's prompt."""
     prompt = body.single_prompt()
     if isinstance(prompt, str):
+        _check_text_length(ctx, prompt)
         ids = ctx.loaded.encode(prompt, add_special_tokens=True)
     else:
         bad = [t for t in prompt if not 0 <= t < ctx.vocab_size]
@@ -90,6 +114,7 @@ def chat_prompt_ids(ctx: ServingContext, body: ChatCompletionRequest) -> list[in
         )
     except Exception as exc:  # noqa: BLE001 - a template error is the caller's input error
         raise bad_request(f"the chat template could not render these messages: {exc}", "messages") from exc
+    _check_text_length(ctx, str(text))
     return ctx.loaded.encode(str(text), add_special_tokens=False)
 
 
