@@ -154,3 +154,17 @@ def test_default_context_is_the_launch_configurations(hf_server: ServerProcess) 
     models = httpx.get(hf_server.base_url + "/v1/models", timeout=10).json()
     assert models["data"][0]["max_model_len"] == DEFAULT_MAX_MODEL_LEN == 2048
     assert httpx.get(hf_server.base_url + "/config", timeout=10).json()["max_model_len"] == 2048
+
+
+def test_compare_warns_when_the_context_limits_differ(hf_server: ServerProcess) -> None:
+    """What `loadgen compare` reads from the HF server's /v1/models, against a vLLM reporting 8192
+    (a vLLM started by hand without --max-model-len would take the model's own)."""
+    from loadgen.compare.targets import ServerInfo, probe, setting_warnings
+
+    hf = probe("hf", hf_server.base_url, None)
+    assert hf.max_model_len == 2048
+    vllm = ServerInfo("vllm", "http://127.0.0.1:1", True, "vllm", models=[hf.model or ""], max_model_len=8192)
+    (warning,) = setting_warnings([vllm, hf], random_weights=hf.config.get("random_weights", False))
+    assert "different max context lengths (vllm: 8192, hf: 2048)" in warning
+    same = ServerInfo("vllm", "http://127.0.0.1:1", True, "vllm", models=[hf.model or ""], max_model_len=2048)
+    assert setting_warnings([same, hf], random_weights=False) == []
