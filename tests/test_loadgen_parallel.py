@@ -12,11 +12,15 @@ import pytest
 from loadgen.client_request import request_body
 from loadgen.client_response import ResponseRecorder
 from loadgen.compare.parity import output_length_gate
+from loadgen.compare.plan import ComparePlan
+from loadgen.compare.run import CompareInputs, Comparison
+from loadgen.compare.targets import probe
 from loadgen.record import RequestRecord
 from loadgen.results import load_run
 from loadgen.run_config import RequestOptions, Target
 from loadgen.workloads.base import Prompt
 from tests.fixtures.procs import ServerProcess
+from tests.fixtures.sim import SimFactory
 from tests.test_cli import loadgen
 
 
@@ -132,3 +136,29 @@ def test_loadgen_counts_every_choice_against_the_sim_server(
         assert all(sorted(set(r.content_choice or [])) == [0, 1, 2] for r in records)
         itl_ms = run.summaries[0]["mean_itl_ms"]
         assert 1.0 <= itl_ms, "ITL is within one choice (2 ms per token), not over the merged stream"
+
+
+def test_a_comparison_with_n_3_passes_its_gates_and_counts_every_choice(
+    sim_server_factory: SimFactory, tmp_path: Path
+) -> None:
+    """`compare --n 3` on two scripted servers: the greedy probe stays at one choice, the sweep's
+    requests carry 3 x max_tokens each, and the output-length gate passes on those totals."""
+    with (
+        sim_server_factory(ttft_ms=5, itl_ms=1, output_tokens=64, model="m") as a,
+        sim_server_factory(ttft_ms=5, itl_ms=2, output_tokens=64, model="m") as b,
+    ):
+        infos = [probe("a", a.base_url), probe("b", b.base_url)]
+        targets = [Target(i.name, i.base_url, "m") for i in infos]
+        prompts = [Prompt(text=f"prompt number {i} " * 4) for i in range(8)]
+        request = RequestOptions(max_tokens=6, ignore_eos=True, n=3, temperature=1.0)
+        plan = ComparePlan(levels=(2,), requests_per_level=4, warmup=1, offline_batches=(), baseline="b")
+        inputs = CompareInputs(infos, targets, prompts, {"kind": "test"}, request, plan, command=["test"])
+        outcome = Comparison(inputs, tmp_path / "run", lambda message: None).run()
+    assert outcome.exit_code == 0, outcome.parity.to_dict()
+    parity = outcome.parity.to_dict()
+    assert all(gate["status"] == "pass" for gate in parity["gates"]), parity
+    records = [orjson.loads(line) for line in (tmp_path / "run" / "requests.jsonl").read_bytes().splitlines()]
+    sweep = [r for r in records if not r["warmup"]]
+    assert sweep and all(r["n"] == 3 and r["output_tokens"] == 18 for r in sweep)
+    probes = [orjson.loads(line) for line in (tmp_path / "run" / "parity.jsonl").read_bytes().splitlines()]
+    assert probes and all(r["n"] == 1 for r in probes)
