@@ -58,6 +58,14 @@ def main() -> None:
 @click.option("--ignore-eos", is_flag=True, help="Ask the server to ignore EOS (vLLM) so lengths are exact.")
 @click.option("--min-tokens", type=click.IntRange(min=0), help="Minimum output tokens (vLLM).")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Choices per request (parallel sampling; needs --temperature above 0). Every choice's tokens count.",
+)
 @click.option("--sampling-seed", type=int, help="`seed` sent in each request body.")
 @click.option("--no-usage", is_flag=True, help="Do not ask for stream_options.include_usage.")
 @click.option(

@@ -191,6 +191,11 @@ def build_request(opts: dict[str, Any]) -> RequestOptions:
         if not sep or not name.strip():
             raise click.BadParameter(f"takes 'Name: value', got {item!r}", param_hint="--header")
         headers[name.strip()] = value.strip()
+    if opts["n"] > 1 and not opts["temperature"] > 0:
+        raise click.BadParameter(
+            "n above 1 needs --temperature above 0 (vLLM refuses n > 1 with greedy decoding)",
+            param_hint="--n",
+        )
     for name in ("connect_timeout", "ttft_timeout", "idle_timeout", "request_timeout"):
         if not opts[name] > 0:
             raise click.BadParameter("must be above 0", param_hint="--" + name.replace("_", "-"))
@@ -201,6 +206,7 @@ def build_request(opts: dict[str, Any]) -> RequestOptions:
         ignore_eos=opts["ignore_eos"],
         min_tokens=opts["min_tokens"],
         temperature=opts["temperature"],
+        n=opts["n"],
         seed=opts["sampling_seed"],
         include_usage=not opts["no_usage"],
         extra_body=extra,

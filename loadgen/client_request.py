@@ -37,6 +37,8 @@ def request_body(target: Target, options: RequestOptions, prompt: Prompt) -> dic
         body["ignore_eos"] = True
     if options.min_tokens is not None:
         body["min_tokens"] = options.min_tokens
+    if options.n != 1:
+        body["n"] = options.n
     body.update(options.extra_body)
     return body
 

@@ -53,6 +53,8 @@ class ResponseRecorder:
         "_want_text",
         "last_ns",
         "finished",
+        "_n",
+        "_choice_texts",
     )
 
     def __init__(self, record: RequestRecord, *, keep_text: bool, counter: TokenCounter | None) -> None:
@@ -74,7 +76,12 @@ class ResponseRecorder:
         self._want_text = keep_text or counter is not None
         self.last_ns = record.send_ns
         self.finished = False
-        self._fast = self._stream
+        self._n = record.n
+        self._choice_texts: dict[int, list[str]] = {}
+        if self._n > 1:
+            record.content_choice = []
+        # The fast paths read one choice per event without its index: n > 1 takes the full parser.
+        self._fast = self._stream and self._n == 1
         self._fed = False
         self.plain = self._fast
         """True while every byte so far was whole `data:` events: `on_event` may be used."""
@@ -198,13 +205,28 @@ class ResponseRecorder:
             self._take(item, arrival_ns)
 
     def _take(self, item: StreamItem, arrival_ns: int) -> None:
-        if item.text:
+        if self._n > 1 and item.choices is not None:
+            self._take_choices(item.choices, arrival_ns)
+        elif item.text:
             self.record.content_ns.append(arrival_ns)
             self._texts.append(item.text)
         if item.finish_reason is not None:
             self._finish_reason = item.finish_reason
         if item.usage is not None:
             self._usage = (item.usage.prompt_tokens, item.usage.completion_tokens)
+
+    def _take_choices(self, choices: list[tuple[int, str, str | None]], arrival_ns: int) -> None:
+        """n > 1: one stamp per choice that got text, tagged with its index; texts kept per choice."""
+        record = self.record
+        tags = record.content_choice
+        assert tags is not None
+        for index, text, reason in choices:
+            if text:
+                record.content_ns.append(arrival_ns)
+                tags.append(index)
+                self._choice_texts.setdefault(index, []).append(text)
+            if reason is not None:
+                self._finish_reason = reason
 
     def fail(self, error_class: str, message: str, end_ns: int) -> RequestRecord:
         """End the request with a transport-level error (connect, timeout, cut, cancelled)."""
@@ -248,6 +270,18 @@ class ResponseRecorder:
         text = body.decode("utf-8", "replace").strip()
         return f"HTTP {self.record.http_status}: {text[:300]}" if text else f"HTTP {self.record.http_status}"
 
+    def _close_choices(self) -> None:
+        """n > 1: the texts in index order (for the text fields) and per-choice token counts."""
+        record = self.record
+        texts = {index: "".join(parts) for index, parts in sorted(self._choice_texts.items())}
+        self._texts = list(texts.values())
+        counter = self._counter
+        if counter is not None:
+            record.choice_tokens = [counter.count(texts.get(i, "")) for i in range(record.n)]
+        elif self._stream:
+            tags = record.content_choice or []
+            record.choice_tokens = [tags.count(i) for i in range(record.n)]
+
     def _close(self, end_ns: int) -> RequestRecord:
         record = self.record
         self.finished = True
@@ -255,6 +289,8 @@ class ResponseRecorder:
         record.error_class = self._error
         record.error_message = self._error_message
         record.finish_reason = self._finish_reason
+        if self._n > 1:
+            self._close_choices()
         text = "".join(self._texts) if self._want_text else ""
         if self._keep_text:
             record.output_text = text
@@ -263,6 +299,9 @@ class ResponseRecorder:
             record.output_tokens = self._usage[1]
         if record.output_tokens is not None:
             record.tokens_source = "usage"
+        elif self._counter is not None and record.choice_tokens is not None and text:
+            record.output_tokens = sum(record.choice_tokens)
+            record.tokens_source = "tokenizer"
         elif self._counter is not None and text:
             record.output_tokens = self._counter.count(text)
             record.tokens_source = "tokenizer"
@@ -272,3 +311,4 @@ class ResponseRecorder:
         if record.prompt_tokens is None and record.expected_prompt_tokens is not None:
             record.prompt_tokens = record.expected_prompt_tokens
         return record
+

@@ -35,6 +35,8 @@ class StreamItem:
     usage: Usage | None = None
     error_class: str | None = None  # "inband_error" or "malformed_sse"
     error_message: str | None = None
+    choices: list[tuple[int, str, str | None]] | None = None
+    """Every choice of the event as (index, text, finish_reason), for counting n > 1 choices."""
 
     @property
     def has_content(self) -> bool:
@@ -90,7 +92,8 @@ def _interpret(payload: Any, *, streamed: bool) -> StreamItem:
         return StreamItem(error_class="malformed_sse", error_message="chunk has neither choices nor usage")
     texts: list[str] = []
     finish_reason: str | None = None
-    for choice in choices:
+    parts: list[tuple[int, str, str | None]] = []
+    for position, choice in enumerate(choices):
         if not isinstance(choice, dict):
             return StreamItem(error_class="malformed_sse", error_message="a choice is not an object")
         text = _choice_text(choice, streamed)
@@ -99,7 +102,10 @@ def _interpret(payload: Any, *, streamed: bool) -> StreamItem:
         reason = choice.get("finish_reason")
         if isinstance(reason, str):
             finish_reason = reason
-    return StreamItem(text="".join(texts), finish_reason=finish_reason, usage=usage)
+        index = choice.get("index")
+        index = index if isinstance(index, int) else position
+        parts.append((index, text, reason if isinstance(reason, str) else None))
+    return StreamItem(text="".join(texts), finish_reason=finish_reason, usage=usage, choices=parts)
 
 
 def _choice_text(choice: dict[str, Any], streamed: bool) -> str:

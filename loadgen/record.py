@@ -46,7 +46,16 @@ class RequestRecord:
     expected_prompt_tokens: int | None = None
     max_tokens: int | None = None
     output_text: str | None = None
-    """Kept only when the run asks for it (parity checks)."""
+    """Kept only when the run asks for it (parity checks); with n > 1 the choices' texts in index order."""
+    n: int = 1
+    """Choices the request asked for (`n`, parallel sampling). `output_tokens` counts all of them."""
+    content_choice: list[int] | None = None
+    """n > 1: the choice index of each `content_ns` stamp (an event carrying text for two choices
+    gives two stamps)."""
+    choice_tokens: list[int] | None = None
+    """n > 1: output tokens per choice, by the `--tokenizer` when given, else content events per
+    choice of a stream (a lower bound if the server merged tokens into one event); None for a
+    whole (non-streamed) body without a tokenizer."""
 
     @property
     def ok(self) -> bool:
@@ -75,14 +84,30 @@ class RequestRecord:
 
     @property
     def itls_ns(self) -> list[int]:
-        """Inter-token latencies: gaps between successive content events."""
+        """Inter-token latencies: gaps between successive content events of the same choice.
+
+        With n > 1 the gaps are taken within each choice's own stream (not over the merged stream,
+        whose gaps shrink by about n and would say nothing about how fast one sequence decodes)."""
         stamps = self.content_ns
-        return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        choices = self.content_choice
+        if choices is None:
+            return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        last: dict[int, int] = {}
+        gaps: list[int] = []
+        for stamp, choice in zip(stamps, choices, strict=False):
+            previous = last.get(choice)
+            if previous is not None:
+                gaps.append(stamp - previous)
+            last[choice] = stamp
+        return gaps
 
     @property
     def tpot_ns(self) -> float | None:
-        """Time per output token after the first: (E2E - TTFT) / (output tokens - 1)."""
+        """Time per output token after the first: (E2E - TTFT) / (output tokens - 1); with n > 1 the
+        tokens are those of the longest choice (the choices decode side by side)."""
         ttft, e2e, tokens = self.ttft_ns, self.e2e_ns, self.output_tokens
+        if self.n > 1:
+            tokens = max(self.choice_tokens) if self.choice_tokens else None
         if ttft is None or e2e is None or tokens is None or tokens < 2:
             return None
         return (e2e - ttft) / (tokens - 1)

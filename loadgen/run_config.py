@@ -68,6 +68,8 @@ class RequestOptions:
     temperature: float | None = 0.0
     seed: int | None = None
     include_usage: bool = True
+    n: int = 1
+    """Choices per request (parallel sampling); every choice's tokens count."""
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     """Sent with every request (after the standard ones, so they can override them)."""

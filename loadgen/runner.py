@@ -122,6 +122,7 @@ class _Level:
             warmup=index < self.load.warmup_requests,
             expected_prompt_tokens=prompt.prompt_tokens,
             max_tokens=prompt.output_tokens if prompt.output_tokens is not None else self.request.max_tokens,
+            n=self.request.n,
         )
         return prompt, record
 

@@ -200,7 +200,7 @@ def test_models_lists_the_served_model_and_batching_knobs(
     models = client.models.list()
     assert [m.id for m in models.data] == [MODEL]
     card = httpx.get(hf_server.base_url + "/v1/models").json()["data"][0]
-    assert card["max_model_len"] == 8192
+    assert card["max_model_len"] == 2048  # the launch configuration's default (servers/vllm/launch.py)
     assert card["metadata"]["max_batch_size"] == 8
     assert card["metadata"]["max_wait_ms"] == 20
 

@@ -75,3 +75,23 @@ async def test_a_request_queued_behind_a_running_batch_still_gets_a_full_window(
     finally:
         runner.release.set()
         await batcher.close()
+
+
+def test_a_requests_choices_are_not_split_over_two_batches() -> None:
+    """n rows of one request stay together: the cut moves before the group when it would split it."""
+    from collections import deque
+
+    from servers.hf.batcher import _cut
+
+    def rows(group: int | None, count: int) -> list[GenRequest]:
+        made = [GenRequest([1], GenerationParams(max_tokens=1), choice_index=i) for i in range(count)]
+        for row in made:
+            row.group = group
+        return made
+
+    queue = deque([*rows(None, 1), *rows(7, 3), *rows(None, 1)])
+    assert _cut(queue, 3) == 1  # [single] now, the 3 choices together next
+    assert _cut(deque(rows(7, 3) + rows(None, 2)), 4) == 4  # the group and one single fit
+    assert _cut(deque(rows(None, 2) + rows(7, 3)), 4) == 2
+    assert _cut(deque(rows(7, 5)), 3) == 3  # a group bigger than a batch has to be split
+    assert _cut(deque(rows(None, 5)), 3) == 3

@@ -99,7 +99,7 @@ async def test_overload_beyond_the_queue_gets_503(client: httpx.AsyncClient) -> 
         # Three long streams fill the running batch (they are aborted when the stack closes them).
         running = [
             await stack.enter_async_context(
-                client.stream("POST", "/v1/completions", json=_body(4000, stream=True))
+                client.stream("POST", "/v1/completions", json=_body(2000, stream=True))
             )
             for _ in range(3)
         ]

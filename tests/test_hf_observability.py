@@ -167,22 +167,25 @@ def test_bad_warmup_sizes_are_a_one_line_usage_error(value: str, smollm2_dir: Pa
     assert "Traceback" not in result.output
 
 
-async def test_events_queued_behind_one_go_out_as_one_delta() -> None:
-    queue: asyncio.Queue[Event] = asyncio.Queue()
+async def test_events_queued_behind_one_go_out_as_one_delta_per_choice() -> None:
+    queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+    queue.put_nowait((1, StepEvent("x", 1, 0)))
     for text in ("b", "c"):
-        queue.put_nowait(StepEvent(text, 1, 0))
-    queue.put_nowait(StepEvent("d", 1, 0, Finish("length", None, 4)))
-    queue.put_nowait(StepEvent("never", 1, 0))
-    text, finish, failure = _drain(StepEvent("a", 1, 0), queue)
-    assert (text, failure) == ("abcd", None) and finish is not None and finish.completion_tokens == 4
-    assert queue.qsize() == 1  # nothing after the finish is taken
+        queue.put_nowait((0, StepEvent(text, 1, 0)))
+    queue.put_nowait((0, StepEvent("d", 1, 0, Finish("length", None, 4))))
+    queue.put_nowait((1, StepEvent("y", 1, 0)))  # another choice's text after choice 0 finished
+    texts, finishes, failure = _drain((0, StepEvent("a", 1, 0)), queue)
+    assert failure is None and {i: "".join(parts) for i, parts in texts.items()} == {0: "abcd", 1: "xy"}
+    assert list(texts) == [0, 1]  # choices in the order their first text came
+    assert list(finishes) == [0] and finishes[0].completion_tokens == 4
+    assert queue.empty()
 
 
 async def test_a_failure_behind_text_keeps_the_text_and_the_failure() -> None:
-    queue: asyncio.Queue[Event] = asyncio.Queue()
-    queue.put_nowait(Failure(503, "out of memory"))
-    text, finish, failure = _drain(StepEvent("a", 1, 0), queue)
-    assert text == "a" and finish is None and failure == Failure(503, "out of memory")
+    queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+    queue.put_nowait((0, Failure(503, "out of memory")))
+    texts, finishes, failure = _drain((0, StepEvent("a", 1, 0)), queue)
+    assert texts == {0: ["a"]} and finishes == {} and failure == Failure(503, "out of memory")
 
 
 @pytest.mark.slow

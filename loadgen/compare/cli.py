@@ -108,6 +108,14 @@ def run_options(func: Any) -> Any:
             help="max_tokens of every request.",
         ),
         click.option(
+            "--n",
+            "n",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Choices per request (parallel sampling, at temperature 1); every choice's tokens count.",
+        ),
+        click.option(
             "--ignore-eos/--no-ignore-eos",
             default=True,
             show_default=True,
@@ -216,6 +224,14 @@ def compare_command(**opts: Any) -> None:
 @click.option("--concurrency", default="1,4,8", show_default=True, help="Closed-loop levels.")
 @click.option("--output-len", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--input-len", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Choices per request (parallel sampling, at temperature 1).",
+)
 @click.option("--offline-batches", default="4,8,16,32", show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--no-progress", is_flag=True)

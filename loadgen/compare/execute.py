@@ -201,7 +201,9 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> int:
         stream=True,
         max_tokens=opts["output_len"],
         ignore_eos=bool(opts.get("ignore_eos", True)),
-        temperature=0.0,
+        # vLLM refuses n > 1 with greedy decoding ("n must be 1 when using greedy sampling").
+        temperature=0.0 if int(opts.get("n") or 1) == 1 else 1.0,
+        n=int(opts.get("n") or 1),
         client=opts.get("client_kind", "fast"),
     )
     early = None

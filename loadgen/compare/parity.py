@@ -294,11 +294,14 @@ def output_length_gate(
     measured = [r for r in sweep if r.ok and not r.warmup]
     if not measured:
         return Gate("output_length", "fail", "no successful measured request to check")
-    too_long = [r for r in measured if r.max_tokens is not None and (r.output_tokens or 0) > r.max_tokens]
+    # With n > 1, output_tokens counts every choice: the bound is n * max_tokens.
+    too_long = [
+        r for r in measured if r.max_tokens is not None and (r.output_tokens or 0) > r.max_tokens * r.n
+    ]
     short = [
         r
         for r in measured
-        if ignore_eos and r.max_tokens is not None and (r.output_tokens or 0) < r.max_tokens
+        if ignore_eos and r.max_tokens is not None and (r.output_tokens or 0) < r.max_tokens * r.n
     ]
     groups: dict[tuple[str, int], dict[str, int | None]] = {}
     asked: dict[tuple[str, int], dict[str, int | None]] = {}

@@ -176,6 +176,7 @@ class Comparison:
             stream=True,
             ignore_eos=False,
             temperature=0.0,
+            n=1,
             min_tokens=None,
             max_tokens=prompts[0].output_tokens,
             save_text=True,

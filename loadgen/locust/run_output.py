@@ -47,6 +47,7 @@ def request_fields(settings: LocustSettings) -> dict[str, Any]:
         "api": options.api,
         "stream": options.stream,
         "max_tokens": options.max_tokens,
+        "n": options.n,
         "client": "locust",
     }
 

@@ -59,6 +59,11 @@ def add_arguments(parser: Any) -> None:
     )
     add("--max-tokens", default="128", help="Output length asked for when the prompt does not set one.")
     add(
+        "--n",
+        default="1",
+        help="Choices per request (parallel sampling, sent at temperature 1); every choice's tokens count.",
+    )
+    add(
         "--ignore-eos",
         action="store_true",
         default=False,
@@ -149,11 +154,15 @@ def request_options_from(options: Any) -> RequestOptions:
         raise ConfigError(f"--api must be one of {', '.join(APIS)}, got {api!r}")
     total = _seconds(options, "request_timeout")
     timeouts = Timeouts(connect_s=min(10.0, total), ttft_s=total, idle_s=total, total_s=total)
+    n = _int(options, "n", minimum=1) if _text(options, "n") else 1  # an empty web-UI field: 1
     return RequestOptions(
         api=api,  # type: ignore[arg-type]  # checked against APIS above
         stream=True,
         max_tokens=_int(options, "max_tokens", minimum=1),
         ignore_eos=_flag(options, "ignore_eos"),
+        # vLLM refuses n > 1 with greedy decoding, so parallel sampling samples.
+        temperature=0.0 if n == 1 else 1.0,
+        n=n,
         include_usage=True,
         timeouts=timeouts,
     )

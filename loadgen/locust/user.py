@@ -65,6 +65,7 @@ class OpenAIStreamUser(User):
             max_tokens=prompt.output_tokens
             if prompt.output_tokens is not None
             else settings.options.max_tokens,
+            n=settings.options.n,
         )
         try:
             client.send(prompt, record)

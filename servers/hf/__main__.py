@@ -14,8 +14,10 @@ import click
 
 from servers.hf.attention import SDPA_BACKENDS
 from servers.hf.settings import DEVICE_MAPS, DEVICES, DTYPES, ENGINES, BatchingSettings, ServerSettings
+from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN
 
 DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
+DEFAULT_MAX_N = 16
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,7 +121,24 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
 @click.option(
     "--random-weights", is_flag=True, help="Random weights from config.json (vLLM: --load-format dummy)."
 )
-@click.option("--max-model-len", type=click.IntRange(min=1), help="Context limit  [default: the model's].")
+@click.option(
+    "--max-model-len",
+    type=click.IntRange(min=1),
+    help=f"Context limit  [default: {DEFAULT_MAX_MODEL_LEN}, as the vLLM launch, or the model's if smaller].",
+)
+@click.option(
+    "--max-n",
+    type=click.IntRange(min=1),
+    help=f"Most choices (n) one request may ask for; more get 400. At most --max-queue  "
+    f"[default: {DEFAULT_MAX_N}, or --max-queue if smaller].",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1024),
+    default=16 * 1024 * 1024,
+    show_default=True,
+    help="Largest request body; a bigger one gets 413 before it is read.",
+)
 @click.option("--api-key", envvar="HF_SERVER_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1.")
 @click.option(
     "--max-batch-size",
@@ -169,6 +188,8 @@ def serve(
     gil_switch_interval_ms: float | None,
     random_weights: bool,
     max_model_len: int | None,
+    max_n: int | None,
+    max_body_bytes: int,
     api_key: str | None,
     max_batch_size: int,
     max_wait_ms: float,
@@ -189,6 +210,12 @@ def serve(
             f"{model_dir} is not a model directory (no config.json); build the default one with "
             "'hf-server prepare-model DIR'"
         )
+    if max_n is None:
+        max_n = min(DEFAULT_MAX_N, max_queue)
+    if max_n > max_queue:
+        raise click.UsageError(
+            f"--max-n ({max_n}) must be at most --max-queue ({max_queue}): a request's n rows queue together"
+        )
     settings = ServerSettings(
         model_dir=model_dir,
         served_model_name=served_model_name or model_dir.name,
@@ -207,6 +234,8 @@ def serve(
         max_model_len=max_model_len,
         api_key=api_key,
         batching=_batching(max_batch_size, max_wait_ms, max_queue),
+        max_n=max_n,
+        max_body_bytes=max_body_bytes,
         shutdown_timeout_s=shutdown_timeout,
     )
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from servers.hf.batcher import Batcher, BatchRunner
+from servers.hf.body_limit import BodyLimit
 from servers.hf.engine import RemoteRunner
 from servers.hf.errors import APIError, error_response
 from servers.hf.handlers import ServingContext, serve_chat, serve_completion
@@ -67,7 +69,9 @@ def create_app(
     if runner is None:
         runner = GenerateRunner.for_model(loaded)
     batcher = Batcher(runner, settings.batching, metrics)
-    ctx = ServingContext(settings, loaded, batcher, loaded.vocab_size)
+    tokenizer_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hf-tokenize")
+    max_chars_per_token = max(len(token) for token in loaded.tokenizer.get_vocab())
+    ctx = ServingContext(settings, loaded, batcher, loaded.vocab_size, tokenizer_pool, max_chars_per_token)
     warmup_report = warmup.public() if warmup is not None else None
     created = int(time.time())
     state = {"ready": False}
@@ -81,6 +85,7 @@ def create_app(
         finally:
             state["ready"] = False
             await batcher.close()
+            tokenizer_pool.shutdown(wait=False, cancel_futures=True)
 
     async def authorize(request: Request) -> None:
         if settings.api_key and request.headers.get("authorization") != f"Bearer {settings.api_key}":
@@ -88,6 +93,7 @@ def create_app(
 
     app = FastAPI(title="servebench HF server", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ctx = ctx
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/metrics", include_in_schema=False)
     async def _metrics() -> Response:

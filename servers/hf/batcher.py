@@ -86,12 +86,16 @@ class Batcher:
 
     def submit(self, request: GenRequest) -> None:
         """Queue `request`, or raise `QueueFullError` / `ShuttingDownError`."""
+        self.submit_rows([request])
+
+    def submit_rows(self, rows: list[GenRequest]) -> None:
+        """Queue the rows of one request (its `n` choices) together, or none of them."""
         if self._closing:
             raise ShuttingDownError
-        if len(self._queue) >= self._settings.max_queue:
+        if len(self._queue) + len(rows) > self._settings.max_queue:
             self._metrics.rejected.inc()
             raise QueueFullError
-        self._queue.append(request)
+        self._queue.extend(rows)
         self._metrics.waiting.set(len(self._queue))
         self._wakeup.set()
 
@@ -108,7 +112,8 @@ class Batcher:
         """Refuse new work, fail waiting requests, stop running rows and the thread."""
         self._closing = True
         while self._queue:
-            self._queue.popleft().events.put_nowait(Failure(503, "the server is shutting down"))
+            row = self._queue.popleft()
+            row.events.put_nowait((row.choice_index, Failure(503, "the server is shutting down")))
         self._metrics.waiting.set(0)
         for request in self._running:
             request.cancelled = True
@@ -147,7 +152,7 @@ class Batcher:
                 await asyncio.wait_for(self._wakeup.wait(), remaining_s)
             except TimeoutError:
                 break
-        count = min(settings.max_batch_size, len(self._queue))
+        count = _cut(self._queue, settings.max_batch_size)
         batch = [self._queue.popleft() for _ in range(count)]
         self._metrics.waiting.set(len(self._queue))
         return batch, (time.perf_counter_ns() - formed_from) / 1e9
@@ -203,7 +208,7 @@ class Batcher:
         metrics = self._metrics
         ended = 0
         for request, event in events:
-            request.events.put_nowait(event)
+            request.events.put_nowait((request.choice_index, event))
             key = request.request_id
             if isinstance(event, StepEvent):
                 metrics.on_step(request, event, self._last_token_ns.get(key))
@@ -218,3 +223,18 @@ class Batcher:
         if ended:
             self._live = max(0, self._live - ended)
             metrics.running.set(self._live)
+
+
+def _cut(queue: deque[GenRequest], max_batch_size: int) -> int:
+    """How many rows from the queue's head form the next batch: up to `max_batch_size`, without
+    splitting one request's choices over two batches unless that request alone exceeds the size."""
+    count = min(max_batch_size, len(queue))
+    if count == len(queue):
+        return count
+    group = queue[count - 1].group
+    if group is None or queue[count].group != group:
+        return count
+    start = count - 1
+    while start > 0 and queue[start - 1].group == group:
+        start -= 1
+    return start if start > 0 else count

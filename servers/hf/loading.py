@@ -17,6 +17,7 @@ import torch
 
 from servers.hf.attention import AttentionChoice, apply_sdpa_backend, describe
 from servers.hf.settings import ServerSettings
+from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN
 
 log = logging.getLogger("servers.hf")
 
@@ -48,8 +49,13 @@ class LoadedModel:
         return self.tokenizer.backend_tokenizer
 
     def encode(self, text: str, *, add_special_tokens: bool) -> list[int]:
-        """Token ids of `text`."""
-        ids: list[int] = self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+        """Token ids of `text`.
+
+        Through `encode_batch`, which releases the GIL while it works (`encode` holds it): a prompt
+        of megabytes takes seconds, and the handlers run this in a thread so that the event loop
+        and the generate thread go on meanwhile.
+        """
+        ids: list[int] = self.backend.encode_batch([text], add_special_tokens=add_special_tokens)[0].ids
         return ids
 
 
@@ -191,8 +197,10 @@ def load_model(settings: ServerSettings) -> LoadedModel:
     else:
         model = auto.from_pretrained(model_dir, dtype=dtype, device_map=device, **extra)
     model.eval()
-    context = int(getattr(config, "max_position_embeddings", 0) or 0) or 2048
-    max_model_len = settings.max_model_len or context
+    context = int(getattr(config, "max_position_embeddings", 0) or 0) or DEFAULT_MAX_MODEL_LEN
+    # Without --max-model-len, the launch configuration's default (what vLLM is started with), so a
+    # server started by hand refuses the same prompts as one `loadgen compare --launch` starts.
+    max_model_len = settings.max_model_len or min(DEFAULT_MAX_MODEL_LEN, context)
     if max_model_len > context:
         raise ModelLoadError(
             f"--max-model-len {max_model_len} exceeds the model's context of {context} tokens"

@@ -8,6 +8,7 @@ but their no-op value.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,7 @@ class _CommonRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = 1
+    """Choices to generate for the one prompt: n rows of a batch (seeds `seed + i`, as vLLM)."""
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
@@ -51,45 +53,35 @@ class _CommonRequest(BaseModel):
     use_beam_search: bool = False
 
     def _common_checks(self) -> None:
-        if self.n != 1:
-            raise bad_request(
-                f"n={self.n} is not supported: this server returns exactly one choice per request (n=1)", "n"
-            )
+        if self.stream_options is not None and not self.stream:
+            raise bad_request("stream_options may only be set when stream is true", "stream_options")
+
+    def generation_params(self, max_tokens: int, max_n: int) -> GenerationParams:
+        """Validated generation settings with `max_tokens` already resolved.
+
+        Ranges, their order and their messages are vLLM's (`SamplingParams._verify_args`), so both
+        servers refuse the same bodies with the same words; `max_n` is this server's `--max-n`.
+        """
+        temperature = 1.0 if self.temperature is None else self.temperature
+        top_p = 1.0 if self.top_p is None else self.top_p
+        top_k = 0 if self.top_k is None or self.top_k == -1 else self.top_k
+        _check_ranges(self, temperature, top_p, top_k, max_tokens, max_n)
+        if 0.0 < temperature < MIN_TEMPERATURE:
+            temperature = MIN_TEMPERATURE  # vLLM raises it too: a smaller one overflows the softmax
         for name, no_op in _UNSUPPORTED.items():
             value = getattr(self, name, None)
             if value is not None and value not in no_op:
                 raise bad_request(f"'{name}' is not supported by this server", name)
-        if self.stream_options is not None and not self.stream:
-            raise bad_request("stream_options may only be set when stream is true", "stream_options")
-
-    def generation_params(self, max_tokens: int) -> GenerationParams:
-        """Validated generation settings with `max_tokens` already resolved."""
-        temperature = 1.0 if self.temperature is None else self.temperature
-        top_p = 1.0 if self.top_p is None else self.top_p
-        top_k = 0 if self.top_k is None or self.top_k == -1 else self.top_k
-        if temperature < 0:
-            raise bad_request(f"temperature must be non-negative, got {temperature}", "temperature")
-        if not 0.0 < top_p <= 1.0:
-            raise bad_request(f"top_p must be in (0, 1], got {top_p}", "top_p")
-        if top_k < 0:
-            raise bad_request(f"top_k must be -1 (disable), 0 (disable) or at least 1, got {top_k}", "top_k")
-        if max_tokens < 1:
-            raise bad_request(f"max_tokens must be at least 1, got {max_tokens}", "max_tokens")
-        if self.min_tokens < 0:
-            raise bad_request(f"min_tokens must be non-negative, got {self.min_tokens}", "min_tokens")
-        if self.min_tokens > max_tokens:
-            raise bad_request(
-                f"min_tokens must be less than or equal to max_tokens={max_tokens}, got {self.min_tokens}",
-                "min_tokens",
-            )
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        if any(not stop for stop in stops):
+            raise bad_request("stop cannot contain an empty string.", "stop")
         return GenerationParams(
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
             top_k=top_k,
             seed=self.seed,
-            stop=tuple(s for s in stops if s),
+            stop=tuple(stops),
             stop_token_ids=tuple(self.stop_token_ids or ()),
             ignore_eos=self.ignore_eos,
             min_tokens=self.min_tokens,
@@ -99,6 +91,65 @@ class _CommonRequest(BaseModel):
     def include_usage(self) -> bool:
         """True when a streamed response ends with a usage chunk."""
         return self.stream_options is not None and self.stream_options.include_usage
+
+
+MIN_TEMPERATURE = 1e-2
+"""vLLM's `_MAX_TEMP`: a temperature between 0 and this is raised to it."""
+
+
+def _in_range(low: float, value: float, high: float) -> bool:
+    return math.isfinite(value) and low <= value <= high
+
+
+def _check_ranges(
+    body: _CommonRequest, temperature: float, top_p: float, top_k: int, max_tokens: int, max_n: int
+) -> None:
+    """vLLM's sampling-parameter checks, in its order and with its messages; raise a 400."""
+    n = body.n
+    if n < 1:
+        raise bad_request(f"n must be at least 1, got {n}.", "n")
+    if n > max_n:
+        raise bad_request(
+            f"n must be at most {max_n}, got {n}. To increase this limit, start the server with a "
+            "larger --max-n.",
+            "n",
+        )
+    for name in ("presence_penalty", "frequency_penalty"):
+        value = getattr(body, name)
+        if value is not None and not _in_range(-2.0, value, 2.0):
+            raise bad_request(f"{name} must be in [-2, 2], got {value}.", name)
+    repetition = body.repetition_penalty
+    if repetition is not None and not math.isfinite(repetition):
+        raise bad_request(
+            f"repetition_penalty must be a finite number, got {repetition}.", "repetition_penalty"
+        )
+    if repetition is not None and repetition <= 0.0:
+        raise bad_request(
+            f"repetition_penalty must be greater than zero, got {repetition}.", "repetition_penalty"
+        )
+    if not math.isfinite(temperature):
+        raise bad_request(f"temperature must be a finite number, got {temperature}.", "temperature")
+    if temperature < 0.0:
+        raise bad_request(f"temperature must be non-negative, got {temperature}.", "temperature")
+    if temperature > 2.0:
+        raise bad_request(f"temperature must be in [0, 2], got {temperature}.", "temperature")
+    if not 0.0 < top_p <= 1.0:
+        raise bad_request(f"top_p must be in (0, 1], got {top_p}.", "top_p")
+    if top_k < 0:
+        raise bad_request(f"top_k must be 0 (disable), or at least 1, got {top_k}.", "top_k")
+    if max_tokens < 1:
+        raise bad_request(f"max_tokens must be at least 1, got {max_tokens}.", "max_tokens")
+    if body.min_tokens < 0:
+        raise bad_request(
+            f"min_tokens must be greater than or equal to 0, got {body.min_tokens}.", "min_tokens"
+        )
+    if body.min_tokens > max_tokens:
+        raise bad_request(
+            f"min_tokens must be less than or equal to max_tokens={max_tokens}, got {body.min_tokens}.",
+            "min_tokens",
+        )
+    if temperature == 0.0 and n > 1:
+        raise bad_request(f"n must be 1 when using greedy sampling, got {n}.", "n")
 
 
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {

@@ -1,7 +1,9 @@
 """One generation request as it travels from its HTTP handler to the batcher and back.
 
 The handler creates it and reads `events`; the batching thread fills `events` (through the event loop)
-with one `StepEvent` per step that produced text or finished the row, or one `Failure`.
+with one `StepEvent` per step that produced text or finished the row, or one `Failure`, each tagged
+with the row's `choice_index`. A request asking for `n` choices is `n` rows sharing one prompt, one
+`group` and one `events` queue.
 """
 
 from __future__ import annotations
@@ -54,9 +56,14 @@ class GenRequest:
 
     prompt_ids: list[int]
     params: GenerationParams
-    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    events: asyncio.Queue[tuple[int, Event]] = field(default_factory=asyncio.Queue)
+    """(choice index, event) of this row, and of its group's other rows when they share the queue."""
     arrival_ns: int = field(default_factory=time.perf_counter_ns)
     request_id: int = field(default_factory=lambda: next(_ids))
+    choice_index: int = 0
+    """Which of its request's `n` choices this row is."""
+    group: int | None = None
+    """Rows of one request share this id (the first row's `request_id`); None: a request of one row."""
     cancelled: bool = False
     """Set by the handler when its client went away; the batching thread stops the row."""
     batch_id: int | None = None

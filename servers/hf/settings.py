@@ -72,6 +72,10 @@ class ServerSettings:
     max_model_len: int | None = None
     api_key: str | None = None
     batching: BatchingSettings = BatchingSettings()
+    max_n: int = 16
+    """Most choices (`n`) one request may ask for; each choice is one row of a batch."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest request body; a bigger one is refused with 413 before it is read."""
     shutdown_timeout_s: float = 30.0
     """On SIGTERM, how long in-flight requests may take to finish before they are cancelled."""
 

@@ -1,6 +1,7 @@
 """The bytes clients receive: OpenAI response bodies and SSE chunks, shaped as vLLM sends them.
 
-Completions stream one `text_completion` chunk per token; chat streams start with a role-only chunk
+Completions stream one `text_completion` chunk per token (per choice, with its `index`, when n > 1);
+chat streams start with a role-only chunk (one per choice)
 (`delta: {"role": "assistant", "content": ""}`), then one chunk per token, the last carrying
 `finish_reason`; with `stream_options.include_usage` a chunk with empty `choices` and `usage` follows;
 every stream ends with `data: [DONE]`. A failure mid-stream is an in-band `{"error": ...}` event.
@@ -90,12 +91,12 @@ class ResponseWriter:
         }
         return sse(payload)
 
-    def role_chunk(self) -> bytes:
-        """The chat stream's first chunk: the role, no content."""
+    def role_chunk(self, index: int = 0) -> bytes:
+        """The chat stream's first chunk of choice `index`: the role, no content."""
         return self._chunk(
             [
                 {
-                    "index": 0,
+                    "index": index,
                     "delta": {"role": "assistant", "content": ""},
                     "logprobs": None,
                     "finish_reason": None,
@@ -105,18 +106,19 @@ class ResponseWriter:
             prompt_text=None,
         )
 
-    def delta_chunk(self, text: str, finish: Finish | None) -> bytes:
-        """A chunk with new text and, on the row's last step, its finish reason."""
+    def delta_chunk(self, text: str, finish: Finish | None, index: int = 0, last: bool = True) -> bytes:
+        """A chunk of choice `index` with new text and, on the row's last step, its finish reason;
+        `last` is False while other choices of the request are still going."""
         reason, stop_reason = _finish_fields(finish)
         choice: dict[str, Any]
         if self.kind == "chat":
-            choice = {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": reason}
+            choice = {"index": index, "delta": {"content": text}, "logprobs": None, "finish_reason": reason}
             if finish is not None:
                 choice["stop_reason"] = stop_reason
             choice["token_ids"] = None
         else:
             choice = {
-                "index": 0,
+                "index": index,
                 "text": text,
                 "logprobs": None,
                 "finish_reason": reason,
@@ -124,7 +126,7 @@ class ResponseWriter:
                 "prompt_token_ids": None,
                 "token_ids": None,
             }
-        if finish is None or self.include_usage:
+        if finish is None or self.include_usage or not last:
             return self._chunk([choice])
         # As vLLM: the fingerprint goes on the stream's last message (the usage chunk, when there is one).
         return self._chunk([choice], system_fingerprint=SYSTEM_FINGERPRINT)
@@ -140,9 +142,26 @@ class ResponseWriter:
         """An in-band error event."""
         return sse(error_payload(status, message))
 
-    def body(self, text: str, finish: Finish, prompt_tokens: int) -> dict[str, Any]:
-        """The whole non-streamed response."""
-        choice: dict[str, Any]
+    def body(self, outputs: list[tuple[str, Finish]], prompt_tokens: int) -> dict[str, Any]:
+        """The whole non-streamed response: one choice per (text, finish), indexed in order."""
+        choices = [self._whole_choice(index, text, finish) for index, (text, finish) in enumerate(outputs)]
+        usage_value = {
+            **usage(prompt_tokens, sum(finish.completion_tokens for _, finish in outputs)),
+            "prompt_tokens_details": None,
+            "completion_tokens_details": None,
+        }
+        return {
+            "id": self.id,
+            "object": "chat.completion" if self.kind == "chat" else "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            "service_tier": None,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "usage": usage_value,
+        }
+
+    def _whole_choice(self, index: int, text: str, finish: Finish) -> dict[str, Any]:
         if self.kind == "chat":
             message = {
                 "role": "assistant",
@@ -153,39 +172,21 @@ class ResponseWriter:
                 "function_call": None,
                 "reasoning": None,
             }
-            choice = {
-                "index": 0,
+            return {
+                "index": index,
                 "message": message,
                 "logprobs": None,
                 "finish_reason": finish.reason,
                 "stop_reason": finish.stop_reason,
                 "token_ids": None,
             }
-            obj = "chat.completion"
-        else:
-            choice = {
-                "index": 0,
-                "text": text,
-                "logprobs": None,
-                "finish_reason": finish.reason,
-                "stop_reason": finish.stop_reason,
-                "token_ids": None,
-                "prompt_logprobs": None,
-                "prompt_token_ids": None,
-            }
-            obj = "text_completion"
-        usage_value = {
-            **usage(prompt_tokens, finish.completion_tokens),
-            "prompt_tokens_details": None,
-            "completion_tokens_details": None,
-        }
         return {
-            "id": self.id,
-            "object": obj,
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-            "service_tier": None,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
-            "usage": usage_value,
+            "index": index,
+            "text": text,
+            "logprobs": None,
+            "finish_reason": finish.reason,
+            "stop_reason": finish.stop_reason,
+            "token_ids": None,
+            "prompt_logprobs": None,
+            "prompt_token_ids": None,
         }

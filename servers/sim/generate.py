@@ -130,7 +130,7 @@ class Generator:
         config, pacer, admission = self.config, self.pacer, self.admission
         n = params.output_tokens
         response_id = _response_id(params.api, ex.request_id)
-        wire = StreamWire(params.api, response_id, int(time.time()), config.model, n)
+        wire = StreamWire(params.api, response_id, int(time.time()), config.model, n, params.choices)
         conn = ex.conn
         transport = conn.transport
         stamps = record.token_ns
@@ -142,7 +142,8 @@ class Generator:
         faulty = fault in MID_STREAM_FAULTS
         stop = min(config.fault_after, n) if faulty else n
         last = -1 if faulty else n - 1  # the token whose chunk ends the stream (none if a fault does)
-        ending = (wire.usage(params.prompt_tokens, n) if params.include_usage else b"") + DONE_EVENT
+        usage = wire.usage(params.prompt_tokens, n * params.choices) if params.include_usage else b""
+        ending = usage + DONE_EVENT
         deadline = start + pacer.ttft_ns(admission.running)
         complete = False
         if config.fast:
@@ -175,7 +176,7 @@ class Generator:
             complete = pump.complete
         else:
             await ex.wait_until(deadline)  # a fault before the first token comes when it would have
-        record.output_tokens = len(stamps)
+        record.output_tokens = len(stamps) * params.choices
         record.first_token_ns = stamps[0] if stamps else None
         if complete:  # the last token's write also carried the rest of the response
             ex.finish()
@@ -213,7 +214,7 @@ class Generator:
         n = params.output_tokens
         body = full_body(
             params.api, _response_id(params.api, ex.request_id), int(time.time()), config.model,
-            params.prompt_tokens, n, params.finish_reason,
+            params.prompt_tokens, n, params.finish_reason, params.choices,
         )
         if fault == "no_tokens":
             ex.start_fixed(200, len(body))
@@ -228,7 +229,7 @@ class Generator:
                 _gone(record, ex)
                 return
             stamps.append(perf_counter_ns())
-        record.output_tokens = n
+        record.output_tokens = n * params.choices
         record.first_token_ns = stamps[0]
         record.end_ns = perf_counter_ns()  # the body is handed over next
         if fault == "inband_error":
@@ -251,7 +252,7 @@ class Generator:
             record.end_ns = perf_counter_ns()
         stamps = record.token_ns
         if stamps:
-            metrics.generation_tokens += len(stamps)
+            metrics.generation_tokens += max(record.output_tokens, len(stamps))
             metrics.ttft.observe_ns(stamps[0] - record.received_ns)
             if len(stamps) > 1:
                 metrics.itl.observe_many_ns(b - a for a, b in pairwise(stamps))

@@ -15,6 +15,8 @@ from servers.sim.errors import ApiError
 from servers.sim.vocab import count_message_words, count_words
 
 Api = Literal["completions", "chat"]
+MAX_CHOICES = 16
+"""Most choices (`n`) one request may ask for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,8 @@ class GenerationParams:
     prompt_tokens: int
     output_tokens: int
     finish_reason: str
+    choices: int = 1
+    """`n`: every choice streams the same scripted tokens under its own `index`."""
 
 
 def parse_generation(api: Api, body: bytes, config: SimConfig) -> GenerationParams:
@@ -42,8 +46,8 @@ def parse_generation(api: Api, body: bytes, config: SimConfig) -> GenerationPara
     stream = _optional(payload, "stream", bool, False)
     include_usage = _include_usage(payload, stream)
     n = _optional(payload, "n", int, 1)
-    if n != 1:
-        raise ApiError(400, "sim-server generates one choice per request: n must be 1", "n")
+    if not 1 <= n <= MAX_CHOICES:
+        raise ApiError(400, f"n must be in [1, {MAX_CHOICES}], got {n}", "n")
     max_tokens = _max_tokens(payload, api)
     min_tokens = _optional(payload, "min_tokens", int, 0)
     if min_tokens < 0:
@@ -53,7 +57,7 @@ def parse_generation(api: Api, body: bytes, config: SimConfig) -> GenerationPara
         raise ApiError(400, f"min_tokens ({min_tokens}) must be <= max_tokens ({max_tokens})", "min_tokens")
     output_tokens = output_length(config.output_tokens, max_tokens, min_tokens, ignore_eos)
     finish_reason = "length" if max_tokens is not None and output_tokens == max_tokens else "stop"
-    return GenerationParams(api, stream, include_usage, prompt_tokens, output_tokens, finish_reason)
+    return GenerationParams(api, stream, include_usage, prompt_tokens, output_tokens, finish_reason, n)
 
 
 def output_length(default: int, max_tokens: int | None, min_tokens: int, ignore_eos: bool) -> int:

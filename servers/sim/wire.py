@@ -60,43 +60,51 @@ CHUNKED_END = b"0\r\n\r\n"
 class StreamWire:
     """The ready-made events of one streamed response."""
 
-    __slots__ = ("api", "head", "prefix", "tails")
+    __slots__ = ("api", "head", "prefix", "tails", "prefixes")
 
-    def __init__(self, api: Api, response_id: str, created: int, model: str, output_tokens: int) -> None:
+    def __init__(
+        self, api: Api, response_id: str, created: int, model: str, output_tokens: int, choices: int = 1
+    ) -> None:
         obj = b"text_completion" if api == "completions" else b"chat.completion.chunk"
         self.api: Api = api
         self.head = (
             b'data: {"id":"' + _json_inner(response_id) + b'","object":"' + obj + b'","created":'
             + str(created).encode() + b',"model":"' + _json_inner(model) + b'",'
         )
-        opening = b'"choices":[{"index":0,"text":"' if api == "completions" else (
-            b'"choices":[{"index":0,"delta":{"content":"'
-        )
-        self.prefix = self.head + opening
+        key = b'"text":"' if api == "completions" else b'"delta":{"content":"'
+        # With n choices every token step is n events, one per choice index (as vLLM interleaves them).
+        self.prefixes = [self.head + b'"choices":[{"index":%d,' % i + key for i in range(choices)]
+        self.prefix = self.prefixes[0]
         self.tails = content_tails(api, output_tokens)
 
     def token(self, index: int) -> bytes:
-        """The event of token `index` (not final)."""
-        return self.prefix + self.tails[index]
+        """The event(s) of token `index` (not final), one per choice."""
+        tail = self.tails[index]
+        if len(self.prefixes) == 1:
+            return self.prefix + tail
+        return b"".join(prefix + tail for prefix in self.prefixes)
 
     def tokens(self, start: int, stop: int) -> bytes:
         """The events of tokens start..stop-1 (none final), concatenated."""
-        return self.prefix + self.prefix.join(self.tails[start:stop])
+        if len(self.prefixes) == 1:
+            return self.prefix + self.prefix.join(self.tails[start:stop])
+        return b"".join(self.token(i) for i in range(start, stop))
 
     def last_token(self, index: int, reason: str) -> bytes:
-        """The event of the last token: for completions it carries `finish_reason`; for chat the
-        token chunk is followed by an empty-content chunk that does."""
+        """The event of the last token of every choice: for completions it carries `finish_reason`;
+        for chat the token chunk is followed by an empty-content chunk that does."""
         if self.api == "completions":
             token = _TOKEN_JSON[index % len(_TOKEN_JSON)]
-            return self.prefix + token + _finish_tail(self.api, reason)
-        return self.prefix + self.tails[index] + self.prefix + _finish_tail(self.api, reason)
+            return b"".join(prefix + token + _finish_tail(self.api, reason) for prefix in self.prefixes)
+        return b"".join(
+            prefix + self.tails[index] + prefix + _finish_tail(self.api, reason) for prefix in self.prefixes
+        )
 
     def role(self) -> bytes:
-        """Chat's role-only first event (no generated text)."""
-        return (
-            self.head
-            + b'"choices":[{"index":0,"delta":{"role":"assistant","content":""},'
-            + _NULLS
+        """Chat's role-only first event of every choice (no generated text)."""
+        return b"".join(
+            self.head + b'"choices":[{"index":%d,"delta":{"role":"assistant","content":""},' % i + _NULLS
+            for i in range(len(self.prefixes))
         )
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
@@ -119,9 +127,9 @@ def error_event(status: int, message: str) -> bytes:
 
 def full_body(
     api: Api, response_id: str, created: int, model: str, params_prompt: int, completion: int,
-    finish_reason: str,
+    finish_reason: str, choices: int = 1,
 ) -> bytes:
-    """A whole non-streamed response body."""
+    """A whole non-streamed response body (`choices` identical choices of `completion` tokens each)."""
     text = generated_text(completion)
     choice: dict[str, Any]
     if api == "completions":
@@ -138,9 +146,10 @@ def full_body(
             "logprobs": None, "finish_reason": finish_reason, "stop_reason": None,
         }
     return orjson.dumps({
-        "id": response_id, "object": obj, "created": created, "model": model, "choices": [choice],
+        "id": response_id, "object": obj, "created": created, "model": model,
+        "choices": [{**choice, "index": i} for i in range(choices)],
         "usage": {
-            "prompt_tokens": params_prompt, "total_tokens": params_prompt + completion,
-            "completion_tokens": completion,
+            "prompt_tokens": params_prompt, "total_tokens": params_prompt + completion * choices,
+            "completion_tokens": completion * choices,
         },
     })

@@ -24,6 +24,9 @@ VLLM_PORT = 8000
 HF_PORT = 8001
 DTYPES = ("bfloat16", "float16", "float32")
 DEVICES = ("cpu", "cuda")
+DEFAULT_MAX_MODEL_LEN = 2048
+"""Maximum context of both servers unless told otherwise: the one definition of this default
+(`hf-server serve` without `--max-model-len` uses it too, capped at the model's own context)."""
 
 
 GIB = 2**30
@@ -73,7 +76,7 @@ class ServeSettings:
 
     model_dir: Path
     served_model_name: str = DEFAULT_SERVED_MODEL_NAME
-    max_model_len: int = 2048
+    max_model_len: int = DEFAULT_MAX_MODEL_LEN
     """Maximum context (prompt + output tokens) on both servers."""
     dtype: str = "bfloat16"
     device: str = "cpu"
