@@ -28,6 +28,9 @@ class Series:
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Level label (`concurrency=4`) -> summary."""
     server: dict[str, Any] = field(default_factory=dict)
+    repeats: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    """Level label -> repeat number -> that run's summary (`--repeats` > 1; `summaries` holds the pooled
+    one). A later attempt (a client-bound level re-run) replaces an earlier one."""
 
 
 @dataclass
@@ -57,6 +60,8 @@ class ReportData:
     x_label: str
     pairs: list[tuple[str, str]]
     """(subject series, baseline series): each speed-up is subject over baseline."""
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Figures derived once and shared by the report's parts (the bootstrap intervals)."""
 
     @property
     def primary(self) -> RunData:
@@ -101,8 +106,13 @@ def _series_of(run: RunData, prefixed: bool) -> list[Series]:
         name = f"{run.label}/{target}" if prefixed else str(target)
         series = Series(name, str(target), run.label, server=dict(servers.get(target) or {}))
         for summary in run.saved.summaries:
-            if summary.get("target") == target:
-                series.summaries[str(summary.get("level"))] = summary
+            if summary.get("target") != target:
+                continue
+            level = str(summary.get("level"))
+            if summary.get("repeat") is not None:
+                series.repeats.setdefault(level, {})[int(summary["repeat"])] = summary
+            else:
+                series.summaries[level] = summary
         out.append(series)
     return out
 
