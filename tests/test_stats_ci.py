@@ -108,3 +108,14 @@ def test_the_maximum_has_no_tail() -> None:
         samples_needed(100)
     assert too_few_for(10**6, 100)
     assert not too_few_for(None, 99)
+
+
+def test_report_marks_percentiles_by_their_own_sample_counts() -> None:
+    from loadgen.report.tails import is_thin
+
+    summary = {"completed": 30, "samples": {"ttft": 30, "itl": 3000, "e2el": 30, "tpot": 30}}
+    assert is_thin("p50_e2el_ms", summary) and is_thin("p50_ttft_ms", summary)
+    assert not is_thin("p99_itl_ms", summary) and is_thin("p99.9_itl_ms", summary)
+    assert not is_thin("mean_tpot_ms", summary) and not is_thin("output_throughput", summary)
+    assert is_thin("p90_ttft_ms", {"completed": 199}) and not is_thin("p90_ttft_ms", {"completed": 200})
+    assert not is_thin("p90_itl_ms", {"completed": 10})  # gaps were not counted: unknown, not marked

@@ -21,7 +21,7 @@ FOOTNOTE = (
     "figure, one or two requests move it."
 )
 
-_PERCENTILE_KEY = re.compile(r"^p([0-9.]+)_([a-z]+)_ms$")
+_PERCENTILE_KEY = re.compile(r"^p([0-9.]+)_([a-z0-9]+)_ms$")
 
 
 def sample_count(summary: Mapping[str, Any], metric: str) -> int | None:
