@@ -95,6 +95,22 @@ def test_a_client_bound_failure_counts_as_a_failure_and_is_named() -> None:
     assert result.to_dict()["client_bound_failures"] == [4]
 
 
+def test_an_interrupted_search_says_so_and_keeps_its_probes() -> None:
+    calls: list[float] = []
+
+    async def run(rate: float) -> ProbeResult:
+        calls.append(rate)
+        return ProbeResult(rate, 10, 10)
+
+    result = asyncio.run(
+        search_capacity(
+            "x", run, start_rate=1, max_rate=64, max_steps=12, should_stop=lambda: len(calls) >= 2
+        )
+    )
+    assert result.stopped == "interrupted" and [p.rate for p in result.probes] == [1, 2]
+    assert result.capacity_rps == 2
+
+
 def test_bad_bounds_are_refused() -> None:
     _, run = threshold_probe(1.0)
     with pytest.raises(ValueError):
@@ -148,6 +164,13 @@ def test_capacity_search_finds_the_scripted_servers_known_capacity(
     assert slow_rate is not None and 0.85 * 10 <= slow_rate <= 1.1 * 10.76, found["slow"]
     assert fast_rate is not None and 0.85 * 20 <= fast_rate <= 1.1 * 23.8, found["fast"]
     assert all(len(r.probes) <= 10 for r in outcome.capacity)
+    first_send: dict[str, int] = {}
+    for line in (tmp_path / "run" / "capacity.jsonl").read_bytes().splitlines():
+        record = orjson.loads(line)
+        prefix = record["request_id"].rsplit("-", 1)[0]
+        first_send[prefix] = min(first_send.get(prefix, record["send_ns"]), record["send_ns"])
+    order = sorted(first_send, key=first_send.__getitem__)
+    assert order[:4] == ["fast-capacity1", "slow-capacity1", "slow-capacity2", "fast-capacity2"]
     saved = orjson.loads((tmp_path / "run" / "capacity.json").read_bytes())
     assert saved["slo"] == {"ttft_ms": 150} and len(saved["results"]) == 2
     report = write_report([tmp_path / "run"])

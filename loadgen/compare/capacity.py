@@ -80,6 +80,66 @@ class CapacityResult:
 Probe = Callable[[float], Awaitable[ProbeResult]]
 
 
+class CapacitySearch:
+    """The search as a state machine: ask `next_rate()`, probe it, `record()` the result; repeat until
+    `next_rate()` is None. (So a driver can alternate the probes of several servers.)"""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        start_rate: float,
+        max_rate: float,
+        max_steps: int,
+        threshold: float = GOODPUT_TARGET,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> None:
+        if not 0 < start_rate or not 0 < max_rate or max_steps < 1 or not 0 < tolerance:
+            raise ValueError("start_rate, max_rate and tolerance must be above 0, max_steps at least 1")
+        self.target, self.max_rate, self.max_steps = target, max_rate, max_steps
+        self.threshold, self.tolerance = threshold, tolerance
+        self.low: float | None = None
+        """Highest passing rate."""
+        self.high: float | None = None
+        """Lowest failing rate."""
+        self.probes: list[ProbeResult] = []
+        self._rate: float | None = min(start_rate, max_rate)
+        self.stopped: Stop = "steps"
+
+    def next_rate(self) -> float | None:
+        """The rate to probe next (None: the search is over)."""
+        return self._rate if len(self.probes) < self.max_steps else None
+
+    def stop(self) -> None:
+        """End the search early (interrupted)."""
+        if self._rate is not None and len(self.probes) < self.max_steps:
+            self.stopped = "interrupted"
+        self._rate = None
+
+    def record(self, result: ProbeResult) -> None:
+        """Take a probe's result and choose the next rate."""
+        rate = result.rate
+        self.probes.append(result)
+        if result.passed(self.threshold):
+            self.low = rate if self.low is None else max(self.low, rate)
+        else:
+            self.high = rate if self.high is None else min(self.high, rate)
+        if self.high is None:  # grow
+            self._rate = None if rate >= self.max_rate else min(2 * rate, self.max_rate)
+            self.stopped = "max-rate" if self._rate is None else self.stopped
+        elif self.low is None:  # shrink
+            self._rate = rate / 2 if rate / 2 >= self.max_rate / 2**20 else None
+            self.stopped = "below-range" if self._rate is None else self.stopped
+        elif self.high - self.low <= self.tolerance * self.low:  # bisect until close enough
+            self._rate, self.stopped = None, "converged"
+        else:
+            self._rate = (self.low + self.high) / 2
+
+    def result(self) -> CapacityResult:
+        """The answer so far."""
+        return CapacityResult(self.target, self.low, self.high, self.stopped, list(self.probes))
+
+
 async def search_capacity(
     target: str,
     probe: Probe,
@@ -92,37 +152,17 @@ async def search_capacity(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> CapacityResult:
     """Find the highest rate in (0, max_rate] at which `probe` passes, in at most `max_steps` probes."""
-    if not 0 < start_rate or not 0 < max_rate or max_steps < 1 or not 0 < tolerance:
-        raise ValueError("start_rate, max_rate and tolerance must be above 0, max_steps at least 1")
-    floor = max_rate / 2**20
-    low: float | None = None  # highest passing rate
-    high: float | None = None  # lowest failing rate
-    probes: list[ProbeResult] = []
-    rate = min(start_rate, max_rate)
-    stopped: Stop = "steps"
-    while len(probes) < max_steps:
+    search = CapacitySearch(
+        target,
+        start_rate=start_rate,
+        max_rate=max_rate,
+        max_steps=max_steps,
+        threshold=threshold,
+        tolerance=tolerance,
+    )
+    while (rate := search.next_rate()) is not None:
         if should_stop():
-            stopped = "interrupted"
+            search.stop()
             break
-        result = await probe(rate)
-        probes.append(result)
-        if result.passed(threshold):
-            low = rate if low is None else max(low, rate)
-        else:
-            high = rate if high is None else min(high, rate)
-        if high is None:  # grow
-            if rate >= max_rate:
-                stopped = "max-rate"
-                break
-            rate = min(2 * rate, max_rate)
-        elif low is None:  # shrink
-            rate /= 2
-            if rate < floor:
-                stopped = "below-range"
-                break
-        else:  # bisect
-            if high - low <= tolerance * low:
-                stopped = "converged"
-                break
-            rate = (low + high) / 2
-    return CapacityResult(target, low, high, stopped, probes)
+        search.record(await probe(rate))
+    return search.result()

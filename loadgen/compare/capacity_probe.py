@@ -1,4 +1,4 @@
-"""Capacity at SLO against real targets: each probe a short open-loop level, one server after another.
+"""Capacity at SLO against real targets: each probe a short open-loop level, the servers alternating.
 
 Every probe sends the comparison's prompts with the plan's arrival process, seed and cap, at the
 probe's rate; its records go to `capacity.jsonl` (level `capacity rate=R`), the answers to
@@ -16,11 +16,11 @@ from loadgen.compare.capacity import (
     DEFAULT_TOLERANCE,
     GOODPUT_TARGET,
     CapacityResult,
+    CapacitySearch,
     ProbeResult,
-    search_capacity,
 )
 from loadgen.compare.plan import ComparePlan
-from loadgen.compare.sweep import RelabelSink
+from loadgen.compare.sweep import RelabelSink, level_order
 from loadgen.results import RecordSink
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import run_level
@@ -74,24 +74,39 @@ async def find_capacities(
     stop: asyncio.Event,
     on_probe: Callable[[str, ProbeResult], None] | None = None,
 ) -> list[CapacityResult]:
-    """Search each target's capacity at `slo` in turn."""
-    results = []
-    for target in targets:
-        count = 0
-
-        async def probe(rate: float, target: Target = target) -> ProbeResult:
-            nonlocal count
-            count += 1
-            load = probe_load(plan, rate)
+    """Search every target's capacity at `slo`, the probes of the targets alternating (A B, B A, ...)
+    as the sweep's levels do, so a drift of the machine is shared rather than handed to one server."""
+    searches = {
+        t.name: CapacitySearch(
+            t.name,
+            start_rate=settings.start_rate,
+            max_rate=settings.max_rate,
+            max_steps=settings.max_steps,
+            threshold=settings.threshold,
+        )
+        for t in targets
+    }
+    counts = dict.fromkeys(searches, 0)
+    turn = 0
+    while any(s.next_rate() is not None for s in searches.values()):
+        for target in level_order(targets, turn):
+            search = searches[target.name]
+            rate = search.next_rate()
+            if rate is None:
+                continue
+            if stop.is_set():
+                search.stop()
+                continue
+            counts[target.name] += 1
             result = await run_level(
                 target,
                 prompts,
-                load,
+                probe_load(plan, rate),
                 request,
                 RelabelSink(sink, f"capacity rate={rate:g}"),
                 stop=stop,
                 slo=slo,
-                id_prefix=f"{target.name}-capacity{count}",
+                id_prefix=f"{target.name}-capacity{counts[target.name]}",
             )
             measured = result.measured
             outcome = ProbeResult(
@@ -101,24 +116,11 @@ async def find_capacities(
                 client_bound=result.selfcheck.client_bound,
                 achieved_rate=float(result.summary.get("request_throughput") or 0.0),
             )
+            search.record(outcome)
             if on_probe is not None:
                 on_probe(target.name, outcome)
-            return outcome
-
-        results.append(
-            await search_capacity(
-                target.name,
-                probe,
-                start_rate=settings.start_rate,
-                max_rate=settings.max_rate,
-                max_steps=settings.max_steps,
-                threshold=settings.threshold,
-                should_stop=stop.is_set,
-            )
-        )
-        if stop.is_set():
-            break
-    return results
+        turn += 1
+    return [s.result() for s in searches.values()]
 
 
 def capacity_file(
