@@ -178,3 +178,16 @@ def test_capacity_search_finds_the_scripted_servers_known_capacity(
     assert "## Capacity at SLO" in markdown and "TTFT <= 150 ms" in markdown
     assert "Capacity at SLO (TTFT <= 150 ms, goodput >= 90%): **fast**" in markdown
     assert markdown.count("| fast | ") >= len(found["fast"].probes)
+
+
+def test_capacity_ratio_is_a_lower_bound_when_only_the_subject_hit_the_max_rate() -> None:
+    from loadgen.report.capacity import _ratio_text
+
+    capacity = {
+        "results": [
+            {"target": "a", "capacity_rps": 64.0, "stopped": "max-rate"},
+            {"target": "b", "capacity_rps": 16.0, "stopped": "converged"},
+        ]
+    }
+    assert _ratio_text(capacity, "a", "b") == "at least 4.00x"
+    assert _ratio_text(capacity, "b", "a") == "0.25x"

@@ -48,6 +48,15 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
+def _ratio_text(capacity: dict[str, Any], subject: str, base: str) -> str:
+    """The capacity ratio; `at least` when only the subject hit the maximum rate (a lower bound)."""
+    results = {str(r["target"]): r for r in capacity.get("results") or []}
+    a, b = results.get(subject) or {}, results.get(base) or {}
+    text = format_ratio(_ratio(a.get("capacity_rps"), b.get("capacity_rps")))
+    bounded = a.get("stopped") == "max-rate" and b.get("stopped") != "max-rate"
+    return f"at least {text}" if bounded and text != "-" else text
+
+
 def capacity_headline(data: ReportData) -> list[str]:
     """One sentence per pair for the verdict: each server's capacity at SLO and the ratio."""
     capacity = read_capacity(data)
@@ -62,7 +71,7 @@ def capacity_headline(data: ReportData) -> list[str]:
             lines.append(
                 f"Capacity at SLO ({slo_text(capacity.get('slo') or {})}, goodput >= {share:.0f}%): "
                 f"**{subject}** {_rate(a)} req/s vs **{base}** {_rate(b)} req/s "
-                f"({format_ratio(_ratio(a, b))})."
+                f"({_ratio_text(capacity, subject, base)})."
             )
     return lines
 
@@ -74,6 +83,8 @@ def capacity_blocks(data: ReportData) -> list[Block]:
         return []
     share = 100 * float(capacity.get("threshold") or 0.9)
     arrival = str(capacity.get("arrival") or "poisson")
+    if arrival == "gamma":
+        arrival += f" (burstiness {float(capacity.get('burstiness') or 1):g})"
     cap = capacity.get("max_concurrency")
     results = capacity.get("results") or []
     tolerance = 100 * float(capacity.get("tolerance") or 0.05)
@@ -112,9 +123,7 @@ def capacity_blocks(data: ReportData) -> list[Block]:
     )
     found = _capacities(capacity)
     pair_rows = [
-        [f"{a} over {b}", format_ratio(_ratio(found.get(a), found.get(b)))]
-        for a, b in data.pairs
-        if a in found and b in found
+        [f"{a} over {b}", _ratio_text(capacity, a, b)] for a, b in data.pairs if a in found and b in found
     ]
     if pair_rows:
         blocks.append(Table(["capacity ratio", "x"], pair_rows))
