@@ -93,6 +93,11 @@ def read_run(directory: str | Path, label: str | None = None) -> RunData:
     return RunData(saved, label or saved.directory.name, parity, offline)
 
 
+def _attempt(summary: dict[str, Any] | None) -> int:
+    """Which attempt a summary is (a client-bound level re-run is attempt 2; none yet: 0)."""
+    return 0 if summary is None else int(summary.get("attempt") or 1)
+
+
 def _series_of(run: RunData, prefixed: bool) -> list[Series]:
     servers = {s.get("name"): s for s in run.meta.get("servers") or []}
     names = [t.get("name") for t in run.meta.get("targets") or []]
@@ -110,8 +115,10 @@ def _series_of(run: RunData, prefixed: bool) -> list[Series]:
                 continue
             level = str(summary.get("level"))
             if summary.get("repeat") is not None:
-                series.repeats.setdefault(level, {})[int(summary["repeat"])] = summary
-            else:
+                slot, key = series.repeats.setdefault(level, {}), int(summary["repeat"])
+                if _attempt(summary) >= _attempt(slot.get(key)):
+                    slot[key] = summary
+            elif _attempt(summary) >= _attempt(series.summaries.get(level)):
                 series.summaries[level] = summary
         out.append(series)
     return out
