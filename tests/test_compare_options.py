@@ -41,6 +41,19 @@ def test_bad_options_with_launch_fail_before_starting_servers(tmp_path: object) 
     assert "starting" not in done.stderr
 
 
+def test_capacity_probes_take_an_arrival_process_with_a_closed_loop_sweep() -> None:
+    plan = build_plan(
+        {
+            "concurrency": "1",
+            "arrival": "gamma",
+            "burstiness": 2.0,
+            "capacity_search": True,
+            "slo": ("ttft:9",),
+        }
+    )
+    assert (plan.mode, plan.arrival, plan.burstiness) == ("closed", "gamma", 2.0)
+
+
 def test_options_reach_the_plan() -> None:
     plan = build_plan(
         {

@@ -10,16 +10,20 @@ import click
 def check_load_options(opts: dict[str, Any], mode: Literal["closed", "open"]) -> None:
     """Raise a one-line usage error for options that do not fit together.
 
-    `--arrival`/`--burstiness` need `--rate`; `--burstiness` needs gamma arrivals; `--repeats` is at
+    `--arrival`/`--burstiness` need `--rate` (or `--capacity-search`, whose probes are open loop);
+    `--burstiness` needs gamma arrivals; `--repeats` is at
     least 1; the capacity options need `--capacity-search`, which needs an `--slo`.
     """
     repeats = opts.get("repeats")
     if repeats is not None and repeats < 1:
         raise click.BadParameter(f"needs at least 1 run per level, got {repeats}", param_hint="--repeats")
-    if opts.get("arrival") and mode != "open":
-        raise click.UsageError("--arrival shapes open-loop load: give --rate levels (not --concurrency)")
+    open_loop = mode == "open" or bool(opts.get("capacity_search"))  # capacity probes are open loop
+    if opts.get("arrival") and not open_loop:
+        raise click.UsageError(
+            "--arrival shapes open-loop load: give --rate levels (not --concurrency) or --capacity-search"
+        )
     if opts.get("burstiness") is not None:
-        if mode != "open":
+        if not open_loop:
             raise click.UsageError(
                 "--burstiness shapes open-loop load: give --rate levels and --arrival gamma"
             )
