@@ -63,6 +63,10 @@ METRIC_DEFINITIONS: dict[str, str] = {
         "Most content events (tokens, when the server streams one per event) of successful requests "
         "arriving within one one-second bucket counted from the first request's start, as vLLM does."
     ),
+    "samples": (
+        "Values each latency distribution was computed from (requests for TTFT, TPOT and E2E; gaps "
+        "for ITL): a percentile with fewer than 20 of them beyond it is marked in reports."
+    ),
     "errors": "Failed requests per error class; `error_examples` holds the first message of each class.",
     "tokens_source": (
         "Where output token counts came from: `usage` (server-reported), `tokenizer` (counted by the "
@@ -246,6 +250,7 @@ def summarize(
     e2els = [t for t in (r.e2e_ns for r in done) if t is not None]
     for metric, values in (("ttft", ttfts), ("tpot", tpots), ("itl", itls), ("e2el", e2els)):
         summary.update(_distribution(metric, _ms(values), percentiles))
+    summary["samples"] = {"ttft": len(ttfts), "tpot": len(tpots), "itl": len(itls), "e2el": len(e2els)}
 
     delays = _ms(r.queue_delay_ns for r in measured)
     summary["mean_queue_delay_ms"] = float(np.mean(delays)) if delays else None

@@ -87,6 +87,45 @@ def run_options(func: Any) -> Any:
             "--max-concurrency", type=click.IntRange(min=1), help="Open loop: cap on requests in flight."
         ),
         click.option(
+            "--arrival",
+            type=click.Choice(["poisson", "gamma", "constant"]),
+            help="Open loop (--rate): arrival process [default: poisson].",
+        ),
+        click.option(
+            "--burstiness",
+            type=click.FloatRange(min=0, min_open=True),
+            help="--arrival gamma: shape of the gaps (1 = Poisson, lower is burstier) [default: 1].",
+        ),
+        click.option(
+            "--repeats",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Runs of each level on each target, interleaved (A B, B A, ...); the report gives 95% "
+            "intervals.",
+        ),
+        click.option(
+            "--rerun-client-bound",
+            is_flag=True,
+            help="Run a level once more when the load generator was the bottleneck (it stays out of the "
+            "verdict if it is again).",
+        ),
+        click.option(
+            "--capacity-search",
+            is_flag=True,
+            help="Also find each server's highest rate with goodput >= 90% under the --slo limits.",
+        ),
+        click.option(
+            "--capacity-max-rate",
+            type=click.FloatRange(min=0, min_open=True),
+            help="--capacity-search: highest rate tried, req/s [default: 64].",
+        ),
+        click.option(
+            "--capacity-steps",
+            type=click.IntRange(min=1),
+            help="--capacity-search: most probes per server [default: 12].",
+        ),
+        click.option(
             "--num-requests",
             type=click.IntRange(min=1),
             help="Measured requests per level [default: 4 per concurrency slot, at least 8].",

@@ -14,6 +14,7 @@ import click
 import orjson
 
 from loadgen.compare.launch import LaunchedServer, free_port, launched
+from loadgen.compare.options import check_load_options
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison, default_tokenizer, env_model_dir
 from loadgen.compare.targets import TargetSpec, check_same_model, parse_targets, probe, setting_warnings
@@ -90,6 +91,7 @@ def build_plan(opts: dict[str, Any]) -> ComparePlan:
         levels = _numbers(opts["rate"], float, "--rate")
     else:
         levels = _numbers(opts.get("concurrency") or "1,4,16", int, "--concurrency")
+    check_load_options(opts, mode)
     return ComparePlan(
         mode=mode,
         levels=tuple(float(v) for v in levels),
@@ -105,6 +107,13 @@ def build_plan(opts: dict[str, Any]) -> ComparePlan:
         min_requests=opts.get("min_requests", 8),
         probe_prompts=opts.get("probe_prompts", 8),
         probe_tokens=opts.get("probe_tokens", 32),
+        arrival=opts.get("arrival") or "poisson",
+        burstiness=opts.get("burstiness") or 1.0,
+        repeats=opts.get("repeats") or 1,
+        rerun_client_bound=bool(opts.get("rerun_client_bound")),
+        capacity_search=bool(opts.get("capacity_search")),
+        capacity_max_rate=opts.get("capacity_max_rate") or 64.0,
+        capacity_steps=opts.get("capacity_steps") or 12,
     )
 
 

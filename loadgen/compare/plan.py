@@ -31,6 +31,16 @@ class ComparePlan:
     max_concurrency: int | None = None
     """Open loop: cap on requests in flight."""
     arrival: Literal["constant", "poisson", "gamma"] = "poisson"
+    burstiness: float = 1.0
+    """Open loop, gamma arrivals: the shape (1 = Poisson; lower is burstier)."""
+    repeats: int = 1
+    """Runs of each level on each target, interleaved (A B, B A, ...)."""
+    rerun_client_bound: bool = False
+    """Run a level once more when the load generator was the bottleneck in any of its runs."""
+    capacity_search: bool = False
+    """After the sweep, search each target's highest rate with goodput >= 90% under the SLOs."""
+    capacity_max_rate: float = 64.0
+    capacity_steps: int = 12
     seed: int = 0
     offline_batches: tuple[int, ...] = DEFAULT_BATCHES
     parity: ParityMode = "gate"
@@ -70,6 +80,7 @@ class ComparePlan:
             rate=float(level),
             concurrency=self.max_concurrency,
             arrival=self.arrival,
+            burstiness=self.burstiness,
             num_requests=count,
             warmup_requests=warmup,
             seed=self.seed,

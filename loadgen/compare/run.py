@@ -5,7 +5,8 @@ Files written to the run directory (besides the report):
   the machine, launch details (command, load time, idle memory) and the parity verdict;
 - `requests.jsonl` and `summary-NN-<target>-<level>.json`: the sweep (as `loadgen run` writes them);
 - `parity.jsonl`, `parity.json`: the greedy probe's records and every gate's verdict;
-- `offline.jsonl`, `offline.json`: the fixed batches' records and results.
+- `offline.jsonl`, `offline.json`: the fixed batches' records and results;
+- `capacity.jsonl`, `capacity.json`: with `--capacity-search`, each probe's records and each search.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 import orjson
 
 from loadgen.client_tokens import TokenCounter
+from loadgen.compare.capacity import CapacityResult, ProbeResult
+from loadgen.compare.capacity_probe import CapacitySettings, capacity_file, find_capacities
 from loadgen.compare.launch import LaunchedServer
 from loadgen.compare.levels import SweepLevel
 from loadgen.compare.memory import listening_pid, tree_rss_bytes
@@ -49,6 +52,8 @@ from loadgen.workloads.base import Prompt
 
 PARITY_FILE = "parity.json"
 OFFLINE_FILE = "offline.json"
+CAPACITY_FILE = "capacity.json"
+CAPACITY_RECORDS = "capacity.jsonl"
 EXIT_PARITY_FAILED = 3
 
 
@@ -90,6 +95,7 @@ class CompareOutcome:
     summaries: list[dict[str, Any]]
     offline: list[BatchResult]
     stopped_at_parity: bool
+    capacity: list[CapacityResult] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -216,10 +222,20 @@ class Comparison:
         verdict = " (client-bound!)" if result.selfcheck.client_bound else ""
         ttft = s.get("p50_ttft_ms")
         ttft_text = "-" if ttft is None else f"{ttft:.0f}"
+        run = f" repeat {s['repeat'] + 1}/{s['repeats']}" if "repeat" in s else ""
+        run += " (re-run)" if s.get("attempt", 1) > 1 else ""
         self.echo(
-            f"  {s['label']}: {s['completed']} ok, {s['failed']} failed, "
+            f"  {s['label']}{run}: {s['completed']} ok, {s['failed']} failed, "
             f"{s['output_throughput']:.1f} output tok/s, TTFT p50 {ttft_text} ms{verdict}"
         )
+
+    def _on_pooled(self, summary: dict[str, Any]) -> None:
+        self.writer.write_summary(summary)
+        self.summaries.append(summary)
+
+    def _on_rerun(self, level: str) -> None:
+        self.echo(f"  {level} was client-bound: running it once more (--rerun-client-bound)")
+        self.writer.meta.setdefault("reruns", []).append(level)
 
     def _on_batch(self, batch: BatchResult) -> None:
         batch.server_batches = self.batches.collect(batch.target, f"batch={batch.batch_size}")
@@ -250,7 +266,7 @@ class Comparison:
         self.echo(
             f"sweep: {', '.join(load.label for load in loads)} "
             f"on {', '.join(t.name for t in inputs.targets)} "
-            "(interleaved)"
+            f"(interleaved{f', {plan.repeats} repeats each' if plan.repeats > 1 else ''})"
         )
         if inputs.server_metrics_interval_s > 0:
             self.scraper = ServerMetricsRecorder(
@@ -270,11 +286,16 @@ class Comparison:
             slo=inputs.slo,
             on_level=self._on_level,
             level_prompts=None if inputs.levels is None else [level.prompts for level in levels],
+            repeats=plan.repeats,
+            rerun_client_bound=plan.rerun_client_bound,
+            on_pooled=self._on_pooled,
+            on_rerun=self._on_rerun,
         )
         if self.scraper is not None:
             self.scraper.close()
         sweep_records = [r for result in results for r in result.records]
         random_text = plan.random_weights or plan.random_values
+        capacity = await self._capacity(stop) if plan.capacity_search and not stop.is_set() else []
         offline: list[BatchResult] = []
         if plan.offline_batches and not stop.is_set():
             self.echo(f"offline batches: {', '.join(map(str, plan.offline_batches))} prompts at once")
@@ -304,7 +325,47 @@ class Comparison:
         _dump(self.run_dir / PARITY_FILE, parity.to_dict())
         for gate in parity.gates[1:]:
             self.echo(f"parity {gate.name}: {gate.status.upper()}: {gate.summary}")
-        return CompareOutcome(self.run_dir, parity, self.summaries, offline, stopped_at_parity=False)
+        return CompareOutcome(
+            self.run_dir, parity, self.summaries, offline, stopped_at_parity=False, capacity=capacity
+        )
+
+    async def _capacity(self, stop: asyncio.Event) -> list[CapacityResult]:
+        """Capacity at SLO of each target (`--capacity-search`), into `capacity.json`."""
+        inputs = self.inputs
+        if inputs.slo is None or inputs.slo.is_empty:
+            raise ValueError("the capacity search needs at least one SLO")
+        settings = CapacitySettings.of(inputs.plan)
+        self.echo(
+            f"capacity at SLO: highest rate with goodput >= {100 * settings.threshold:.0f}%, "
+            f"{settings.start_rate:g} to {settings.max_rate:g} req/s, "
+            f"at most {settings.max_steps} probes per server"
+        )
+
+        def on_probe(target: str, probe: ProbeResult) -> None:
+            verdict = "pass" if probe.passed(settings.threshold) else "fail"
+            bound = " (client-bound!)" if probe.client_bound else ""
+            self.echo(
+                f"  {target} rate={probe.rate:g}: {probe.met_slo}/{probe.requests} within SLO "
+                f"({100 * probe.goodput_share:.0f}%): {verdict}{bound}"
+            )
+
+        sink = JsonlSink(self.run_dir / CAPACITY_RECORDS)
+        try:
+            results = await find_capacities(
+                inputs.targets,
+                inputs.prompts,
+                inputs.plan,
+                settings,
+                inputs.request,
+                inputs.slo,
+                sink,
+                stop=stop,
+                on_probe=on_probe,
+            )
+        finally:
+            sink.close()
+        _dump(self.run_dir / CAPACITY_FILE, capacity_file(results, settings, inputs.slo, inputs.plan))
+        return results
 
     def run(self) -> CompareOutcome:
         """Run on a fresh event loop. Ctrl-C stops scheduling and keeps what was measured (again: quit)."""

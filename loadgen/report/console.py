@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from loadgen.report.capacity import capacity_headline
+from loadgen.report.client_bound import client_bound_notes
 from loadgen.report.content import headline, metric_cells
 from loadgen.report.data import ReportData
 from loadgen.report.extra_levels import extra_headlines
 from loadgen.report.ratios import METRIC_BY_KEY, batch_speedup, format_ratio, format_value
+from loadgen.report.tails import DAGGER, FOOTNOTE
 
 CONSOLE_METRICS = (
     "output_throughput",
@@ -46,12 +49,15 @@ def summary_table(data: ReportData) -> str:
         text.append(
             "speed-up above 1: the first server is better (throughput ratio, or latency ratio inverted)"
         )
+    if any(DAGGER in cell for row in rows for cell in row):
+        text.append(FOOTNOTE)
     return "\n".join(text)
 
 
 def verdict_lines(data: ReportData) -> list[str]:
-    """The report's headline sentences as plain text."""
-    return [line.replace("**", "").replace("`", "") for line in [*headline(data), *extra_headlines(data)]]
+    """The report's headline sentences as plain text, client-bound levels named first."""
+    lines = [*client_bound_notes(data), *headline(data), *extra_headlines(data), *capacity_headline(data)]
+    return [line.replace("**", "").replace("`", "") for line in lines]
 
 
 def offline_table(data: ReportData) -> str:

@@ -11,13 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from loadgen.report.batches import batch_blocks
+from loadgen.report.capacity import capacity_blocks, capacity_headline
+from loadgen.report.client_bound import client_bound_levels, client_bound_notes
 from loadgen.report.context import config_blocks, machine_blocks, method_blocks, selfcheck_blocks
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
 from loadgen.report.extra_levels import extra_headlines, extra_level_blocks
+from loadgen.report.intervals import interval_blocks, ratio_for, repeats_of
 from loadgen.report.lengths import length_blocks
 from loadgen.report.ratios import METRICS, Metric, batch_speedup, format_ratio, format_value, speedup
 from loadgen.report.server_view import rebuilt_blocks, server_view_blocks
+from loadgen.report.tails import DAGGER, FOOTNOTE, is_thin, mark
+from loadgen.report.traffic import traffic_text
 from loadgen.report.variance import variance_blocks
 
 GIB = 1024**3
@@ -76,24 +81,34 @@ def _parity_blocks(run: RunData) -> list[Block]:
 
 
 def headline(data: ReportData) -> list[str]:
-    """One sentence per compared pair: the throughput speed-up at the top level, its range, latencies."""
+    """One sentence per compared pair: the throughput speed-up at the top level (with its 95% interval
+    and the traffic it holds for), its range, latencies. Client-bound levels are left out."""
     if not data.pairs or not data.levels:
         return []
+    excluded = client_bound_levels(data)
+    levels = [level for level in data.levels if level not in excluded]
+    if not levels:
+        return ["No verdict: every level was client-bound (see above)."]
     blocks: list[str] = []
-    top = data.levels[-1]
+    top = levels[-1]
     for subject, base in data.pairs:
         a, b = data.series_named(subject), data.series_named(base)
-        throughput = [
-            speedup(METRICS[0], a.summaries.get(level), b.summaries.get(level)) for level in data.levels
-        ]
+        throughput = [speedup(METRICS[0], a.summaries.get(level), b.summaries.get(level)) for level in levels]
         known = [r for r in throughput if r is not None]
         if not known:
             continue
         sa, sb = a.summaries.get(top), b.summaries.get(top)
+        ci = ratio_for(data, (subject, base), top, METRICS[0].key)
+        ci_text = (
+            f" (95% CI {ci.low:.2f}–{ci.high:.2f}x, {ci.method})"
+            if ci is not None and ci.low is not None and ci.high is not None
+            else ""
+        )
+        traffic = traffic_text(data.primary.meta, (sa or sb or {}).get("load") or {}, repeats_of(data, top))
         parts = [
-            f"**{subject}** delivers **{format_ratio(throughput[-1])}** the output throughput "
-            f"of **{base}** at "
-            f"{top} ({format_value(METRICS[0].value(sa))} vs {format_value(METRICS[0].value(sb))} tok/s)"
+            f"**{subject}** delivers **{format_ratio(throughput[-1])}**{ci_text} the output throughput "
+            f"of **{base}** — {traffic} "
+            f"({format_value(METRICS[0].value(sa))} vs {format_value(METRICS[0].value(sb))} tok/s)"
         ]
         if len(known) > 1:
             parts.append(f"{format_ratio(min(known))} to {format_ratio(max(known))} across the sweep")
@@ -117,7 +132,12 @@ def _speedup_table(data: ReportData) -> list[Block]:
                 speedup(metric, a.summaries.get(level), b.summaries.get(level)) for level in data.levels
             ]
             if any(r is not None for r in ratios):
-                rows.append([f"{metric.label} ({metric.unit})", *[format_ratio(r) for r in ratios]])
+                thin = [
+                    is_thin(metric.key, a.summaries.get(level)) or is_thin(metric.key, b.summaries.get(level))
+                    for level in data.levels
+                ]
+                cells = [mark(format_ratio(r), t) for r, t in zip(ratios, thin, strict=True)]
+                rows.append([f"{metric.label} ({metric.unit})", *cells])
         if rows:
             blocks.append(
                 Table(
@@ -134,11 +154,12 @@ def metric_cells(data: ReportData, metric: Metric, level: str) -> list[str] | No
     values = [metric.value(s.summaries.get(level)) for s in data.series]
     if all(v is None for v in values):
         return None
-    ratios = [
-        speedup(metric, data.series_named(a).summaries.get(level), data.series_named(b).summaries.get(level))
-        for a, b in data.pairs
-    ]
-    return [*(format_value(v) for v in values), *(format_ratio(r) for r in ratios)]
+    thin = {s.name: is_thin(metric.key, s.summaries.get(level)) for s in data.series}
+    cells = [mark(format_value(v), thin[s.name]) for v, s in zip(values, data.series, strict=True)]
+    for a, b in data.pairs:
+        sa, sb = data.series_named(a).summaries.get(level), data.series_named(b).summaries.get(level)
+        cells.append(mark(format_ratio(speedup(metric, sa, sb)), thin[a] or thin[b]))
+    return cells
 
 
 def _level_tables(data: ReportData) -> list[Block]:
@@ -276,20 +297,30 @@ def _parity_details(run: RunData) -> list[Block]:
     return blocks
 
 
+def _footnoted(blocks: list[Block]) -> list[Block]:
+    """`blocks`, and the dagger's footnote when a table cell carries it."""
+    marked = any(DAGGER in cell for b in blocks if isinstance(b, Table) for row in b.rows for cell in row)
+    return [*blocks, FOOTNOTE] if marked else blocks
+
+
 def build_document(data: ReportData, figures: list[Figure], figures_note: str | None) -> Document:
     """The whole report."""
     verdict = [b for run in data.runs for b in _parity_blocks(run)]
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
     verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
+    verdict = [*(Callout("warn", note) for note in client_bound_notes(data)), *verdict]
     doc = Document(_title(data), _subtitle(data))
-    doc.sections.append(
-        Section("Verdict", [*verdict, *([] if stopped else [*headline(data), *extra_headlines(data)])])
-    )
+    verdict += [] if stopped else [*headline(data), *extra_headlines(data), *capacity_headline(data)]
+    doc.sections.append(Section("Verdict", verdict))
     if not stopped:
         if data.pairs:
-            doc.sections.append(Section("Speed-up at each level", _speedup_table(data)))
-        doc.sections.append(Section("Results by level", _level_tables(data) or ["No level was measured."]))
+            doc.sections.append(Section("Speed-up at each level", _footnoted(_speedup_table(data))))
+            intervals = interval_blocks(data)
+            if intervals:
+                doc.sections.append(Section("Confidence intervals (95%)", intervals))
+        levels = _level_tables(data)
+        doc.sections.append(Section("Results by level", _footnoted(levels) or ["No level was measured."]))
         for title, blocks in (
             ("Beside the sweep: realistic traffic", extra_level_blocks(data)),
             ("Output-length variance", variance_blocks(data)),
@@ -304,6 +335,9 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
         if figures_note:
             plot_blocks.append(Callout("warn", figures_note))
         doc.sections.append(Section("Plots", plot_blocks))
+        capacity = capacity_blocks(data)
+        if capacity:
+            doc.sections.append(Section("Capacity at SLO", capacity))
         offline = _offline_blocks(data)
         if offline:
             doc.sections.append(Section("Fixed batches, load time and memory", offline))

@@ -29,6 +29,9 @@ class Series:
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Level label (`concurrency=4`) -> summary."""
     server: dict[str, Any] = field(default_factory=dict)
+    repeats: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    """Level label -> repeat number -> that run's summary (`--repeats` > 1; `summaries` holds the pooled
+    one). A later attempt (a client-bound level re-run) replaces an earlier one."""
 
 
 @dataclass
@@ -60,6 +63,8 @@ class ReportData:
     """(subject series, baseline series): each speed-up is subject over baseline."""
     extra_levels: list[str] = field(default_factory=list)
     """Levels beside the sweep (the demo's ShareGPT level): in the tables, not on the sweep's axis."""
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Figures derived once and shared by the report's parts (the bootstrap intervals)."""
 
     @property
     def primary(self) -> RunData:
@@ -95,6 +100,11 @@ def read_run(directory: str | Path, label: str | None = None) -> RunData:
     return RunData(saved, label or saved.directory.name, parity, offline)
 
 
+def _attempt(summary: dict[str, Any] | None) -> int:
+    """Which attempt a summary is (a client-bound level re-run is attempt 2; none yet: 0)."""
+    return 0 if summary is None else int(summary.get("attempt") or 1)
+
+
 def _series_of(run: RunData, prefixed: bool) -> list[Series]:
     servers = {s.get("name"): s for s in run.meta.get("servers") or []}
     names = [t.get("name") for t in run.meta.get("targets") or []]
@@ -108,8 +118,15 @@ def _series_of(run: RunData, prefixed: bool) -> list[Series]:
         name = f"{run.label}/{target}" if prefixed else str(target)
         series = Series(name, str(target), run.label, server=dict(servers.get(target) or {}))
         for summary in run.saved.summaries:
-            if summary.get("target") == target:
-                series.summaries[str(summary.get("level"))] = summary
+            if summary.get("target") != target:
+                continue
+            level = str(summary.get("level"))
+            if summary.get("repeat") is not None:
+                slot, key = series.repeats.setdefault(level, {}), int(summary["repeat"])
+                if _attempt(summary) >= _attempt(slot.get(key)):
+                    slot[key] = summary
+            elif _attempt(summary) >= _attempt(series.summaries.get(level)):
+                series.summaries[level] = summary
         out.append(series)
     return out
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-_NUMERIC = re.compile(r"^(-|[-+]?[\d,]*\.?\d+( ?(x|%|MiB|GiB|s|ms))?|\d+ / \d+|[\d.,]+ / [\d.,]+)$")
+_NUMERIC = re.compile(r"^(-|[-+]?[\d,]*\.?\d+( ?(x|%|MiB|GiB|s|ms))?†?|\d+ / \d+|[\d.,]+ / [\d.,]+)$")
 
 
 @dataclass

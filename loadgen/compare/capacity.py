@@ -1,0 +1,168 @@
+"""Capacity at SLO: the highest request rate a server sustains with goodput >= 90%, by a bounded search.
+
+A probe is one short open-loop level at a rate; it passes when at least `threshold` (90%) of its
+measured requests succeeded and met every SLO. The search assumes that share falls as the rate
+rises (a server that passes at r passes below r), and runs in three phases:
+
+1. grow: from `start_rate`, double the rate while probes pass, up to `max_rate`;
+2. shrink (only when the first probe fails): halve it until one passes (down to `max_rate / 2**20`);
+3. bisect between the highest passing and the lowest failing rate until they are within
+   `tolerance` (relative to the passing rate).
+
+It never runs more than `max_steps` probes; the answer is the highest passing rate, so it is a
+lower bound on the true capacity, within `tolerance` when the search converged. A failing probe the
+load generator could not keep up with (client-bound) still counts as a failure, since lower rates ask
+less of the generator too, but the result names it: the upper bound may be the generator's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+GOODPUT_TARGET = 0.9
+"""Share of a probe's requests that must meet every SLO for the rate to count as sustained."""
+DEFAULT_TOLERANCE = 0.05
+
+Stop = Literal["converged", "max-rate", "steps", "below-range", "interrupted"]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe: its rate, how many measured requests it sent and how many met every SLO."""
+
+    rate: float
+    requests: int
+    met_slo: int
+    client_bound: bool = False
+    achieved_rate: float | None = None
+    """Successful requests per second of the measured window."""
+
+    @property
+    def goodput_share(self) -> float:
+        """Share of the measured requests that succeeded within every SLO."""
+        return self.met_slo / self.requests if self.requests else 0.0
+
+    def passed(self, threshold: float = GOODPUT_TARGET) -> bool:
+        """True when the share reaches `threshold`."""
+        return self.requests > 0 and self.goodput_share >= threshold - 1e-12
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a plain dict for `capacity.json`."""
+        return {**asdict(self), "goodput_share": self.goodput_share}
+
+
+@dataclass
+class CapacityResult:
+    """The search's answer for one server."""
+
+    target: str
+    capacity_rps: float | None
+    """Highest rate that passed (None: none did)."""
+    lowest_failing_rps: float | None
+    stopped: Stop
+    probes: list[ProbeResult] = field(default_factory=list)
+
+    @property
+    def client_bound_failures(self) -> list[float]:
+        """Rates whose probe failed while the load generator was the bottleneck."""
+        return [p.rate for p in self.probes if p.client_bound and not p.passed()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a plain dict for `capacity.json`."""
+        out = asdict(self)
+        out["probes"] = [p.to_dict() for p in self.probes]
+        out["client_bound_failures"] = self.client_bound_failures
+        return out
+
+
+Probe = Callable[[float], Awaitable[ProbeResult]]
+
+
+class CapacitySearch:
+    """The search as a state machine: ask `next_rate()`, probe it, `record()` the result; repeat until
+    `next_rate()` is None. (So a driver can alternate the probes of several servers.)"""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        start_rate: float,
+        max_rate: float,
+        max_steps: int,
+        threshold: float = GOODPUT_TARGET,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> None:
+        if not 0 < start_rate or not 0 < max_rate or max_steps < 1 or not 0 < tolerance:
+            raise ValueError("start_rate, max_rate and tolerance must be above 0, max_steps at least 1")
+        self.target, self.max_rate, self.max_steps = target, max_rate, max_steps
+        self.threshold, self.tolerance = threshold, tolerance
+        self.low: float | None = None
+        """Highest passing rate."""
+        self.high: float | None = None
+        """Lowest failing rate."""
+        self.probes: list[ProbeResult] = []
+        self._rate: float | None = min(start_rate, max_rate)
+        self.stopped: Stop = "steps"
+
+    def next_rate(self) -> float | None:
+        """The rate to probe next (None: the search is over)."""
+        return self._rate if len(self.probes) < self.max_steps else None
+
+    def stop(self) -> None:
+        """End the search early (interrupted)."""
+        if self._rate is not None and len(self.probes) < self.max_steps:
+            self.stopped = "interrupted"
+        self._rate = None
+
+    def record(self, result: ProbeResult) -> None:
+        """Take a probe's result and choose the next rate."""
+        rate = result.rate
+        self.probes.append(result)
+        if result.passed(self.threshold):
+            self.low = rate if self.low is None else max(self.low, rate)
+        else:
+            self.high = rate if self.high is None else min(self.high, rate)
+        if self.high is None:  # grow
+            self._rate = None if rate >= self.max_rate else min(2 * rate, self.max_rate)
+            self.stopped = "max-rate" if self._rate is None else self.stopped
+        elif self.low is None:  # shrink
+            self._rate = rate / 2 if rate / 2 >= self.max_rate / 2**20 else None
+            self.stopped = "below-range" if self._rate is None else self.stopped
+        elif self.high - self.low <= self.tolerance * self.low:  # bisect until close enough
+            self._rate, self.stopped = None, "converged"
+        else:
+            self._rate = (self.low + self.high) / 2
+
+    def result(self) -> CapacityResult:
+        """The answer so far."""
+        return CapacityResult(self.target, self.low, self.high, self.stopped, list(self.probes))
+
+
+async def search_capacity(
+    target: str,
+    probe: Probe,
+    *,
+    start_rate: float,
+    max_rate: float,
+    max_steps: int,
+    threshold: float = GOODPUT_TARGET,
+    tolerance: float = DEFAULT_TOLERANCE,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> CapacityResult:
+    """Find the highest rate in (0, max_rate] at which `probe` passes, in at most `max_steps` probes."""
+    search = CapacitySearch(
+        target,
+        start_rate=start_rate,
+        max_rate=max_rate,
+        max_steps=max_steps,
+        threshold=threshold,
+        tolerance=tolerance,
+    )
+    while (rate := search.next_rate()) is not None:
+        if should_stop():
+            search.stop()
+            break
+        search.record(await probe(rate))
+    return search.result()

@@ -1,0 +1,161 @@
+"""The report's "Capacity at SLO" section, from `capacity.json` (`loadgen compare --capacity-search`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from loadgen.report.data import ReportData
+from loadgen.report.doc import Block, Table
+from loadgen.report.ratios import format_ratio
+
+CAPACITY_FILE = "capacity.json"
+
+_STOPS = {
+    "converged": "converged",
+    "max-rate": "reached --capacity-max-rate (capacity is at least this)",
+    "steps": "ran out of --capacity-steps",
+    "below-range": "failed even at the lowest rate tried",
+    "interrupted": "interrupted",
+}
+_SLO_NAMES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2el_ms": "E2E"}
+
+
+def read_capacity(data: ReportData) -> dict[str, Any] | None:
+    """The primary run's `capacity.json` (None when the run had no capacity search)."""
+    path = data.primary.saved.directory / CAPACITY_FILE
+    if not path.is_file():
+        return None
+    raw = orjson.loads(path.read_bytes())
+    return raw if isinstance(raw, dict) else None
+
+
+def _rate(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.3g}"
+
+
+def slo_text(slo: dict[str, Any]) -> str:
+    """`TTFT <= 1000 ms, TPOT <= 100 ms`."""
+    return ", ".join(f"{_SLO_NAMES.get(k, k)} <= {v:g} ms" for k, v in slo.items()) or "none"
+
+
+def _capacities(capacity: dict[str, Any]) -> dict[str, float | None]:
+    return {str(r["target"]): r.get("capacity_rps") for r in capacity.get("results") or []}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _ratio_text(capacity: dict[str, Any], subject: str, base: str) -> str:
+    """The capacity ratio; `at least` when only the subject hit the maximum rate (a lower bound)."""
+    results = {str(r["target"]): r for r in capacity.get("results") or []}
+    a, b = results.get(subject) or {}, results.get(base) or {}
+    text = format_ratio(_ratio(a.get("capacity_rps"), b.get("capacity_rps")))
+    bounded = a.get("stopped") == "max-rate" and b.get("stopped") != "max-rate"
+    return f"at least {text}" if bounded and text != "-" else text
+
+
+def capacity_headline(data: ReportData) -> list[str]:
+    """One sentence per pair for the verdict: each server's capacity at SLO and the ratio."""
+    capacity = read_capacity(data)
+    if capacity is None or len(data.runs) != 1:
+        return []
+    found = _capacities(capacity)
+    share = 100 * float(capacity.get("threshold") or 0.9)
+    lines = []
+    for subject, base in data.pairs:
+        if subject in found and base in found:
+            a, b = found[subject], found[base]
+            lines.append(
+                f"Capacity at SLO ({slo_text(capacity.get('slo') or {})}, goodput >= {share:.0f}%): "
+                f"**{subject}** {_rate(a)} req/s vs **{base}** {_rate(b)} req/s "
+                f"({_ratio_text(capacity, subject, base)})."
+            )
+    return lines
+
+
+def capacity_blocks(data: ReportData) -> list[Block]:
+    """The section: the method, each server's capacity and the ratio, and every probe."""
+    capacity = read_capacity(data)
+    if capacity is None:
+        return []
+    share = 100 * float(capacity.get("threshold") or 0.9)
+    arrival = str(capacity.get("arrival") or "poisson")
+    if arrival == "gamma":
+        arrival += f" (burstiness {float(capacity.get('burstiness') or 1):g})"
+    cap = capacity.get("max_concurrency")
+    results = capacity.get("results") or []
+    tolerance = 100 * float(capacity.get("tolerance") or 0.05)
+    blocks: list[Block] = [
+        f"The highest request rate each server sustains with at least {share:.0f}% of its requests "
+        f"succeeding within every SLO ({slo_text(capacity.get('slo') or {})}). Each probe is a short "
+        f"open-loop level ({arrival} arrivals{f', at most {cap} in flight' if cap else ''}); the search "
+        f"doubles the rate from {_rate(capacity.get('start_rate'))} req/s while probes pass (up to "
+        f"{_rate(capacity.get('max_rate'))} req/s), then bisects between the last pass and the first "
+        f"failure to within {tolerance:g}%, at most {capacity.get('max_steps')} probes per server. "
+        "The capacity is "
+        "the highest rate that passed."
+    ]
+    rows = [
+        [
+            str(r["target"]),
+            _rate(r.get("capacity_rps")),
+            _rate(r.get("lowest_failing_rps")),
+            str(len(r.get("probes") or [])),
+            _STOPS.get(str(r.get("stopped")), str(r.get("stopped")))
+            + (
+                f"; client-bound failure at {', '.join(_rate(x) for x in r['client_bound_failures'])} "
+                "req/s: that bound may be the load generator's"
+                if r.get("client_bound_failures")
+                else ""
+            ),
+        ]
+        for r in results
+    ]
+    blocks.append(
+        Table(
+            ["server", "capacity (req/s)", "lowest failing rate (req/s)", "probes", "search"],
+            rows,
+            caption="Capacity at SLO",
+        )
+    )
+    found = _capacities(capacity)
+    pair_rows = [
+        [f"{a} over {b}", _ratio_text(capacity, a, b)] for a, b in data.pairs if a in found and b in found
+    ]
+    if pair_rows:
+        blocks.append(Table(["capacity ratio", "x"], pair_rows))
+    probe_rows = []
+    for r in results:
+        for number, p in enumerate(r.get("probes") or [], 1):
+            passed = p["requests"] > 0 and p["met_slo"] / p["requests"] >= share / 100 - 1e-12
+            verdict = "pass" if passed else "fail"
+            probe_rows.append(
+                [
+                    str(r["target"]),
+                    str(number),
+                    _rate(p["rate"]),
+                    f"{p['met_slo']} / {p['requests']}",
+                    f"{100 * p['goodput_share']:.0f}%",
+                    _rate(p.get("achieved_rate")),
+                    verdict + (" (client-bound)" if p.get("client_bound") else ""),
+                ]
+            )
+    blocks.append(
+        Table(
+            [
+                "server",
+                "probe",
+                "rate (req/s)",
+                "within SLO / sent",
+                "goodput share",
+                "completed (req/s)",
+                "verdict",
+            ],
+            probe_rows,
+            caption="Every probe, in the order run",
+        )
+    )
+    return blocks

@@ -1,0 +1,193 @@
+"""The capacity-at-SLO search: against a deterministic fake probe, and against a scripted server whose
+capacity is known (one request at a time, a queue, fixed service time)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+import pytest
+
+from loadgen.compare.capacity import DEFAULT_TOLERANCE, CapacityResult, Probe, ProbeResult, search_capacity
+from loadgen.compare.plan import ComparePlan
+from loadgen.compare.run import CompareInputs, Comparison
+from loadgen.compare.targets import probe
+from loadgen.report.build import write_report
+from loadgen.run_config import RequestOptions, Target
+from loadgen.stats import SLO
+from loadgen.workloads.base import Prompt
+from tests.fixtures.sim import SimFactory
+
+
+def threshold_probe(capacity: float, requests: int = 100) -> tuple[list[float], Probe]:
+    """A probe where every request meets the SLO up to `capacity` req/s and a falling share above."""
+    tried: list[float] = []
+
+    async def run(rate: float) -> ProbeResult:
+        tried.append(rate)
+        share = 1.0 if rate <= capacity else max(0.0, 1.0 - 2 * (rate - capacity) / capacity)
+        return ProbeResult(rate=rate, requests=requests, met_slo=int(share * requests))
+
+    return tried, run
+
+
+def search(
+    capacity: float, start_rate: float = 1.0, max_rate: float = 64.0, max_steps: int = 12
+) -> tuple[list[float], CapacityResult]:
+    tried, run = threshold_probe(capacity)
+    result = asyncio.run(
+        search_capacity("x", run, start_rate=start_rate, max_rate=max_rate, max_steps=max_steps)
+    )
+    return tried, result
+
+
+@pytest.mark.parametrize("capacity", [1.0, 3.3, 10.0, 17.5, 40.0, 50.0])
+def test_known_threshold_is_found_within_the_tolerance(capacity: float) -> None:
+    tried, result = search(capacity, max_steps=30)
+    assert result.stopped == "converged"
+    found = result.capacity_rps
+    # 90% goodput holds up to capacity * 1.05 with this probe; the answer is a passing rate
+    assert found is not None and capacity * (1 - DEFAULT_TOLERANCE) <= found <= capacity * 1.05
+    failing = result.lowest_failing_rps
+    assert failing is not None and failing - found <= DEFAULT_TOLERANCE * found
+    # monotonic: every probe at or below the answer passed, every one above the lowest failure failed
+    for probe_result in result.probes:
+        assert probe_result.passed() == (probe_result.rate <= found)
+
+
+def test_growth_doubles_then_bisects() -> None:
+    tried, result = search(10.0, max_steps=30)
+    assert tried[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert tried[5] == 12.0  # halfway between the last pass (8) and the first failure (16)
+    assert len(tried) == len(set(tried))
+
+
+@pytest.mark.parametrize("steps", [1, 3, 6])
+def test_the_step_bound_is_respected(steps: int) -> None:
+    tried, result = search(40.0, max_steps=steps)
+    assert len(tried) == steps
+    assert result.stopped == "steps"
+    assert result.capacity_rps == tried[-1]  # still growing: all passed
+
+
+def test_a_server_faster_than_the_max_rate_reports_the_max() -> None:
+    tried, result = search(500.0, max_rate=20.0)
+    assert tried == [1.0, 2.0, 4.0, 8.0, 16.0, 20.0]
+    assert result.capacity_rps == 20.0 and result.stopped == "max-rate"
+
+
+def test_a_failing_first_probe_shrinks_the_rate() -> None:
+    tried, result = search(0.3, start_rate=4.0, max_steps=30)
+    assert tried[:5] == [4.0, 2.0, 1.0, 0.5, 0.25]
+    found = result.capacity_rps
+    assert found is not None and 0.3 * (1 - DEFAULT_TOLERANCE) <= found <= 0.3 * 1.05
+
+
+def test_a_client_bound_failure_counts_as_a_failure_and_is_named() -> None:
+    async def run(rate: float) -> ProbeResult:
+        return ProbeResult(rate, 10, 10 if rate < 4 else 0, client_bound=rate >= 4)
+
+    result = asyncio.run(search_capacity("x", run, start_rate=1, max_rate=64, max_steps=12))
+    assert [p.rate for p in result.probes][:4] == [1, 2, 4, 3]
+    assert result.capacity_rps is not None and 3 <= result.capacity_rps < 4
+    assert result.client_bound_failures == [4]
+    assert result.to_dict()["client_bound_failures"] == [4]
+
+
+def test_an_interrupted_search_says_so_and_keeps_its_probes() -> None:
+    calls: list[float] = []
+
+    async def run(rate: float) -> ProbeResult:
+        calls.append(rate)
+        return ProbeResult(rate, 10, 10)
+
+    result = asyncio.run(
+        search_capacity(
+            "x", run, start_rate=1, max_rate=64, max_steps=12, should_stop=lambda: len(calls) >= 2
+        )
+    )
+    assert result.stopped == "interrupted" and [p.rate for p in result.probes] == [1, 2]
+    assert result.capacity_rps == 2
+
+
+def test_bad_bounds_are_refused() -> None:
+    _, run = threshold_probe(1.0)
+    with pytest.raises(ValueError):
+        asyncio.run(search_capacity("x", run, start_rate=1, max_rate=8, max_steps=0))
+
+
+# The scripted server: one request at a time (--max-concurrency 1), the others queue. A request takes
+# TTFT + (tokens - 1) * ITL = 30 + 7 * 10 = 100 ms, so the server completes 10 req/s. With constant
+# arrivals below that, nothing waits and TTFT is 30 ms; above, request k (0, 1, ...) waits
+# k * (100 ms - 1000/rate ms), and the TTFT limit of 150 ms (120 ms of slack) holds while that wait is
+# at most 120 ms. 90% of 20 measured requests is 18 (k <= 17): 17 * (100 - 1000/rate) <= 120, so
+# 90% goodput holds up to 10.76 req/s. The fast server (15 + 7 * 5 = 50 ms, 135 ms of slack):
+# 17 * (50 - 1000/rate) <= 135, up to 23.8 req/s.
+def test_capacity_search_finds_the_scripted_servers_known_capacity(
+    sim_server_factory: SimFactory, tmp_path: Path
+) -> None:
+    with (
+        sim_server_factory(ttft_ms=30, itl_ms=10, output_tokens=8, max_concurrency=1, model="m") as slow,
+        sim_server_factory(ttft_ms=15, itl_ms=5, output_tokens=8, max_concurrency=1, model="m") as fast,
+    ):
+        infos = [probe("fast", fast.base_url), probe("slow", slow.base_url)]
+        targets = [Target(i.name, i.base_url, "m") for i in infos]
+        prompts = [Prompt(text=f"prompt {i}") for i in range(8)]
+        plan = ComparePlan(
+            mode="open",
+            levels=(8.0,),
+            requests_per_level=20,
+            warmup=0,
+            arrival="constant",
+            offline_batches=(),
+            baseline="slow",
+            capacity_search=True,
+            capacity_max_rate=64.0,
+            capacity_steps=10,
+        )
+        inputs = CompareInputs(
+            infos,
+            targets,
+            prompts,
+            {"kind": "test"},
+            RequestOptions(max_tokens=8, ignore_eos=True),
+            plan,
+            slo=SLO(ttft_ms=150),
+            command=["test"],
+        )
+        outcome = Comparison(inputs, tmp_path / "run", lambda message: None).run()
+    found = {r.target: r for r in outcome.capacity}
+    slow_rate, fast_rate = found["slow"].capacity_rps, found["fast"].capacity_rps
+    # the search's tolerance is 5%, and a probe's start adds jitter on a loaded machine: accept 15%
+    # below the server's rate and 10% above the 90%-goodput bound
+    assert slow_rate is not None and 0.85 * 10 <= slow_rate <= 1.1 * 10.76, found["slow"]
+    assert fast_rate is not None and 0.85 * 20 <= fast_rate <= 1.1 * 23.8, found["fast"]
+    assert all(len(r.probes) <= 10 for r in outcome.capacity)
+    first_send: dict[str, int] = {}
+    for line in (tmp_path / "run" / "capacity.jsonl").read_bytes().splitlines():
+        record = orjson.loads(line)
+        prefix = record["request_id"].rsplit("-", 1)[0]
+        first_send[prefix] = min(first_send.get(prefix, record["send_ns"]), record["send_ns"])
+    order = sorted(first_send, key=first_send.__getitem__)
+    assert order[:4] == ["fast-capacity1", "slow-capacity1", "slow-capacity2", "fast-capacity2"]
+    saved = orjson.loads((tmp_path / "run" / "capacity.json").read_bytes())
+    assert saved["slo"] == {"ttft_ms": 150} and len(saved["results"]) == 2
+    report = write_report([tmp_path / "run"])
+    markdown = report.markdown.read_text()
+    assert "## Capacity at SLO" in markdown and "TTFT <= 150 ms" in markdown
+    assert "Capacity at SLO (TTFT <= 150 ms, goodput >= 90%): **fast**" in markdown
+    assert markdown.count("| fast | ") >= len(found["fast"].probes)
+
+
+def test_capacity_ratio_is_a_lower_bound_when_only_the_subject_hit_the_max_rate() -> None:
+    from loadgen.report.capacity import _ratio_text
+
+    capacity = {
+        "results": [
+            {"target": "a", "capacity_rps": 64.0, "stopped": "max-rate"},
+            {"target": "b", "capacity_rps": 16.0, "stopped": "converged"},
+        ]
+    }
+    assert _ratio_text(capacity, "a", "b") == "at least 4.00x"
+    assert _ratio_text(capacity, "b", "a") == "0.25x"
