@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from loadgen.workload_cli import workload_options
+from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN
 
 COMMON_HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -32,7 +33,7 @@ def launch_options(func: Any) -> Any:
             help="Model directory both servers serve (default: $SERVEBENCH_MODEL_DIR or "
             ".cache/models/SmolLM2-135M-Instruct).",
         ),
-        click.option("--max-model-len", type=click.IntRange(min=16), default=2048, show_default=True),
+        click.option("--max-model-len", type=click.IntRange(min=16), default=DEFAULT_MAX_MODEL_LEN, show_default=True),
         click.option(
             "--dtype",
             type=click.Choice(["bfloat16", "float16", "float32"]),

@@ -51,6 +51,9 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "realistic_requests": 16,
     "realistic_max_answer_len": 64,
     "realistic_max_prompt_len": 256,
+    # on a small shared machine the client can fall behind at a level: run it once more rather than
+    # end the demo without a verdict for it
+    "rerun_client_bound": True,
 }
 
 
