@@ -33,7 +33,9 @@ def launch_options(func: Any) -> Any:
             help="Model directory both servers serve (default: $SERVEBENCH_MODEL_DIR or "
             ".cache/models/SmolLM2-135M-Instruct).",
         ),
-        click.option("--max-model-len", type=click.IntRange(min=16), default=DEFAULT_MAX_MODEL_LEN, show_default=True),
+        click.option(
+            "--max-model-len", type=click.IntRange(min=16), default=DEFAULT_MAX_MODEL_LEN, show_default=True
+        ),
         click.option(
             "--dtype",
             type=click.Choice(["bfloat16", "float16", "float32"]),
