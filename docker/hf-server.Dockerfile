@@ -31,10 +31,12 @@ RUN if [ -f /tmp/pip/pip.conf ]; then export PIP_CONFIG_FILE=/tmp/pip/pip.conf; 
     && rm -rf /tmp/installed.txt /tmp/pip \
     && python3 -c "import servers.hf, torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
-COPY --chmod=0755 docker/model-init.sh /usr/local/bin/servebench-model-init
+COPY docker/model-init.sh /usr/local/bin/servebench-model-init
 
-# servebench/vllm-cpu already has this user; the vLLM image does not.
-RUN if ! id -u servebench >/dev/null 2>&1; then \
+# servebench/vllm-cpu already has this user; the vLLM image does not. (chmod here, not COPY --chmod:
+# that needs BuildKit, and the image must also build with the classic builder.)
+RUN chmod 0755 /usr/local/bin/servebench-model-init \
+    && if ! id -u servebench >/dev/null 2>&1; then \
         groupadd --system --gid 10001 servebench \
         && useradd --system --uid 10001 --gid servebench --create-home --home-dir /home/servebench servebench; \
     fi \

@@ -54,6 +54,8 @@ PROJECT = "servebench-stacktest"
 MODEL = "SmolLM2-135M-Instruct"
 STACK = ("model-init-cpu", "vllm-cpu", "hf-server-cpu", "prometheus", "locust-master", "locust-worker")
 """What `up` starts before the comparison: the cpu profile less its one-shot comparison and Grafana."""
+PROFILES = ("--profile", "cpu", "--profile", "run")
+"""The cpu profile and the `run` one-shot (live metrics for the dashboards)."""
 HEALTHCHECKED = ("vllm-cpu", "hf-server-cpu", "prometheus", "locust-master")
 HOSTS = ("vllm", "hf-server", "locust-master", "loadgen-run", "prometheus")
 """Compose names the services reach each other by; on the host's network each is 127.0.0.1."""
@@ -123,7 +125,6 @@ def build_override(base_image: str) -> dict[str, Any]:
     services: dict[str, Any] = {
         "vllm-cpu": {"build": {"network": "host", "args": vllm_args}},
         "hf-server-cpu": {"build": on_vllm},
-        "model-init-cpu": {"build": on_vllm},
         "prometheus": {"build": local},
     }
     for name in ("locust-master", "locust-worker", "loadgen-cpu", "loadgen-run"):
@@ -153,6 +154,14 @@ def stack(docker_engine: DockerEngine) -> Iterator[Stack]:
     """Build the cpu profile's images and start the stack on the host's network; down -v at the end."""
     # Files the containers read (Prometheus runs as nobody) must be readable: not under pytest's 0700 tmp.
     folder = Path(tempfile.mkdtemp(prefix="servebench-stack-"))
+    try:
+        yield from build_and_start(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def build_and_start(folder: Path) -> Iterator[Stack]:
+    """The `stack` fixture's work, in `folder` (removed by the caller)."""
     folder.chmod(0o755)
     results = folder / "results"
     results.mkdir()
@@ -162,10 +171,11 @@ def stack(docker_engine: DockerEngine) -> Iterator[Stack]:
     try:
         base = repo_script("docker-base-image.sh")
         build = dump_override(build_override(base), folder / "build.override.yml")
-        compose = Compose(env_file, PROJECT, [build], extra_env={"DOCKER_BUILDKIT": "0"})
+        classic = {"DOCKER_BUILDKIT": "0"}  # the classic builder: no buildx plugin here
+        compose = Compose(env_file, PROJECT, [build], extra_env=classic)
         # The HF server image is built on the vLLM image: build that first (BuildKit would order them).
         compose.run("build", "vllm-cpu", timeout=BUILD_TIMEOUT_S)
-        compose.run("--profile", "run", "build", timeout=BUILD_TIMEOUT_S)
+        compose.run(*PROFILES, "build", timeout=BUILD_TIMEOUT_S)
     finally:
         repo_script("docker-pip-context.py", "--clean")
     stack = Stack(start_on_host_network(compose, ports, folder), ports, results)
@@ -174,10 +184,9 @@ def stack(docker_engine: DockerEngine) -> Iterator[Stack]:
         wait_healthy(stack)
         yield stack
     finally:
-        stack.compose.run("--profile", "run", "down", "--volumes", "--remove-orphans", "--timeout", "20",
-                          check=False, timeout=300)
+        stack.compose.run(*PROFILES, "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False,
+                          timeout=300)
         leftover = stack.compose.containers()
-        shutil.rmtree(folder, ignore_errors=True)
         assert not leftover, f"down left containers behind: {leftover}"
 
 
@@ -206,7 +215,7 @@ def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path)
 def scraped(stack: Stack) -> Iterator[Scraped]:
     """loadgen-run (live metrics) driving vLLM and a locust swarm driving the HF server, until
     Prometheus holds what every panel needs; then the load is stopped."""
-    run = stack.compose.run("--profile", "run", "run", "--detach", "--no-deps", "loadgen-run", timeout=120)
+    run = stack.compose.run(*PROFILES, "run", "--detach", "--no-deps", "loadgen-run", timeout=120)
     loadgen_container = run.stdout.strip().splitlines()[-1]
     locust = stack.url(8089)
     assert wait_for_workers(locust, timeout_s=60) >= 1
