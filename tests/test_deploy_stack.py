@@ -38,9 +38,11 @@ from tests.fixtures.docker import (
 )
 from tests.fixtures.procs import REPO_ROOT, free_port
 from tests.fixtures.prometheus import (
+    MIN_REQUESTS,
     PrometheusClient,
     Scraped,
     dashboard_queries,
+    has_data,
     local_scrape_config,
     query_problem,
     scraped_since,
@@ -201,9 +203,11 @@ def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path)
     scrape_file.write_text(yaml.safe_dump(scrape, sort_keys=False))
     override["prometheus"]["command"].append(f"--web.listen-address=127.0.0.1:{ports[9090]}")
     override["prometheus"]["volumes"] = [f"{scrape_file}:/etc/prometheus/prometheus.yml:ro"]
+    # A short workload (the web UI's custom fields apply to new users, the workload is built at start).
+    workload = ["--target-name", "hf", "--input-len", "16", "--max-tokens", "8", "--num-prompts", "64"]
     master = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(ports[5557])]
-    override["locust-master"]["command"] += master
-    override["locust-worker"]["command"] += ["--master-port", str(ports[5557])]
+    override["locust-master"]["command"] += master + workload
+    override["locust-worker"]["command"] += ["--master-port", str(ports[5557])] + workload
     # The load for the dashboards runs until the test stops it, like tests/test_dashboards_live.py's.
     override["loadgen-run"]["command"] += ["--duration", f"{LOAD_TIMEOUT_S:.0f}", "--num-prompts", "64"]
     network = dump_override({"services": override}, folder / "host-network.override.yml")
@@ -213,16 +217,16 @@ def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path)
 
 @pytest.fixture(scope="module")
 def scraped(stack: Stack) -> Iterator[Scraped]:
-    """loadgen-run (live metrics) driving vLLM and a locust swarm driving the HF server, until
-    Prometheus holds what every panel needs; then the load is stopped."""
-    run = stack.compose.run(*PROFILES, "run", "--detach", "--no-deps", "loadgen-run", timeout=120)
-    loadgen_container = run.stdout.strip().splitlines()[-1]
+    """A locust swarm driving the HF server, then loadgen-run (live metrics) driving vLLM, until
+    Prometheus holds what every panel needs; then the load is stopped. The HF server gets a head start
+    alone: on two cores a busy vLLM next to it slows its decode steps to seconds."""
     locust = stack.url(8089)
     assert wait_for_workers(locust, timeout_s=60) >= 1
     swarm = {"user_count": "2", "spawn_rate": "2", "host": f"http://hf-server:{stack.ports[8001]}",
-             "target_name": "hf", "input_len": "16", "max_tokens": "8", "num_prompts": "64"}
+             "target_name": "hf", "max_tokens": "8"}
     assert httpx.post(f"{locust}/swarm", data=swarm, timeout=30).status_code == 200
     started = time.time()
+    loadgen_container = ""
 
     def check_alive() -> None:
         for name, c in stack.containers().items():
@@ -230,10 +234,19 @@ def scraped(stack: Stack) -> Iterator[Scraped]:
                 pytest.fail(f"{name} is {c['State']} during the load:\n{stack.logs(name)}")
 
     try:
+        hf_done = f'locust_requests_total{{outcome="success"}} >= {MIN_REQUESTS}'
+        deadline = time.monotonic() + LOAD_TIMEOUT_S
+        while not has_data(stack.prometheus, hf_done):
+            assert time.monotonic() < deadline, f"locust finished no requests:\n{stack.logs()}"
+            check_alive()
+            time.sleep(2)
+        run = stack.compose.run(*PROFILES, "run", "--detach", "--no-deps", "loadgen-run", timeout=120)
+        loadgen_container = run.stdout.strip().splitlines()[-1]
         at = wait_until_ready(stack.prometheus, LOAD_TIMEOUT_S, check_alive, stack.logs)
     finally:
         httpx.get(f"{locust}/stop", timeout=30)
-        subprocess.run(["docker", "rm", "--force", loadgen_container], capture_output=True, timeout=60)
+        if loadgen_container:
+            subprocess.run(["docker", "rm", "--force", loadgen_container], capture_output=True, timeout=60)
     yield scraped_since(stack.prometheus, started, at, VALUES)
 
 
