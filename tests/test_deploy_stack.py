@@ -215,8 +215,16 @@ def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path)
                    extra_env=compose.extra_env)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What Prometheus held under load: the panel check's moment and every scrape target's health then."""
+
+    scraped: Scraped
+    targets: list[dict[str, Any]]
+
+
 @pytest.fixture(scope="module")
-def scraped(stack: Stack) -> Iterator[Scraped]:
+def loaded(stack: Stack) -> Iterator[Loaded]:
     """A locust swarm driving the HF server, then loadgen-run (live metrics) driving vLLM, until
     Prometheus holds what every panel needs; then the load is stopped. The HF server gets a head start
     alone: on two cores a busy vLLM next to it slows its decode steps to seconds."""
@@ -243,11 +251,12 @@ def scraped(stack: Stack) -> Iterator[Scraped]:
         run = stack.compose.run(*PROFILES, "run", "--detach", "--no-deps", "loadgen-run", timeout=120)
         loadgen_container = run.stdout.strip().splitlines()[-1]
         at = wait_until_ready(stack.prometheus, LOAD_TIMEOUT_S, check_alive, stack.logs)
+        targets = stack.prometheus.targets()
     finally:
         httpx.get(f"{locust}/stop", timeout=30)
         if loadgen_container:
             subprocess.run(["docker", "rm", "--force", loadgen_container], capture_output=True, timeout=60)
-    yield scraped_since(stack.prometheus, started, at, VALUES)
+    yield Loaded(scraped_since(stack.prometheus, started, at, VALUES), targets)
 
 
 def test_every_service_is_up_and_healthy(stack: Stack) -> None:
@@ -261,15 +270,16 @@ def test_every_service_is_up_and_healthy(stack: Stack) -> None:
     assert [m["id"] for m in models["data"]] == [MODEL]
 
 
-def test_prometheus_scrapes_every_target(scraped: Scraped) -> None:
-    targets = scraped.prometheus.targets()
-    health = {t["labels"]["job"]: t["health"] for t in targets}
-    assert health == {"vllm": "up", "hf-server": "up", "locust": "up", "loadgen": "up"}, targets
+def test_prometheus_scrapes_every_target(loaded: Loaded) -> None:
+    health = {t["labels"]["job"]: t["health"] for t in loaded.targets}
+    assert health == {"vllm": "up", "hf-server": "up", "locust": "up", "loadgen": "up"}, loaded.targets
 
 
-def test_every_dashboard_query_returns_data(scraped: Scraped) -> None:
-    problems = [f"{q.dashboard} {q.where}: {p}" for q in dashboard_queries()
-                if (p := query_problem(scraped, q)) is not None]
+def test_every_dashboard_query_returns_data(loaded: Loaded) -> None:
+    queries = dashboard_queries()
+    problems = [f"{q.dashboard} {q.where}: {p}" for q in queries
+                if (p := query_problem(loaded.scraped, q)) is not None]
+    assert len(queries) > 50
     assert not problems, "\n".join(problems)
 
 
@@ -297,7 +307,7 @@ def summaries(run_dir: Path, target: str) -> list[dict[str, Any]]:
     return [orjson.loads(p.read_bytes()) for p in sorted(run_dir.glob(f"summary-*-{target}-*.json"))]
 
 
-def test_compose_comparison_writes_its_report(stack: Stack, scraped: Scraped) -> None:
+def test_compose_comparison_writes_its_report(stack: Stack, loaded: Loaded) -> None:
     _, run_dir = run_comparison(stack)
     container = wait_exited(stack, "loadgen-cpu")
     logs = stack.logs("loadgen-cpu", tail=80)
@@ -312,7 +322,7 @@ def test_compose_comparison_writes_its_report(stack: Stack, scraped: Scraped) ->
     assert (run_dir / "report.html").stat().st_size > 0
 
 
-def test_comparison_records_a_dead_hf_server_and_still_reports(stack: Stack, scraped: Scraped) -> None:
+def test_comparison_records_a_dead_hf_server_and_still_reports(stack: Stack, loaded: Loaded) -> None:
     # Runs last: it kills the HF server's container once its first level is done.
     _, run_dir = run_comparison(stack)
     deadline = time.monotonic() + COMPARE_TIMEOUT_S
