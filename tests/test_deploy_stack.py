@@ -315,7 +315,7 @@ def test_compose_comparison_writes_its_report(stack: Stack, loaded: Loaded) -> N
     assert "vllm/hf" in logs  # the summary table's speed-up column
     for target in ("vllm", "hf"):
         levels = summaries(run_dir, target)
-        assert [s["label"] for s in levels] == ["concurrency=1", "concurrency=2"], target
+        assert [s["label"] for s in levels] == [f"{target} concurrency=1", f"{target} concurrency=2"]
         assert all(s["completed"] > 0 and s["failed"] == 0 for s in levels), levels
     assert orjson.loads((run_dir / "parity.json").read_bytes())["passed"]
     assert "Speed-up of vllm over hf" in (run_dir / "report.md").read_text()
