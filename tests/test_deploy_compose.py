@@ -1,16 +1,15 @@
-"""docker-compose.yml, validated by Debian's `docker-compose config` (no Docker engine needed).
+"""docker-compose.yml, validated by Compose v2's `docker compose config` (no Docker engine needed).
 
 Checks what a GPU host would otherwise find out the hard way: every profile is valid and closed under
-`depends_on`, the server command lines are exactly servers/vllm/launch.py's, GPUs are reserved, ports
-stay on 127.0.0.1 unless the user opts out, and a missing Grafana password stops compose with a clear
-message.
+`depends_on`, the server command lines are exactly servers/vllm/launch.py's (GPU and cpu profiles),
+GPUs are reserved, ports stay on 127.0.0.1 unless the user opts out, and a missing Grafana password or
+a misspelled profile stops compose with a clear message. tests/test_deploy_stack.py runs the cpu
+profile for real.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,14 @@ import pytest
 import yaml
 
 from servers.vllm.launch import HfLaunch, ServeSettings, VllmLaunch
+from tests.fixtures.docker import Compose, write_env
 from tests.fixtures.procs import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 VALID_PROFILE_SETS = (
     ("two-gpu",), ("one-gpu-vllm",), ("one-gpu-hf",), ("two-gpu", "compare"), ("run",),
-    ("one-gpu-vllm", "run"), ("one-gpu-hf", "run"), ("two-gpu", "compare", "run"),
+    ("one-gpu-vllm", "run"), ("one-gpu-hf", "run"), ("two-gpu", "compare", "run"), ("cpu",), ("cpu", "run"),
 )
 """The profile sets a user can give COMPOSE_PROFILES: a server profile, plus the one-shots' profiles."""
 # Values that differ from the defaults, so a test sees them flow from .env into the commands.
@@ -44,33 +44,10 @@ TEST_ENV = {
 }
 
 
-def docker_compose() -> str:
-    """The `docker-compose` executable, or a clear failure saying how to install it."""
-    exe = shutil.which("docker-compose")
-    if exe is None:
-        pytest.fail("docker-compose is not installed: run `make system` (Debian's docker-compose)")
-    return exe
-
-
 def compose(env_file: Path, *args: str, profiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    """Run `docker-compose` on the repo's compose file with `env_file` and no inherited compose env."""
-    documented = {line.split("=", 1)[0] for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_") and k not in documented}
+    """Run `docker compose` (v2) on the repo's compose file with `env_file` and no inherited compose env."""
     profile_args = [a for p in profiles for a in ("--profile", p)]
-    return subprocess.run(
-        [docker_compose(), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *profile_args, *args],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60,
-    )
-
-
-def write_env(path: Path, overrides: dict[str, str]) -> Path:
-    """.env.example with `overrides` applied (the way a user fills it in)."""
-    lines = []
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        key = line.split("=", 1)[0]
-        lines.append(f"{key}={overrides[key]}" if "=" in line and key in overrides else line)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return Compose(env_file, "servebench-config").run(*profile_args, *args, check=False, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +58,8 @@ def test_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def config(test_env_file: Path) -> dict[str, Any]:
-    """The compose file as `docker-compose config` resolves it with the test .env."""
-    result = compose(test_env_file, "config")
+    """The compose file as `docker compose config` resolves it with the test .env, every profile on."""
+    result = compose(test_env_file, "config", profiles=("*",))
     assert result.returncode == 0, result.stderr
     parsed: dict[str, Any] = yaml.safe_load(result.stdout)
     return parsed
@@ -106,8 +83,13 @@ def test_every_dependency_of_a_profile_is_started_by_it(
 ) -> None:
     active = services_for(config, profiles)
     for name in active:
-        missing = set(config["services"][name].get("depends_on", {})) - active
+        depends = config["services"][name].get("depends_on", {})
+        missing = {dep for dep, how in depends.items() if how.get("required", True)} - active
         assert not missing, f"profile {profiles}: {name} depends on {missing}, which it does not start"
+        optional = {dep for dep, how in depends.items() if not how.get("required", True)}
+        if optional and active & {"vllm", "hf-server", "vllm-cpu", "hf-server-cpu"}:
+            # locust needs the model from one model-init or the other: exactly one runs.
+            assert len(optional & active) == 1, f"profile {profiles}: {name} gets {optional & active}"
 
 
 def test_profiles_start_the_servers_they_are_named_for(config: dict[str, Any]) -> None:
@@ -118,7 +100,22 @@ def test_profiles_start_the_servers_they_are_named_for(config: dict[str, Any]) -
     assert "loadgen" in services_for(config, ("two-gpu", "compare"))
     assert not {"loadgen", "loadgen-run"} & services_for(config, ("two-gpu",))
     assert "loadgen-run" in services_for(config, ("one-gpu-hf", "run"))
+    cpu = services_for(config, ("cpu",))
+    assert cpu == {"model-init-cpu", "vllm-cpu", "hf-server-cpu", "loadgen-cpu", "prometheus", "grafana",
+                   "locust-master", "locust-worker"}
 
+
+def test_cpu_servers_answer_to_the_gpu_servers_names(config: dict[str, Any]) -> None:
+    # Prometheus's scrape targets, locust's default host and the comparison's URLs name vllm:8000 and
+    # hf-server:8001; on the compose network the cpu profile's servers are reached by those names.
+    for name, alias in (("vllm-cpu", "vllm"), ("hf-server-cpu", "hf-server")):
+        assert config["services"][name]["networks"]["default"]["aliases"] == [alias]
+    assert config["services"]["loadgen-cpu"]["command"] == config["services"]["loadgen"]["command"]
+
+
+def test_a_misspelled_profile_selects_no_service(test_env_file: Path) -> None:
+    result = compose(test_env_file, "config", "--services", profiles=("cpuu",))
+    assert result.returncode == 0 and result.stdout.strip() == ""  # `up` then says "no service selected"
 
 def test_env_example_chooses_a_profile_every_user_can_start(config: dict[str, Any]) -> None:
     env = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
@@ -173,8 +170,32 @@ def test_vllm_environment_has_the_launch_environment(config: dict[str, Any]) -> 
     for key, value in launch_env.items():
         if key not in container_paths:
             assert env[key] == value, key
-    mounts = [v.split(":")[1] for v in config["services"]["vllm"]["volumes"]]
-    assert env["VLLM_CACHE_ROOT"] in mounts
+    assert env["VLLM_CACHE_ROOT"] in mounts(config["services"]["vllm"]).values()
+
+
+CPU_SETTINGS = ServeSettings(
+    model_dir=Path("/models/Llama-3.2-1B-Instruct"), served_model_name="Llama-3.2-1B-Instruct",
+    max_model_len=4096, dtype="float16", device="cpu", seed=7,
+)
+
+
+def test_vllm_cpu_command_and_environment_are_the_launch_configuration(config: dict[str, Any]) -> None:
+    svc = config["services"]["vllm-cpu"]
+    launch = VllmLaunch(CPU_SETTINGS, port=8000, host="0.0.0.0", max_num_seqs=128, kv_cache_gib=1)
+    argv = launch.argv(vllm="vllm")
+    assert parsed_args(svc["command"]) == parsed_args(argv[2:])
+    env = svc["environment"]
+    for key, value in launch.env().items():
+        if key not in {"VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR"}:
+            assert env[key] == value, key
+    assert "deploy" not in svc and "ipc" not in svc
+
+
+def test_hf_server_cpu_command_is_the_launch_configuration(config: dict[str, Any]) -> None:
+    svc = config["services"]["hf-server-cpu"]
+    argv = HfLaunch(CPU_SETTINGS, port=8001, host="0.0.0.0", max_batch_size=16, max_wait_ms=5).argv()
+    assert parsed_args(svc["command"]) == parsed_args(argv[3:])
+    assert "deploy" not in svc
 
 
 def test_hf_server_command_is_the_launch_configuration(config: dict[str, Any]) -> None:
@@ -201,10 +222,15 @@ def test_gpu_services_wait_for_the_model_and_share_the_hf_cache(config: dict[str
     for name in ("vllm", "hf-server"):
         svc = config["services"][name]
         assert svc["depends_on"]["model-init"]["condition"] == "service_completed_successfully"
-        mounts = {v.split(":")[0]: v.split(":")[1] for v in svc["volumes"]}
-        assert mounts["hf-cache"] == "/cache/huggingface"
+        volumes = mounts(svc)
+        assert volumes["hf-cache"] == "/cache/huggingface"
         assert svc["environment"]["HF_HOME"] == "/cache/huggingface"
-        assert mounts["models"] == "/models"
+        assert volumes["models"] == "/models"
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """{volume name or host path: container path} of a resolved service (Compose v2's long syntax)."""
+    return {str(v["source"]): str(v["target"]) for v in service.get("volumes", [])}
 
 
 def duration_s(text: str) -> float:
@@ -216,7 +242,8 @@ def duration_s(text: str) -> float:
 
 
 @pytest.mark.parametrize("name,min_start_s", [("vllm", 600), ("hf-server", 600), ("prometheus", 10),
-                                               ("grafana", 10), ("locust-master", 10)])
+                                               ("grafana", 10), ("locust-master", 10), ("vllm-cpu", 300),
+                                               ("hf-server-cpu", 300)])
 def test_long_running_services_have_healthchecks(
     config: dict[str, Any], name: str, min_start_s: float
 ) -> None:
@@ -231,6 +258,9 @@ def test_dependants_wait_until_services_are_healthy(config: dict[str, Any]) -> N
     assert services["locust-worker"]["depends_on"]["locust-master"]["condition"] == "service_healthy"
     for server in ("vllm", "hf-server"):
         assert services["loadgen"]["depends_on"][server]["condition"] == "service_healthy"
+        assert services["loadgen-cpu"]["depends_on"][f"{server}-cpu"]["condition"] == "service_healthy"
+        assert services[f"{server}-cpu"]["depends_on"]["model-init-cpu"]["condition"] == \
+            "service_completed_successfully"
 
 
 def published(config: dict[str, Any], name: str) -> list[tuple[str, int]]:
@@ -257,12 +287,13 @@ def test_every_published_port_is_bound_to_localhost_by_default(config: dict[str,
 def test_opting_out_publishes_prometheus_and_grafana_on_all_interfaces(tmp_path: Path) -> None:
     env_file = write_env(tmp_path / "open.env", {**TEST_ENV, "PROMETHEUS_BIND": "0.0.0.0",
                                                   "GRAFANA_BIND": "0.0.0.0", "GRAFANA_PORT": "3300"})
-    result = compose(env_file, "config")
+    result = compose(env_file, "config", profiles=("*",))
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert published(config, "prometheus") == [("0.0.0.0", 9090)]
     assert published(config, "grafana") == [("0.0.0.0", 3000)]
-    assert "0.0.0.0:3300:3000" in str(config["services"]["grafana"]["ports"][0])
+    port = config["services"]["grafana"]["ports"][0]
+    assert (port["host_ip"], str(port["published"]), port["target"]) == ("0.0.0.0", "3300", 3000)
 
 
 def test_locust_workers_can_be_scaled(config: dict[str, Any]) -> None:
@@ -277,7 +308,7 @@ def test_loadgen_one_shots_write_results_to_the_mounted_folder(config: dict[str,
     # loadgen writes to results/<timestamp> under its working directory, /app in the image.
     svc = config["services"][name]
     assert "--output-dir" not in svc["command"]
-    assert any(v.split(":")[1] == "/app/results" for v in svc["volumes"])
+    assert "/app/results" in mounts(svc).values()
     dockerfile = (REPO_ROOT / "docker" / "loadgen.Dockerfile").read_text()
     final_stage = dockerfile[dockerfile.rindex("FROM "):]
     assert "WORKDIR /app\n" in final_stage

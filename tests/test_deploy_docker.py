@@ -1,5 +1,6 @@
 """The Dockerfiles and their build context, checked without a Docker engine: hadolint lints them, and
-the tests below check what hadolint cannot (pins, users, the context allowlist, the shared base)."""
+the tests below check what hadolint cannot (pins, users, the context allowlist, the shared base, the
+base as a build argument). tests/test_deploy_stack.py builds the cpu profile's images for real."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     return out
 
 
-def test_there_are_dockerfiles_for_the_hf_server_and_the_load_generator() -> None:
-    assert [p.name for p in DOCKERFILES] == ["hf-server.Dockerfile", "loadgen.Dockerfile"]
+def test_there_are_dockerfiles_for_the_servers_the_load_generator_and_prometheus() -> None:
+    assert [p.name for p in DOCKERFILES] == ["hf-server.Dockerfile", "loadgen.Dockerfile",
+                                             "prometheus.Dockerfile", "vllm-cpu.Dockerfile"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -67,11 +69,48 @@ def pinned(image: str) -> bool:
     return bool(name) and "/" not in tag and tag != "latest" and any(c.isdigit() for c in tag)
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
-def test_dockerfile_base_images_are_pinned(dockerfile: Path) -> None:
+def build_args(dockerfile: Path) -> dict[str, str]:
+    """Default values of the ARGs declared before the first FROM (those a FROM line can use)."""
+    defaults = {}
     for word, args in instructions(dockerfile):
         if word == "FROM":
-            assert pinned(args.split()[0]), args
+            break
+        if word == "ARG" and "=" in args:
+            name, _, value = args.partition("=")
+            defaults[name] = value
+    return defaults
+
+
+def base_images(dockerfile: Path, overrides: dict[str, str] | None = None) -> list[str]:
+    """The image of every FROM (build stages named earlier excepted), ARGs filled in with their
+    defaults or `overrides` (a build's --build-arg)."""
+    values = {**build_args(dockerfile), **(overrides or {})}
+    stages: set[str] = set()
+    images = []
+    for word, args in instructions(dockerfile):
+        if word == "FROM":
+            words = args.split()
+            image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m[1] or m[2]], words[0])
+            if image not in stages:
+                images.append(image)
+            if len(words) == 3 and words[1].upper() == "AS":
+                stages.add(words[2])
+    return images
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_base_images_are_pinned(dockerfile: Path) -> None:
+    for image in base_images(dockerfile):
+        assert pinned(image), image
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_every_dockerfile_takes_its_base_as_a_build_argument(dockerfile: Path) -> None:
+    # FROM the public image on a user's host, FROM a locally made base where no registry is reachable.
+    assert instructions(dockerfile)[0][0] == "ARG" and "BASE_IMAGE" in build_args(dockerfile)
+    froms = [args.split()[0] for word, args in instructions(dockerfile) if word == "FROM"]
+    assert all(image == "${BASE_IMAGE}" for image in froms), froms
+    assert set(base_images(dockerfile, {"BASE_IMAGE": "local/base:1"})) == {"local/base:1"}
 
 
 def test_compose_images_are_pinned() -> None:
@@ -81,8 +120,26 @@ def test_compose_images_are_pinned() -> None:
 
 
 def test_hf_server_image_builds_on_the_vllm_services_image() -> None:
-    froms = [args for word, args in instructions(REPO_ROOT / "docker/hf-server.Dockerfile") if word == "FROM"]
-    assert froms == [COMPOSE["services"]["vllm"]["image"]]
+    assert base_images(REPO_ROOT / "docker/hf-server.Dockerfile") == [COMPOSE["services"]["vllm"]["image"]]
+
+
+def test_cpu_hf_server_image_builds_on_the_vllm_cpu_services_image() -> None:
+    build = COMPOSE["services"]["hf-server-cpu"]["build"]
+    assert build["dockerfile"] == "docker/hf-server.Dockerfile"
+    assert build["additional_contexts"] == {build["args"]["BASE_IMAGE"]: "service:vllm-cpu"}
+    assert COMPOSE["services"]["model-init-cpu"]["image"] == COMPOSE["services"]["hf-server-cpu"]["image"]
+
+
+def test_vllm_cpu_image_installs_as_install_sh_does() -> None:
+    dockerfile = (REPO_ROOT / "docker/vllm-cpu.Dockerfile").read_text()
+    install_sh = (REPO_ROOT / "scripts/install.sh").read_text()
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    torch_pin = re.search(r'"(torch==[\d.]+)"', install_sh)
+    vllm_pin = re.search(r'"(vllm-cpu==[\d.]+)"', pyproject)
+    assert torch_pin and vllm_pin
+    torch_at, vllm_at = dockerfile.index(torch_pin[1]), dockerfile.index(vllm_pin[1])
+    assert torch_at < vllm_at < dockerfile.index("fix-vllm-cpu.sh /opt/venv")
+    assert COMPOSE["services"]["vllm-cpu"]["image"].endswith(":" + vllm_pin[1].split("==")[1])
 
 
 def test_hf_server_image_has_a_healthcheck_on_its_health_endpoint() -> None:
@@ -92,8 +149,7 @@ def test_hf_server_image_has_a_healthcheck_on_its_health_endpoint() -> None:
 
 
 def test_loadgen_image_is_slim_python_without_torch() -> None:
-    froms = [args.split()[0] for word, args in instructions(REPO_ROOT / "docker/loadgen.Dockerfile")
-             if word == "FROM"]
+    froms = base_images(REPO_ROOT / "docker/loadgen.Dockerfile")
     assert froms and all(re.fullmatch(r"python:3\.11\.\d+-slim-\w+", image) for image in froms)
     installs = " ".join(args for word, args in instructions(REPO_ROOT / "docker/loadgen.Dockerfile")
                         if word == "RUN")
@@ -129,8 +185,18 @@ def copied_sources(dockerfile: Path) -> list[str]:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_every_copied_path_exists_and_is_in_the_build_context(dockerfile: Path) -> None:
     for source in copied_sources(dockerfile):
+        if "*" in source:  # docker/pip/*.conf: filled in at build time; README.md is always there
+            assert dockerignore_allows(source.rsplit("/", 1)[0] + "/README.md"), source
+            continue
         assert (REPO_ROOT / source).exists(), f"{dockerfile.name} copies {source}, which does not exist"
         assert dockerignore_allows(source), f"{dockerfile.name} copies {source}, which .dockerignore excludes"
+
+
+def test_build_time_pip_settings_are_never_committed() -> None:
+    # docker/pip/ holds this machine's index address and CA at build time; git must not take them.
+    ignored = subprocess.run(["git", "check-ignore", "docker/pip/pip.conf", "docker/pip/ca.crt",
+                              "docker/pip/wheels/x.whl"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert ignored.stdout.split() == ["docker/pip/pip.conf", "docker/pip/ca.crt", "docker/pip/wheels/x.whl"]
 
 
 LOCAL_STATE = [".venv/bin/python", ".cache/models/x/model.safetensors", "results/r/a.json", ".git/config",
