@@ -50,7 +50,8 @@ from tests.fixtures.prometheus import (
 )
 from tests.test_deploy_commands import wait_for_workers
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# the first test builds every image (cold: ~20 min on 2 cores) in its fixture set-up
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PROJECT = "servebench-stacktest"
 MODEL = "SmolLM2-135M-Instruct"
