@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Protocol
 
@@ -29,6 +30,32 @@ class Slots(Protocol):
         ...
 
 
+async def wait_in_queue(
+    slots: Slots,
+    waiters: deque[asyncio.Future[bool | None]],
+    exchange: Exchange,
+    on_queued: Callable[[], None] | None = None,
+) -> int | None:
+    """Queue for a place that `slots` grants by resolving a future with True: the wait in ns, or None
+    when the client left first (a place granted to a client already gone is given back)."""
+    start = perf_counter_ns()
+    future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+    waiters.append(future)
+    if on_queued is not None:
+        on_queued()
+    granted = await exchange.wait_for(future)
+    if granted:
+        if exchange.gone:
+            slots.leave()
+            return None
+        return perf_counter_ns() - start
+    try:
+        waiters.remove(future)
+    except ValueError:
+        pass
+    return None
+
+
 class Admission:
     """Counts running and waiting requests; `enter` returns the time spent waiting, or None if the
     client left while it waited."""
@@ -48,20 +75,7 @@ class Admission:
         if self.limit is None or (self.running < self.limit and not self._waiters):
             self.running += 1
             return 0
-        start = perf_counter_ns()
-        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        granted = await exchange.wait_for(future)
-        if granted:
-            if exchange.gone:
-                self.leave()
-                return None
-            return perf_counter_ns() - start
-        try:
-            self._waiters.remove(future)
-        except ValueError:
-            pass
-        return None
+        return await wait_in_queue(self, self._waiters, exchange)
 
     def leave(self) -> None:
         """Give a slot back, handing it to the longest waiter still there."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from time import perf_counter_ns
 
+from servers.sim.admission import wait_in_queue
 from servers.sim.httpproto import Exchange
 
 
@@ -39,21 +39,7 @@ class StaticBatches:
 
     async def enter(self, exchange: Exchange) -> int | None:
         """Wait for a place in a batch; the time waited in ns, or None when the client disconnected."""
-        start = perf_counter_ns()
-        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        self._maybe_start()
-        granted = await exchange.wait_for(future)
-        if granted:
-            if exchange.gone:
-                self.leave()
-                return None
-            return perf_counter_ns() - start
-        try:
-            self._waiters.remove(future)
-        except ValueError:
-            pass
-        return None
+        return await wait_in_queue(self, self._waiters, exchange, on_queued=self._maybe_start)
 
     def leave(self) -> None:
         """A member has finished; the batch ends with its last member, and the next one may start."""
