@@ -10,17 +10,11 @@ import orjson
 import pytest
 
 from loadgen.results import load_run
-from tests.fixtures.procs import REPO_ROOT, ServerProcess
+from tests.fixtures.procs import REPO_ROOT, ServerProcess, run_loadgen
 
 
 def loadgen(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO_ROOT,
-    )
+    return run_loadgen(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from loadgen.compare.targets import TargetSpec, parse_targets
 from loadgen.errors import ConfigError
-from tests.fixtures.procs import REPO_ROOT
+from tests.fixtures.procs import run_loadgen
 
 
 def loadgen(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
-    )
+    return run_loadgen(*args, timeout=60)
 
 
 def test_target_specs_parse_name_equals_url_and_drop_v1() -> None:

@@ -7,16 +7,14 @@ random weights in place of the model is caught by the parity gate before any num
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.fixtures.hf import HF_SMALL_API_KEY
-from tests.fixtures.procs import REPO_ROOT, ServerProcess
+from tests.fixtures.procs import ServerProcess, run_loadgen
 
 pytestmark = pytest.mark.slow
 
@@ -25,14 +23,7 @@ def loadgen(
     *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """Run the `loadgen` CLI as a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    return run_loadgen(*args, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")

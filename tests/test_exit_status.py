@@ -23,20 +23,14 @@ from loadgen.exit_status import (
     EXIT_OK,
     error_verdict,
 )
-from tests.fixtures.procs import REPO_ROOT, free_port, python_module
+from tests.fixtures.procs import REPO_ROOT, free_port, python_module, run_loadgen
 from tests.fixtures.sim import SimFactory
 
 MODEL_DIR = os.environ.get("SERVEBENCH_MODEL_DIR", str(REPO_ROOT / ".cache/models/SmolLM2-135M-Instruct"))
 
 
 def loadgen(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO_ROOT,
-    )
+    return run_loadgen(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from loadgen.rebuild import REBUILT_NOTE
 from loadgen.report.data import load_report_data
 from loadgen.results import RunWriter
-from tests.fixtures.procs import REPO_ROOT, ServerProcess
+from tests.fixtures.procs import REPO_ROOT, ServerProcess, run_loadgen
 from tests.fixtures.sim import SimFactory
 
 
@@ -27,9 +27,7 @@ def sim(sim_server_factory: SimFactory) -> Iterator[ServerProcess]:
 
 
 def loadgen(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120
-    )
+    return run_loadgen(*args, timeout=120)
 
 
 def killed_run(base_url: str, out: Path, prompts: Path, lines: int) -> None:

@@ -5,27 +5,17 @@ length distribution that cannot be sampled."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.model import model_dir_path
-from tests.fixtures.procs import REPO_ROOT
+from tests.fixtures.procs import run_loadgen
 
 
 def loadgen(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SERVEBENCH_CACHE_DIR": str(tmp_path / "cache")}
-    return subprocess.run(
-        [sys.executable, "-m", "loadgen", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO_ROOT,
-        env=env,
-    )
+    return run_loadgen(*args, timeout=120, env={"SERVEBENCH_CACHE_DIR": str(tmp_path / "cache")})
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], message: str) -> None:
