@@ -11,8 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadgen.exporter import E2E_LATENCY_BUCKETS, ITL_BUCKETS, TPOT_BUCKETS, TTFT_BUCKETS, LiveMetrics
+from loadgen.exporter import E2E_LATENCY_BUCKETS, TPOT_BUCKETS, LiveMetrics
 from loadgen.record import RequestRecord
+from servers.vllm.buckets import ITL_BUCKETS, TTFT_BUCKETS
 from tests.fixtures.procs import free_port
 
 MS = 1_000_000

@@ -20,8 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen import errors
-from loadgen.exporter import TTFT_BUCKETS
 from loadgen.results import load_run
+from servers.vllm.buckets import TTFT_BUCKETS
 from tests.fixtures.locust import LocustProcess, LocustRun, run_locust, start_locust, workload_args
 from tests.fixtures.procs import ServerProcess, free_port
 

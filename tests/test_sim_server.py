@@ -22,9 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadgen.openai_stream import StreamItem, parse_response_body, parse_stream_event
 from loadgen.sse import SSEParser
 from servers.sim.config import SimConfig
-from servers.sim.metrics import ITL_BUCKETS, REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS
 from servers.sim.pacing import Pacer
 from servers.sim.vocab import generated_text
+from servers.vllm.buckets import ITL_BUCKETS, REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS
 from tests.fixtures.procs import ServerProcess, python_module
 from tests.fixtures.sim import SimFactory, clear_truth, fetch_truth, truth_of
 

@@ -16,8 +16,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadgen.exporter import E2E_LATENCY_BUCKETS, ITL_BUCKETS, TPOT_BUCKETS, TTFT_BUCKETS
+from loadgen.exporter import E2E_LATENCY_BUCKETS, TPOT_BUCKETS
 from loadgen.record import RequestRecord
+from servers.vllm.buckets import ITL_BUCKETS, TTFT_BUCKETS
 
 NS_PER_S = 1e9
 
