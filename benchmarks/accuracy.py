@@ -44,9 +44,10 @@ from loadgen.results import MemorySink
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import new_event_loop, run_level
 from loadgen.workloads.base import Prompt
+from servers.vllm import launch
 
 MS = 1e6
-DEFAULT_MODEL_DIR = REPO / ".cache" / "models" / "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
 SIM = {"ttft_ms": 100, "itl_ms": 10, "output_tokens": 64}
 
 

@@ -37,10 +37,11 @@ from benchmarks._common import (
     vllm_bench_serve_command,
     write_result,
 )
+from servers.vllm import launch
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OUTPUT_TOKENS = 256
-DEFAULT_MODEL_DIR = REPO / ".cache" / "models" / "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
 
 
 def proc_cpu_s(pid: int) -> float | None:

@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import REPO, free_port, stop_process, table, wait_healthy, write_result
+from servers.vllm import launch
 
-DEFAULT_MODEL_DIR = REPO / ".cache" / "models" / "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
 MODEL_NAME = "bench-model"
 
 

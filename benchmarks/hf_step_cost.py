@@ -38,8 +38,9 @@ from servers.hf.params import GenerationParams
 from servers.hf.request import Event, GenRequest
 from servers.hf.rows import RowState
 from servers.hf.stepper import BatchStepper
+from servers.vllm import launch
 
-DEFAULT_MODEL_DIR = REPO / ".cache" / "models" / "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
 PROMPT_LEN = 128
 TEXT = (
     "The quick brown fox jumps over the lazy dog while the server streams tokens to many clients. "

@@ -23,8 +23,7 @@ from loadgen.exit_status import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_WRITE_FAILED,
 from loadgen.redact import redact_argv, redact_headers
 from loadgen.run_config import LoadSpec, RequestOptions, Target, Timeouts
 from loadgen.workloads.base import Prompt
-
-DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
+from servers.vllm.launch import default_model_dir
 
 
 def parse_numbers(text: str, kind: type[int] | type[float], name: str) -> list[Any]:
@@ -105,7 +104,7 @@ def first_model(base_url: str, api_key: str | None) -> str:
 def _tokenizer_path(opts: dict[str, Any]) -> str | None:
     if opts["tokenizer"]:
         return str(opts["tokenizer"])
-    model_dir = Path(os.environ.get("SERVEBENCH_MODEL_DIR", DEFAULT_MODEL_DIR))
+    model_dir = default_model_dir()
     return str(model_dir) if (model_dir / "tokenizer.json").is_file() else None
 
 

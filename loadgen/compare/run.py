@@ -12,7 +12,6 @@ Files written to the run directory (besides the report):
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import signal
 from collections.abc import Callable, Sequence
@@ -411,5 +410,7 @@ def default_tokenizer(infos: Sequence[ServerInfo], fallback: Path) -> str | None
 
 
 def env_model_dir() -> Path:
-    """`$SERVEBENCH_MODEL_DIR`, else `.cache/models/SmolLM2-135M-Instruct`."""
-    return Path(os.environ.get("SERVEBENCH_MODEL_DIR") or ".cache/models/SmolLM2-135M-Instruct")
+    """`$SERVEBENCH_MODEL_DIR`, else `.cache/models/SmolLM2-135M-Instruct` (the launch configuration's)."""
+    from servers.vllm.launch import default_model_dir
+
+    return default_model_dir()

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from loadgen.errors import ConfigError
 from loadgen.run_config import RequestOptions, Target, Timeouts
 from loadgen.workloads.spec import APIS, KINDS, WorkloadSpec
+from servers.vllm.launch import DEFAULT_SERVED_MODEL_NAME, default_model_dir
 
-DEFAULT_MODEL = "SmolLM2-135M-Instruct"
-DEFAULT_MODEL_DIR = ".cache/models/SmolLM2-135M-Instruct"
+DEFAULT_MODEL = DEFAULT_SERVED_MODEL_NAME
 DEFAULT_WEB_HOST = "127.0.0.1"
 
 
@@ -85,7 +85,7 @@ def add_arguments(parser: Any) -> None:
     add("--num-prompts", default="1000", help="Prompts to build (users cycle through them).")
     add(
         "--tokenizer",
-        default=os.environ.get("SERVEBENCH_MODEL_DIR", DEFAULT_MODEL_DIR),
+        default=str(default_model_dir()),
         help="tokenizer.json or model directory (synthetic, ShareGPT; env SERVEBENCH_MODEL_DIR).",
     )
     add(

@@ -14,9 +14,8 @@ import click
 
 from servers.hf.attention import SDPA_BACKENDS
 from servers.hf.settings import DEVICE_MAPS, DEVICES, DTYPES, ENGINES, BatchingSettings, ServerSettings
-from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN
+from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL_DIR
 
-DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
 DEFAULT_MAX_N = 16
 
 

