@@ -246,7 +246,7 @@ def main() -> None:
         "in flight",
         "client-bound",
     ]
-    rows = [
+    cells = [
         [
             r["client"],
             r["concurrency"],
@@ -266,7 +266,7 @@ def main() -> None:
         ]
         for r in results
     ]
-    print(table(headers, rows))
+    print(table(headers, cells))
     path = write_result(
         "accuracy",
         {

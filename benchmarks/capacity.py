@@ -195,7 +195,6 @@ def main() -> None:
         "output_tokens": OUTPUT_TOKENS,
         "events_per_write": args.events_per_write,
     }
-    results: list[dict[str, Any]] = []
     tools = args.tools.split(",")
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     with sim_server(args.server_core, **sim) as url:

@@ -65,7 +65,7 @@ def test_ttft_is_first_content_event_after_send(measured: tuple[LevelResult, dic
 def test_every_token_event_is_stamped_and_itl_matches_truth(
     measured: tuple[LevelResult, dict[str, Any]],
 ) -> None:
-    errors = []
+    errors: list[float] = []
     for record, truth in pairs(measured):
         assert len(record.content_ns) == truth["output_tokens"] == record.output_tokens == 16
         assert record.tokens_source == "usage"

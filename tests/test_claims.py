@@ -74,6 +74,7 @@ def _tok_s(run: Path, target: str, level: str) -> float:
 def test_throughput_ratio_at_the_highest_level_divides_the_summaries(closed_run: Path) -> None:
     found = c.throughput_ratio(closed_run, None)
     expected = _tok_s(closed_run, "vllm", "concurrency=4") / _tok_s(closed_run, "hf", "concurrency=4")
+    assert found.value is not None
     assert found.value == pytest.approx(expected) and found.value > 1  # the slow server is slower
     assert found.ci95 is None  # one run: no interval
     assert "concurrency=4" in found.notes[0]

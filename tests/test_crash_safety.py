@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -18,9 +19,9 @@ from tests.fixtures.sim import SimFactory
 
 
 @pytest.fixture(scope="module")
-def slow_sim(sim_server_factory: SimFactory) -> ServerProcess:
+def slow_sim(sim_server_factory: SimFactory) -> Iterator[ServerProcess]:
     with sim_server_factory(ttft_ms=5, itl_ms=5, output_tokens=30) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def start_run(base_url: str, out: Path, prompts: Path) -> subprocess.Popen[bytes]:
@@ -77,7 +78,7 @@ def test_kill_9_mid_run_leaves_only_whole_lines(
         seen = wait_lines(out / "requests.jsonl", 12)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reaps it and closes its pipes
     lines = (out / "requests.jsonl").read_bytes().splitlines(keepends=True)
     assert len(lines) >= seen
     assert all(line.endswith(b"\n") for line in lines)

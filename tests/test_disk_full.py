@@ -17,7 +17,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loadgen import results
 from loadgen.exit_status import EXIT_WRITE_FAILED
 from loadgen.record import RequestRecord
 from loadgen.results import JsonlSink, RunWriter
@@ -59,9 +58,9 @@ def test_a_short_write_is_cut_back_to_the_last_whole_line(
             return real_write(fd, data[: len(data) // 2])  # half a line reaches the file
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(results.os, "write", short_then_full)
+    monkeypatch.setattr(os, "write", short_then_full)
     sink.write(record(3, "x" * 500))
-    monkeypatch.setattr(results.os, "write", real_write)
+    monkeypatch.setattr(os, "write", real_write)
     sink.write(record(4))  # dropped: the sink has stopped
     sink.close()
     assert [line["index"] for line in whole_lines(path)] == [0, 1, 2]

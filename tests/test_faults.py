@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 
@@ -30,7 +31,7 @@ async def send_one(
     base_url: str,
     fault: str | None,
     client: str = "fast",
-    api: str = "completions",
+    api: Literal["completions", "chat"] = "completions",
     stream: bool = True,
     timeouts: Timeouts | None = None,
 ) -> RequestRecord:
@@ -67,7 +68,7 @@ CASES = [
 @pytest.mark.parametrize("api", ["completions", "chat"])
 @pytest.mark.parametrize(("fault", "error_class"), CASES)
 async def test_fault_is_classified(
-    faulty_sim: ServerProcess, fault: str, error_class: str, api: str, client: str
+    faulty_sim: ServerProcess, fault: str, error_class: str, api: Literal["completions", "chat"], client: str
 ) -> None:
     record = await send_one(faulty_sim.base_url, fault, client, api)
     assert record.error_class == error_class, record.error_message

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ async def client(engine_server: ServerProcess) -> AsyncIterator[httpx.AsyncClien
         yield c
 
 
-async def _batches(client: httpx.AsyncClient, after: int) -> list[dict[str, object]]:
+async def _batches(client: httpx.AsyncClient, after: int) -> list[dict[str, Any]]:
     for _ in range(400):
         found = (await client.get("/batches", params={"after": after})).json()["batches"]
         if found:

@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,7 +44,7 @@ async def client(hf_loaded: LoadedModel, smollm2_dir: Path) -> AsyncIterator[htt
         yield c
 
 
-async def _batches(client: httpx.AsyncClient, count: int, after: int = 0) -> list[dict[str, object]]:
+async def _batches(client: httpx.AsyncClient, count: int, after: int = 0) -> list[dict[str, Any]]:
     """The batch records once `count` of them are there (a record lands when its generate call returns,
     which can be just after the last response)."""
     for _ in range(200):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,8 @@ def test_a_qwen2_directory_with_weights_loads_with_biases_at_zero(smollm2_dir: P
     finally:
         del presets.PRESETS["qwen2-test"]
     init_weights(tmp_path / "q", seed=3, dtype="float32")
-    model, info = AutoModelForCausalLM.from_pretrained(tmp_path / "q", output_loading_info=True)
+    loaded: Any = AutoModelForCausalLM.from_pretrained(tmp_path / "q", output_loading_info=True)
+    model, info = loaded
     assert not info["missing_keys"] and not info["unexpected_keys"]
     attention = model.model.layers[0].self_attn
     assert attention.q_proj.bias is not None and float(attention.q_proj.bias.detach().abs().sum()) == 0
@@ -94,9 +96,10 @@ def test_init_weights_writes_a_checkpoint_both_servers_load(tiny_dir: Path) -> N
     assert len(set(index["weight_map"].values())) > 1  # sharded at 8 MiB
     manifest = json.loads((tiny_dir / "servebench-model.json").read_text())
     assert manifest["random_weights"]["seed"] == 0 and "model.safetensors.index.json" in manifest["files"]
-    model, info = AutoModelForCausalLM.from_pretrained(
+    loaded: Any = AutoModelForCausalLM.from_pretrained(
         tiny_dir, output_loading_info=True, dtype=torch.float32
     )
+    model, info = loaded
     assert not info["missing_keys"] and not info["unexpected_keys"]
     layer = model.model.layers[1]
     assert torch.equal(layer.input_layernorm.weight, torch.ones(256))
@@ -221,7 +224,7 @@ def test_the_hf_server_serves_saved_weights_spread_by_a_device_map(tiny_dir: Pat
 
     from tests.fixtures.procs import free_port, run_server
 
-    answers = []
+    answers: list[tuple[dict[str, Any], str]] = []
     for extra in ((), ("--device-map", "auto")):
         port = free_port()
         argv = python_module(

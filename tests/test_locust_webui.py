@@ -158,8 +158,8 @@ def test_web_ui_binds_to_loopback_and_keeps_the_api_key_out_of_the_page(
         assert swarm.status_code == 200
         wait_for_metric(url, "locust_users", 1)
         time.sleep(1.0)
-        for path in ("/stats/requests", "/stats/requests/csv", "/stats/failures/csv", "/stats/report"):
-            assert SECRET not in httpx.get(url + path, timeout=10).text, path
+        for endpoint in ("/stats/requests", "/stats/requests/csv", "/stats/failures/csv", "/stats/report"):
+            assert SECRET not in httpx.get(url + endpoint, timeout=10).text, endpoint
         assert httpx.post(url + "/stop", timeout=10).status_code == 200
         wait_for_metric(url, "locust_users", 0)
     written = [p for p in results.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl")]

@@ -177,7 +177,7 @@ def test_openai_client_reads_every_endpoint_and_mode(sim_server: ServerProcess) 
     assert "".join(pieces) == " alpha beta gamma"
     chat = client.chat.completions.create(model="sim-model", messages=CHAT, max_tokens=2)  # type: ignore[arg-type]
     assert chat.choices[0].message.content == " alpha beta"
-    chunks = list(client.chat.completions.create(
+    chunks = list(client.chat.completions.create(  # type: ignore[call-overload]
         model="sim-model", messages=CHAT, max_tokens=2, stream=True,  # type: ignore[arg-type]
         stream_options={"include_usage": True}))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == " alpha beta"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -125,7 +126,7 @@ def test_the_ratio_rises_with_the_spread_as_the_scripted_timing_says(swept: Path
     assert measured_ratios == sorted(measured_ratios)
 
 
-def load_records(run_dir: Path) -> list[dict[str, object]]:
+def load_records(run_dir: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in (run_dir / "requests.jsonl").read_bytes().splitlines()]
 
 
