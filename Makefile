@@ -15,6 +15,7 @@ test: system install model lint
 
 lint: install
 	$(BIN)/ruff check loadgen servers tests benchmarks dashboards
+	$(BIN)/ruff format --check loadgen servers tests benchmarks dashboards
 	$(BIN)/mypy
 
 install: $(VENV)/.installed

@@ -49,43 +49,100 @@ def _catalog() -> list[Claim]:
     for shape, gpu in (("7b", "A10G"), ("13b", "A100-40GB")):
         size = shape.upper()
         claims.append(
-            Claim(11, f"vllm-hf-n1-{shape}", "vLLM 14–24x HF throughput, one completion per request",
-                  ANNOUNCEMENT, f"LLaMA-{size} shape on one H200 (theirs: {gpu}); {SHAREGPT}; n=1",
-                  14.0, 24.0, "x", c.throughput_ratio, takes_level=True)
+            Claim(
+                11,
+                f"vllm-hf-n1-{shape}",
+                "vLLM 14–24x HF throughput, one completion per request",
+                ANNOUNCEMENT,
+                f"LLaMA-{size} shape on one H200 (theirs: {gpu}); {SHAREGPT}; n=1",
+                14.0,
+                24.0,
+                "x",
+                c.throughput_ratio,
+                takes_level=True,
+            )
         )
         claims.append(
-            Claim(11, f"vllm-hf-n3-{shape}", "vLLM 8.5–15x HF throughput, three parallel completions",
-                  ANNOUNCEMENT, f"LLaMA-{size} shape on one H200 (theirs: {gpu}); {SHAREGPT}; n=3",
-                  8.5, 15.0, "x", c.throughput_ratio, takes_level=True)
+            Claim(
+                11,
+                f"vllm-hf-n3-{shape}",
+                "vLLM 8.5–15x HF throughput, three parallel completions",
+                ANNOUNCEMENT,
+                f"LLaMA-{size} shape on one H200 (theirs: {gpu}); {SHAREGPT}; n=3",
+                8.5,
+                15.0,
+                "x",
+                c.throughput_ratio,
+                takes_level=True,
+            )
         )
     claims += [
-        Claim(11, "static-batching-variance", "up to 23x over naive static batching", ANYSCALE,
-              "LLaMA-2-7B shape (theirs: 13B-class), fixed prompt, output lengths of growing spread at "
-              "a fixed mean (loadgen compare --sweep output-variance); largest vLLM/HF ratio",
-              None, 23.0, "x", c.ratio_extremes),
-        Claim(11, "static-batching-falls", "static batching's throughput falls as output-length variance "
-              "grows", ANYSCALE, "same run: HF server tok/s at the widest spread over tok/s at fixed lengths",
-              None, None, "x of fixed", partial(c.throughput_change, target="hf"),
-              notes="qualitative claim: below 1 means it fell"),
+        Claim(
+            11,
+            "static-batching-variance",
+            "up to 23x over naive static batching",
+            ANYSCALE,
+            "LLaMA-2-7B shape (theirs: 13B-class), fixed prompt, output lengths of growing spread at "
+            "a fixed mean (loadgen compare --sweep output-variance); largest vLLM/HF ratio",
+            None,
+            23.0,
+            "x",
+            c.ratio_extremes,
+        ),
+        Claim(
+            11,
+            "static-batching-falls",
+            "static batching's throughput falls as output-length variance grows",
+            ANYSCALE,
+            "same run: HF server tok/s at the widest spread over tok/s at fixed lengths",
+            None,
+            None,
+            "x of fixed",
+            partial(c.throughput_change, target="hf"),
+            notes="qualitative claim: below 1 means it fell",
+        ),
     ]
     # Write-up 1: Llama-3.2-3B-Instruct, one L4, offline batches (transformers 4.47.1).
     published = {4: (2.32, 5.32), 8: (2.51, 7.24), 16: (3.01, 9.50), 32: (3.38, 12.90)}
     for batch, (vllm_s, hf_s) in published.items():
         claims += [
-            Claim(12, f"l32-3b-vllm-b{batch}", f"vLLM finishes a batch of {batch} in {vllm_s} s",
-                  "Llama-3.2-3B write-up (L4)", f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / 256 out",
-                  vllm_s, vllm_s, "s", partial(c.offline_seconds, batch=batch, target="vllm")),
-            Claim(12, f"l32-3b-hf-b{batch}", f"HF finishes a batch of {batch} in {hf_s} s",
-                  "Llama-3.2-3B write-up (L4)", f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / 256 out",
-                  hf_s, hf_s, "s", partial(c.offline_seconds, batch=batch, target="hf")),
+            Claim(
+                12,
+                f"l32-3b-vllm-b{batch}",
+                f"vLLM finishes a batch of {batch} in {vllm_s} s",
+                "Llama-3.2-3B write-up (L4)",
+                f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / 256 out",
+                vllm_s,
+                vllm_s,
+                "s",
+                partial(c.offline_seconds, batch=batch, target="vllm"),
+            ),
+            Claim(
+                12,
+                f"l32-3b-hf-b{batch}",
+                f"HF finishes a batch of {batch} in {hf_s} s",
+                "Llama-3.2-3B write-up (L4)",
+                f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / 256 out",
+                hf_s,
+                hf_s,
+                "s",
+                partial(c.offline_seconds, batch=batch, target="hf"),
+            ),
         ]
         for out in (64, 256, 512):
             ratio = round(hf_s / vllm_s, 2)
             claims.append(
-                Claim(12, f"l32-3b-ratio-b{batch}-o{out}", "vLLM is 2–4x faster on offline batches "
-                      f"(theirs at batch {batch}: {ratio}x)", "Llama-3.2-3B write-up (L4)",
-                      f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / {out} out (theirs: unstated)",
-                      2.0, 4.0, "x", partial(c.offline_ratio, batch=batch))
+                Claim(
+                    12,
+                    f"l32-3b-ratio-b{batch}-o{out}",
+                    f"vLLM is 2–4x faster on offline batches (theirs at batch {batch}: {ratio}x)",
+                    "Llama-3.2-3B write-up (L4)",
+                    f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / {out} out (theirs: unstated)",
+                    2.0,
+                    4.0,
+                    "x",
+                    partial(c.offline_ratio, batch=batch),
+                )
             )
     # Write-up 2: TinyLlama-1.1B-Chat on a T4, GSM8K.
     tiny = "TinyLlama-1.1B shape, H200, 128 in / 256 out, all requests at once (theirs: GSM8K test set, T4)"
@@ -97,13 +154,31 @@ def _catalog() -> list[Claim]:
     ):
         run_note = f"run dir: the {precision} run"
         claims += [
-            Claim(12, f"tinyllama-{server}-{precision}-toks", f"{server} {precision.upper()} {toks:,} tok/s",
-                  "TinyLlama write-up (T4)", tiny, float(toks), float(toks), "tok/s",
-                  partial(c.target_throughput, target=server), takes_level=True, notes=run_note),
-            Claim(12, f"tinyllama-{server}-{precision}-load",
-                  f"{server} {precision.upper()} loads in {load} s", "TinyLlama write-up (T4)",
-                  "launch to healthy (launch to first token in the notes)", load, load, "s",
-                  partial(c.load_time, target=server), notes=run_note),
+            Claim(
+                12,
+                f"tinyllama-{server}-{precision}-toks",
+                f"{server} {precision.upper()} {toks:,} tok/s",
+                "TinyLlama write-up (T4)",
+                tiny,
+                float(toks),
+                float(toks),
+                "tok/s",
+                partial(c.target_throughput, target=server),
+                takes_level=True,
+                notes=run_note,
+            ),
+            Claim(
+                12,
+                f"tinyllama-{server}-{precision}-load",
+                f"{server} {precision.upper()} loads in {load} s",
+                "TinyLlama write-up (T4)",
+                "launch to healthy (launch to first token in the notes)",
+                load,
+                load,
+                "s",
+                partial(c.load_time, target=server),
+                notes=run_note,
+            ),
         ]
     claims += [
         Claim(12, "tinyllama-fp16-ratio", "vLLM 2.88x HF in FP16", "TinyLlama write-up (T4)", tiny,

@@ -113,8 +113,12 @@ def latency_queries(metric: str, selector: str, by: str, prefix: str = "") -> tu
 
 def server_latency(title: str, metric: str, what: str) -> Panel:
     """A side-by-side latency panel: both servers' p50, p99 and mean of `metric`."""
-    return Panel(title, f"{what} Server side, per server: p50, p99 and mean.",
-                 latency_queries(metric, SERVER_SEL, "server"), unit="s")
+    return Panel(
+        title,
+        f"{what} Server side, per server: p50, p99 and mean.",
+        latency_queries(metric, SERVER_SEL, "server"),
+        unit="s",
+    )
 
 
 def client_vs_server(title: str, client: str, server: str | None, what: str) -> Panel:
@@ -148,8 +152,9 @@ def error_fraction(metric: str, selector: str) -> str:
 MODEL_VAR = Variable("model", "Model", "vllm:num_requests_running", "model_name", multi=False)
 SERVER_VAR = Variable("server", "Server", 'vllm:num_requests_running{model_name=~"$model"}', "server")
 # Both clients' targets: loadgen and locust may name theirs differently (e.g. loadgen on vllm, locust on hf).
-TARGET_VAR = Variable("target", "Client target", '{__name__=~"loadgen_requests_total|locust_requests_total"}',
-                      "target")
+TARGET_VAR = Variable(
+    "target", "Client target", '{__name__=~"loadgen_requests_total|locust_requests_total"}', "target"
+)
 
 
 COMPARISON = Dashboard(
@@ -160,62 +165,159 @@ COMPARISON = Dashboard(
     variables=(MODEL_VAR, SERVER_VAR),
     links=("servebench-client",),
     rows=(
-        Row("Throughput", (
-            Panel("Output tokens/s", "Generated tokens per second, per server.",
-                  (Query(f"sum by (server) (rate(vllm:generation_tokens_total{{{SERVER_SEL}}}[{RATE}]))",
-                         "{{server}}"),), unit="short"),
-            Panel("Finished requests/s", "Requests finished per second, per server and finish reason.",
-                  (Query("sum by (server, finished_reason) "
-                         f"(rate(vllm:request_success_total{{{SERVER_SEL}}}[{RATE}]))",
-                         "{{server}} {{finished_reason}}"),), unit="reqps"),
-            Panel("Prompt tokens/s", "Prompt tokens processed per second, per server.",
-                  (Query(f"sum by (server) (rate(vllm:prompt_tokens_total{{{SERVER_SEL}}}[{RATE}]))",
-                         "{{server}}"),), unit="short"),
-            Panel("vLLM / HF output throughput", "Speed-up: vLLM's output tokens/s over the HF "
-                  "server's, over the dashboard's time range.",
-                  (Query('sum(rate(vllm:generation_tokens_total{model_name=~"$model", server="vllm"}'
-                         '[$__range])) / sum(rate(vllm:generation_tokens_total{model_name=~"$model", '
-                         'server="hf"}[$__range]))', "speed-up"),), unit="suffix:×", kind="stat"),
-        )),
-        Row("Latency (server side)", (
-            server_latency("Time to first token", "vllm:time_to_first_token_seconds",
-                           "From the request's arrival to its first generated token."),
-            server_latency("Inter-token latency", "vllm:inter_token_latency_seconds",
-                           "Gap between successive output tokens."),
-            server_latency("End-to-end request latency", "vllm:e2e_request_latency_seconds",
-                           "From the request's arrival to its last token."),
-            server_latency("Queue time", "vllm:request_queue_time_seconds",
-                           "Time a request waits before it is scheduled (HF server: before its batch "
-                           "starts)."),
-        )),
-        Row("Load", (
-            Panel("Running requests", "Requests being generated now, per server (vLLM: its batch).",
-                  (Query(f"sum by (server) (vllm:num_requests_running{{{SERVER_SEL}}})", "{{server}}"),)),
-            Panel("Waiting requests", "Requests queued and not yet running, per server.",
-                  (Query(f"sum by (server) (vllm:num_requests_waiting{{{SERVER_SEL}}})", "{{server}}"),)),
-        )),
-        Row("Engine internals", (
-            Panel("vLLM KV-cache use", "Fraction of vLLM's KV-cache blocks in use (1 = full).",
-                  (Query('max by (server) (vllm:kv_cache_usage_perc{model_name=~"$model", server="vllm"})',
-                         "{{server}}"),), unit="percentunit"),
-            Panel("HF server batch size", "Requests per generate call: mean and p99 over the interval.",
-                  (Query(mean("hf_server:batch_size", SERVER_SEL, "server"), "{{server}} mean"),
-                   Query(quantile(0.99, "hf_server:batch_size", SERVER_SEL, "server"),
-                         "{{server}} p99")), unit="short"),
-            Panel("HF server padding", "Fraction of each batch's prompt tokens that are left padding "
-                  "(work the naive batcher wastes): mean over the interval.",
-                  (Query(mean("hf_server:batch_padding_fraction", SERVER_SEL, "server"),
-                         "{{server}} mean"),), unit="percentunit"),
-            Panel("HF server batch wait", "How long the batcher holds a batch open waiting for it to "
-                  "fill: p50, p99, mean.",
-                  latency_queries("hf_server:batch_wait_seconds", SERVER_SEL, "server"), unit="s"),
-            Panel("HF server generate call", "Wall time of one batched generate call: the whole batch "
-                  "waits for its longest request. p50, p99, mean.",
-                  latency_queries("hf_server:batch_duration_seconds", SERVER_SEL, "server"), unit="s"),
-            Panel("HF server generate calls/s", "Batches started per second.",
-                  (Query(f"sum by (server) (rate(hf_server:batches_total{{{SERVER_SEL}}}[{RATE}]))",
-                         "{{server}}"),), unit="short"),
-        )),
+        Row(
+            "Throughput",
+            (
+                Panel(
+                    "Output tokens/s",
+                    "Generated tokens per second, per server.",
+                    (
+                        Query(
+                            f"sum by (server) (rate(vllm:generation_tokens_total{{{SERVER_SEL}}}[{RATE}]))",
+                            "{{server}}",
+                        ),
+                    ),
+                    unit="short",
+                ),
+                Panel(
+                    "Finished requests/s",
+                    "Requests finished per second, per server and finish reason.",
+                    (
+                        Query(
+                            "sum by (server, finished_reason) "
+                            f"(rate(vllm:request_success_total{{{SERVER_SEL}}}[{RATE}]))",
+                            "{{server}} {{finished_reason}}",
+                        ),
+                    ),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Prompt tokens/s",
+                    "Prompt tokens processed per second, per server.",
+                    (
+                        Query(
+                            f"sum by (server) (rate(vllm:prompt_tokens_total{{{SERVER_SEL}}}[{RATE}]))",
+                            "{{server}}",
+                        ),
+                    ),
+                    unit="short",
+                ),
+                Panel(
+                    "vLLM / HF output throughput",
+                    "Speed-up: vLLM's output tokens/s over the HF server's, over the dashboard's time range.",
+                    (
+                        Query(
+                            'sum(rate(vllm:generation_tokens_total{model_name=~"$model", server="vllm"}'
+                            '[$__range])) / sum(rate(vllm:generation_tokens_total{model_name=~"$model", '
+                            'server="hf"}[$__range]))',
+                            "speed-up",
+                        ),
+                    ),
+                    unit="suffix:×",
+                    kind="stat",
+                ),
+            ),
+        ),
+        Row(
+            "Latency (server side)",
+            (
+                server_latency(
+                    "Time to first token",
+                    "vllm:time_to_first_token_seconds",
+                    "From the request's arrival to its first generated token.",
+                ),
+                server_latency(
+                    "Inter-token latency",
+                    "vllm:inter_token_latency_seconds",
+                    "Gap between successive output tokens.",
+                ),
+                server_latency(
+                    "End-to-end request latency",
+                    "vllm:e2e_request_latency_seconds",
+                    "From the request's arrival to its last token.",
+                ),
+                server_latency(
+                    "Queue time",
+                    "vllm:request_queue_time_seconds",
+                    "Time a request waits before it is scheduled (HF server: before its batch starts).",
+                ),
+            ),
+        ),
+        Row(
+            "Load",
+            (
+                Panel(
+                    "Running requests",
+                    "Requests being generated now, per server (vLLM: its batch).",
+                    (Query(f"sum by (server) (vllm:num_requests_running{{{SERVER_SEL}}})", "{{server}}"),),
+                ),
+                Panel(
+                    "Waiting requests",
+                    "Requests queued and not yet running, per server.",
+                    (Query(f"sum by (server) (vllm:num_requests_waiting{{{SERVER_SEL}}})", "{{server}}"),),
+                ),
+            ),
+        ),
+        Row(
+            "Engine internals",
+            (
+                Panel(
+                    "vLLM KV-cache use",
+                    "Fraction of vLLM's KV-cache blocks in use (1 = full).",
+                    (
+                        Query(
+                            'max by (server) (vllm:kv_cache_usage_perc{model_name=~"$model", server="vllm"})',
+                            "{{server}}",
+                        ),
+                    ),
+                    unit="percentunit",
+                ),
+                Panel(
+                    "HF server batch size",
+                    "Requests per generate call: mean and p99 over the interval.",
+                    (
+                        Query(mean("hf_server:batch_size", SERVER_SEL, "server"), "{{server}} mean"),
+                        Query(quantile(0.99, "hf_server:batch_size", SERVER_SEL, "server"), "{{server}} p99"),
+                    ),
+                    unit="short",
+                ),
+                Panel(
+                    "HF server padding",
+                    "Fraction of each batch's prompt tokens that are left padding "
+                    "(work the naive batcher wastes): mean over the interval.",
+                    (
+                        Query(
+                            mean("hf_server:batch_padding_fraction", SERVER_SEL, "server"), "{{server}} mean"
+                        ),
+                    ),
+                    unit="percentunit",
+                ),
+                Panel(
+                    "HF server batch wait",
+                    "How long the batcher holds a batch open waiting for it to fill: p50, p99, mean.",
+                    latency_queries("hf_server:batch_wait_seconds", SERVER_SEL, "server"),
+                    unit="s",
+                ),
+                Panel(
+                    "HF server generate call",
+                    "Wall time of one batched generate call: the whole batch "
+                    "waits for its longest request. p50, p99, mean.",
+                    latency_queries("hf_server:batch_duration_seconds", SERVER_SEL, "server"),
+                    unit="s",
+                ),
+                Panel(
+                    "HF server generate calls/s",
+                    "Batches started per second.",
+                    (
+                        Query(
+                            f"sum by (server) (rate(hf_server:batches_total{{{SERVER_SEL}}}[{RATE}]))",
+                            "{{server}}",
+                        ),
+                    ),
+                    unit="short",
+                ),
+            ),
+        ),
     ),
 )
 
@@ -227,65 +329,153 @@ CLIENT = Dashboard(
     variables=(MODEL_VAR, SERVER_VAR, TARGET_VAR),
     links=("servebench-comparison",),
     rows=(
-        Row("Latency: client next to server", (
-            client_vs_server("Time to first token", "time_to_first_token_seconds",
-                             "vllm:time_to_first_token_seconds", "From the send to the first content event."),
-            client_vs_server("Inter-token latency", "inter_token_latency_seconds",
-                             "vllm:inter_token_latency_seconds", "Gap between successive content events."),
-            client_vs_server("End-to-end latency", "e2e_request_latency_seconds",
-                             "vllm:e2e_request_latency_seconds", "From the send to the end of the response."),
-            client_vs_server("Time per output token", "time_per_output_token_seconds", None,
-                             "(E2E - TTFT) / (output tokens - 1), per request."),
-        )),
-        Row("Traffic", (
-            Panel("Requests/s by outcome", "Finished requests per second, per target and outcome.",
-                  (Query(f"sum by (target, outcome) (rate(loadgen_requests_total{{{LOADGEN_SEL}}}[{RATE}]))",
-                         "loadgen {{target}} {{outcome}}"),
-                   Query(f"sum by (target, outcome) (rate(locust_requests_total{{{LOCUST_SEL}}}[{RATE}]))",
-                         "locust {{target}} {{outcome}}")), unit="reqps"),
-            Panel("Output tokens/s: client and server", "Output tokens per second as the clients "
-                  "received them and as the servers generated them.",
-                  (Query(f"sum by (target) (rate(loadgen_output_tokens_total{{{LOADGEN_SEL}}}[{RATE}]))",
-                         "loadgen {{target}}"),
-                   Query(f"sum by (target) (rate(locust_output_tokens_total{{{LOCUST_SEL}}}[{RATE}]))",
-                         "locust {{target}}"),
-                   Query(f"sum by (server) (rate(vllm:generation_tokens_total{{{SERVER_SEL}}}[{RATE}]))",
-                         "server {{server}}")), unit="short"),
-        )),
-        Row("Errors", (
-            Panel("Failed requests/s by error class", "Client-side failures per target and error class "
-                  "(docs/architecture.md: connect_error, http_4xx, http_5xx, timeout, stream_cut, "
-                  "malformed_sse, inband_error, no_tokens, cancelled); 0 when none failed.",
-                  (Query(errors_or_zero("loadgen_requests_total", LOADGEN_SEL),
-                         "loadgen {{target}} {{outcome}}"),
-                   Query(errors_or_zero("locust_requests_total", LOCUST_SEL),
-                         "locust {{target}} {{outcome}}")),
-                  unit="reqps"),
-            Panel("Server-side failures/s", "Requests the servers aborted or failed (finish reason "
-                  "abort or error) and requests the HF server refused with 503 (queue full); 0 when none.",
-                  (Query("sum by (server, finished_reason) (rate(vllm:request_success_total"
-                         f'{{{SERVER_SEL}, finished_reason=~"abort|error"}}[{RATE}]))'
-                         " or sum by (server) (rate(vllm:request_success_total"
-                         f"{{{SERVER_SEL}}}[{RATE}])) * 0", "{{server}} {{finished_reason}}"),
-                   Query(f"sum by (server) (rate(hf_server:requests_rejected_total{{{SERVER_SEL}}}[{RATE}]))",
-                         "{{server}} rejected (503)")), unit="reqps"),
-            Panel("Error fraction", "Failed over finished requests, per target.",
-                  (Query(error_fraction("loadgen_requests_total", LOADGEN_SEL), "loadgen {{target}}"),
-                   Query(error_fraction("locust_requests_total", LOCUST_SEL), "locust {{target}}")),
-                  unit="percentunit"),
-        )),
-        Row("Is the client keeping up?", (
-            Panel("Concurrency", "Requests in flight (loadgen), users (locust) and requests running "
-                  "on the servers.",
-                  (Query(f"sum by (target) (loadgen_requests_in_flight{{{LOADGEN_SEL}}})",
-                         "loadgen {{target}}"),
-                   Query(f"sum by (target) (locust_users{{{LOCUST_SEL}}})", "locust {{target}} users"),
-                   Query(f"sum by (server) (vllm:num_requests_running{{{SERVER_SEL}}})",
-                         "server {{server}}"))),
-            Panel("Load generator event-loop lag", "When this grows, the load generator is the "
-                  "bottleneck and its latencies are inflated.",
-                  (Query(f"max(loadgen_event_loop_lag_seconds{{{LOADGEN_SEL}}})", "lag"),), unit="s"),
-        )),
+        Row(
+            "Latency: client next to server",
+            (
+                client_vs_server(
+                    "Time to first token",
+                    "time_to_first_token_seconds",
+                    "vllm:time_to_first_token_seconds",
+                    "From the send to the first content event.",
+                ),
+                client_vs_server(
+                    "Inter-token latency",
+                    "inter_token_latency_seconds",
+                    "vllm:inter_token_latency_seconds",
+                    "Gap between successive content events.",
+                ),
+                client_vs_server(
+                    "End-to-end latency",
+                    "e2e_request_latency_seconds",
+                    "vllm:e2e_request_latency_seconds",
+                    "From the send to the end of the response.",
+                ),
+                client_vs_server(
+                    "Time per output token",
+                    "time_per_output_token_seconds",
+                    None,
+                    "(E2E - TTFT) / (output tokens - 1), per request.",
+                ),
+            ),
+        ),
+        Row(
+            "Traffic",
+            (
+                Panel(
+                    "Requests/s by outcome",
+                    "Finished requests per second, per target and outcome.",
+                    (
+                        Query(
+                            "sum by (target, outcome) "
+                            f"(rate(loadgen_requests_total{{{LOADGEN_SEL}}}[{RATE}]))",
+                            "loadgen {{target}} {{outcome}}",
+                        ),
+                        Query(
+                            f"sum by (target, outcome) (rate(locust_requests_total{{{LOCUST_SEL}}}[{RATE}]))",
+                            "locust {{target}} {{outcome}}",
+                        ),
+                    ),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Output tokens/s: client and server",
+                    "Output tokens per second as the clients "
+                    "received them and as the servers generated them.",
+                    (
+                        Query(
+                            f"sum by (target) (rate(loadgen_output_tokens_total{{{LOADGEN_SEL}}}[{RATE}]))",
+                            "loadgen {{target}}",
+                        ),
+                        Query(
+                            f"sum by (target) (rate(locust_output_tokens_total{{{LOCUST_SEL}}}[{RATE}]))",
+                            "locust {{target}}",
+                        ),
+                        Query(
+                            f"sum by (server) (rate(vllm:generation_tokens_total{{{SERVER_SEL}}}[{RATE}]))",
+                            "server {{server}}",
+                        ),
+                    ),
+                    unit="short",
+                ),
+            ),
+        ),
+        Row(
+            "Errors",
+            (
+                Panel(
+                    "Failed requests/s by error class",
+                    "Client-side failures per target and error class "
+                    "(docs/architecture.md: connect_error, http_4xx, http_5xx, timeout, stream_cut, "
+                    "malformed_sse, inband_error, no_tokens, cancelled); 0 when none failed.",
+                    (
+                        Query(
+                            errors_or_zero("loadgen_requests_total", LOADGEN_SEL),
+                            "loadgen {{target}} {{outcome}}",
+                        ),
+                        Query(
+                            errors_or_zero("locust_requests_total", LOCUST_SEL),
+                            "locust {{target}} {{outcome}}",
+                        ),
+                    ),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Server-side failures/s",
+                    "Requests the servers aborted or failed (finish reason "
+                    "abort or error) and requests the HF server refused with 503 (queue full); 0 when none.",
+                    (
+                        Query(
+                            "sum by (server, finished_reason) (rate(vllm:request_success_total"
+                            f'{{{SERVER_SEL}, finished_reason=~"abort|error"}}[{RATE}]))'
+                            " or sum by (server) (rate(vllm:request_success_total"
+                            f"{{{SERVER_SEL}}}[{RATE}])) * 0",
+                            "{{server}} {{finished_reason}}",
+                        ),
+                        Query(
+                            "sum by (server) "
+                            f"(rate(hf_server:requests_rejected_total{{{SERVER_SEL}}}[{RATE}]))",
+                            "{{server}} rejected (503)",
+                        ),
+                    ),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Error fraction",
+                    "Failed over finished requests, per target.",
+                    (
+                        Query(error_fraction("loadgen_requests_total", LOADGEN_SEL), "loadgen {{target}}"),
+                        Query(error_fraction("locust_requests_total", LOCUST_SEL), "locust {{target}}"),
+                    ),
+                    unit="percentunit",
+                ),
+            ),
+        ),
+        Row(
+            "Is the client keeping up?",
+            (
+                Panel(
+                    "Concurrency",
+                    "Requests in flight (loadgen), users (locust) and requests running on the servers.",
+                    (
+                        Query(
+                            f"sum by (target) (loadgen_requests_in_flight{{{LOADGEN_SEL}}})",
+                            "loadgen {{target}}",
+                        ),
+                        Query(f"sum by (target) (locust_users{{{LOCUST_SEL}}})", "locust {{target}} users"),
+                        Query(
+                            f"sum by (server) (vllm:num_requests_running{{{SERVER_SEL}}})",
+                            "server {{server}}",
+                        ),
+                    ),
+                ),
+                Panel(
+                    "Load generator event-loop lag",
+                    "When this grows, the load generator is the bottleneck and its latencies are inflated.",
+                    (Query(f"max(loadgen_event_loop_lag_seconds{{{LOADGEN_SEL}}})", "lag"),),
+                    unit="s",
+                ),
+            ),
+        ),
     ),
 )
 
@@ -314,21 +504,42 @@ def _variable_json(var: Variable) -> dict[str, Any]:
 
 def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     targets = [
-        {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": q.expr, "legendFormat": q.legend,
-         "range": True, "instant": False}
+        {
+            "refId": chr(ord("A") + i),
+            "datasource": DATASOURCE,
+            "expr": q.expr,
+            "legendFormat": q.legend,
+            "range": True,
+            "instant": False,
+        }
         for i, q in enumerate(panel.queries)
     ]
     options: dict[str, Any]
     if panel.kind == "stat":
-        options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                   "colorMode": "value", "graphMode": "none", "textMode": "auto"}
+        options = {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "none",
+            "textMode": "auto",
+        }
         custom: dict[str, Any] = {}
     else:
-        options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
-                              "calcs": ["lastNotNull", "mean", "max"]},
-                   "tooltip": {"mode": "multi", "sort": "desc"}}
-        custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0, "showPoints": "never",
-                  "spanNulls": False}
+        options = {
+            "legend": {
+                "displayMode": "table",
+                "placement": "bottom",
+                "showLegend": True,
+                "calcs": ["lastNotNull", "mean", "max"],
+            },
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+        custom = {
+            "drawStyle": "line",
+            "lineWidth": 1,
+            "fillOpacity": 0,
+            "showPoints": "never",
+            "spanNulls": False,
+        }
     return {
         "id": panel_id,
         "type": panel.kind,
@@ -347,8 +558,16 @@ def dashboard_json(board: Dashboard) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     next_id, y = 1, 0
     for row in board.rows:
-        panels.append({"id": next_id, "type": "row", "title": row.title, "collapsed": False, "panels": [],
-                       "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y}})
+        panels.append(
+            {
+                "id": next_id,
+                "type": "row",
+                "title": row.title,
+                "collapsed": False,
+                "panels": [],
+                "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y},
+            }
+        )
         next_id, y, x, row_height = next_id + 1, y + 1, 0, 0
         for panel in row.panels:
             if x + panel.width > GRID_WIDTH:
@@ -368,13 +587,23 @@ def dashboard_json(board: Dashboard) -> dict[str, Any]:
         "refresh": "5s",
         "time": {"from": "now-30m", "to": "now"},
         "timezone": "browser",
-        "annotations": {"list": [{
-            "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
-            "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
-            "type": "dashboard",
-        }]},
-        "links": [{"title": uid, "type": "link", "url": f"/d/{uid}", "keepTime": True, "includeVars": True}
-                  for uid in board.links],
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "links": [
+            {"title": uid, "type": "link", "url": f"/d/{uid}", "keepTime": True, "includeVars": True}
+            for uid in board.links
+        ],
         "templating": {"list": [_variable_json(v) for v in board.variables]},
         "panels": panels,
     }

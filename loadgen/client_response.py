@@ -311,4 +311,3 @@ class ResponseRecorder:
         if record.prompt_tokens is None and record.expected_prompt_tokens is not None:
             record.prompt_tokens = record.expected_prompt_tokens
         return record
-

@@ -37,8 +37,16 @@ class SSEParser:
     """Incremental event-stream parser; one instance per response body."""
 
     __slots__ = (
-        "_tail", "_tail_ns", "_skip_lf", "_at_start", "_data", "_event_type", "_last_id", "_retry",
-        "_event_ns", "_in_event",
+        "_tail",
+        "_tail_ns",
+        "_skip_lf",
+        "_at_start",
+        "_data",
+        "_event_type",
+        "_last_id",
+        "_retry",
+        "_event_ns",
+        "_in_event",
     )
 
     def __init__(self) -> None:
@@ -75,7 +83,7 @@ class SSEParser:
                 return []
             self._at_start = False
             if data.startswith(_BOM):
-                data = data[len(_BOM):]
+                data = data[len(_BOM) :]
         if b"\r" in data:
             lines = _LINE_END.split(data)
             self._skip_lf = data.endswith(b"\r")

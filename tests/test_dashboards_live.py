@@ -48,21 +48,71 @@ def hostport(server: ServerProcess) -> str:
 def loadgen_args(base_url: str, metrics_port: int, model_dir: Path, out: Path) -> list[str]:
     """`loadgen run` against vLLM, closed loop at 2, with live metrics on `metrics_port`."""
     return [
-        sys.executable, "-m", "loadgen", "run", "--base-url", base_url, "--target-name", "vllm",
-        "--model", MODEL, "--tokenizer", str(model_dir), "--input-len", "16", "--max-tokens", "8",
-        "--concurrency", "2", "--duration", f"{LOAD_LIMIT_S:.0f}", "--num-prompts", "64",
-        "--metrics-port", str(metrics_port), "--no-progress", "--output-dir", str(out),
+        sys.executable,
+        "-m",
+        "loadgen",
+        "run",
+        "--base-url",
+        base_url,
+        "--target-name",
+        "vllm",
+        "--model",
+        MODEL,
+        "--tokenizer",
+        str(model_dir),
+        "--input-len",
+        "16",
+        "--max-tokens",
+        "8",
+        "--concurrency",
+        "2",
+        "--duration",
+        f"{LOAD_LIMIT_S:.0f}",
+        "--num-prompts",
+        "64",
+        "--metrics-port",
+        str(metrics_port),
+        "--no-progress",
+        "--output-dir",
+        str(out),
     ]
 
 
 def locust_args(base_url: str, web_port: int, model_dir: Path) -> list[str]:
     """locust with its web UI (for `/metrics`) started at once, 2 users against the HF server."""
     return [
-        sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "loadgen" / "locust" / "locustfile.py"),
-        "--autostart", "-u", "2", "-r", "2", "--run-time", f"{LOAD_LIMIT_S:.0f}s",
-        "--web-host", "127.0.0.1", "--web-port", str(web_port), "--host", base_url,
-        "--target-name", "hf", "--model", MODEL, "--tokenizer", str(model_dir),
-        "--input-len", "16", "--output-len", "8", "--max-tokens", "8", "--num-prompts", "64",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(REPO_ROOT / "loadgen" / "locust" / "locustfile.py"),
+        "--autostart",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--run-time",
+        f"{LOAD_LIMIT_S:.0f}s",
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(web_port),
+        "--host",
+        base_url,
+        "--target-name",
+        "hf",
+        "--model",
+        MODEL,
+        "--tokenizer",
+        str(model_dir),
+        "--input-len",
+        "16",
+        "--output-len",
+        "8",
+        "--max-tokens",
+        "8",
+        "--num-prompts",
+        "64",
     ]
 
 
@@ -72,8 +122,9 @@ def wait_for_processes(prometheus: Any, processes: dict[str, ServerProcess]) -> 
     def check_alive() -> None:
         for name, proc in processes.items():
             if proc.process.poll() is not None:
-                pytest.fail(f"{name} exited with {proc.process.returncode} during the load:\n"
-                            f"{proc.log_tail()}")
+                pytest.fail(
+                    f"{name} exited with {proc.process.returncode} during the load:\n{proc.log_tail()}"
+                )
 
     def logs() -> str:
         return "\n".join(f"--- {name}:\n{proc.log_tail(3000)}" for name, proc in processes.items())
@@ -83,24 +134,43 @@ def wait_for_processes(prometheus: Any, processes: dict[str, ServerProcess]) -> 
 
 @pytest.fixture(scope="module")
 def scraped(
-    vllm_server: ServerProcess, hf_server: ServerProcess, smollm2_dir: Path,
-    prometheus_factory: PrometheusFactory, tmp_path_factory: pytest.TempPathFactory,
+    vllm_server: ServerProcess,
+    hf_server: ServerProcess,
+    smollm2_dir: Path,
+    prometheus_factory: PrometheusFactory,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scraped]:
     """Prometheus scraping both servers, loadgen and locust; the load is stopped once it has data."""
     folder = tmp_path_factory.mktemp("dashboards-live")
     loadgen_port, locust_port = free_port(), free_port()
-    targets = {"vllm": hostport(vllm_server), "hf-server": hostport(hf_server),
-               "loadgen": f"127.0.0.1:{loadgen_port}", "locust": f"127.0.0.1:{locust_port}"}
+    targets = {
+        "vllm": hostport(vllm_server),
+        "hf-server": hostport(hf_server),
+        "loadgen": f"127.0.0.1:{loadgen_port}",
+        "locust": f"127.0.0.1:{locust_port}",
+    }
     loadgen_cmd = loadgen_args(vllm_server.base_url, loadgen_port, smollm2_dir, folder / "loadgen")
     locust_cmd = locust_args(hf_server.base_url, locust_port, smollm2_dir)
-    with prometheus_factory(targets) as prometheus, \
-            run_server(loadgen_cmd, loadgen_port, folder / "loadgen.log", health_path="/metrics",
-                       timeout_s=90) as loadgen, \
-            run_server(locust_cmd, locust_port, folder / "locust.log", health_path="/metrics",
-                       timeout_s=90) as locust:
+    with (
+        prometheus_factory(targets) as prometheus,
+        run_server(
+            loadgen_cmd, loadgen_port, folder / "loadgen.log", health_path="/metrics", timeout_s=90
+        ) as loadgen,
+        run_server(
+            locust_cmd, locust_port, folder / "locust.log", health_path="/metrics", timeout_s=90
+        ) as locust,
+    ):
         started = time.time()
-        at = wait_for_processes(prometheus, {"loadgen": loadgen, "locust": locust, "vllm": vllm_server,
-                                             "hf-server": hf_server, "prometheus": prometheus.server})
+        at = wait_for_processes(
+            prometheus,
+            {
+                "loadgen": loadgen,
+                "locust": locust,
+                "vllm": vllm_server,
+                "hf-server": hf_server,
+                "prometheus": prometheus.server,
+            },
+        )
         stop_process(loadgen.process)
         stop_process(locust.process)
         yield scraped_since(prometheus, started, at, VALUES)

@@ -38,8 +38,12 @@ def boards() -> list[Any]:
 
 
 def test_dashboard_files_are_what_the_generator_writes() -> None:
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "dashboards" / "build.py"), "--check"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "dashboards" / "build.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -142,12 +146,15 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     if promtool is None:
         pytest.fail("promtool is not installed: run `make system` (Debian's prometheus package)")
     values = {"model": "m", "server": "vllm|hf", "target": "vllm|hf"}
-    rules = [{"record": f"servebench:check_{i}", "expr": substitute(q.expr, values)}
-             for i, q in enumerate(dashboard_queries())]
+    rules = [
+        {"record": f"servebench:check_{i}", "expr": substitute(q.expr, values)}
+        for i, q in enumerate(dashboard_queries())
+    ]
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

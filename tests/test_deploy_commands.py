@@ -32,7 +32,7 @@ def local_command(service: str, model_dir: Path, replacements: dict[str, str]) -
         while "${" in arg:
             start = arg.index("${")
             end = arg.index("}", start)
-            arg = arg[:start] + arg[start + 2:end].split(":-", 1)[1] + arg[end + 1:]
+            arg = arg[:start] + arg[start + 2 : end].split(":-", 1)[1] + arg[end + 1 :]
         arg = arg.replace(f"/models/{DEFAULT_NAME}", str(model_dir))
         for old, new in replacements.items():
             arg = arg.replace(old, new)
@@ -44,14 +44,22 @@ def run_cli(command: list[str], model_dir: Path, timeout: float = 120) -> subpro
     """Run a `loadgen ...` command with this interpreter."""
     assert command[0] == "loadgen"
     env = {**os.environ, "SERVEBENCH_MODEL_DIR": str(model_dir)}
-    return subprocess.run([sys.executable, "-m", "loadgen", *command[1:]], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "loadgen", *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO_ROOT,
+    )
 
 
 def test_compare_one_shot_arguments_are_accepted_by_loadgen_compare(smollm2_dir: Path) -> None:
     # Nothing listens on these ports: compare parses every option, then stops at its readiness check.
-    ports = {"http://vllm:8000": f"http://127.0.0.1:{free_port()}",
-             "http://hf-server:8001": f"http://127.0.0.1:{free_port()}"}
+    ports = {
+        "http://vllm:8000": f"http://127.0.0.1:{free_port()}",
+        "http://hf-server:8001": f"http://127.0.0.1:{free_port()}",
+    }
     result = run_cli(local_command("loadgen", smollm2_dir, ports), smollm2_dir)
     assert result.returncode == 2
     assert "vllm (http://127.0.0.1" in result.stderr and "is not ready" in result.stderr, result.stderr
@@ -84,10 +92,24 @@ def test_locust_master_and_worker_commands_run_together(smollm2_dir: Path, tmp_p
     worker = [w if w != "locust-master" else "127.0.0.1" for w in worker]
     env = {"SERVEBENCH_MODEL_DIR": str(smollm2_dir), "SERVEBENCH_MODEL": DEFAULT_NAME}
     python = [sys.executable, "-m"]
-    with run_server([*python, *master], web_port, tmp_path / "master.log", health_path="/metrics",
-                    timeout_s=90, env=env) as master_proc, \
-            run_server([*python, *worker], web_port, tmp_path / "worker.log", health_path="/metrics",
-                       timeout_s=90, env=env):
+    with (
+        run_server(
+            [*python, *master],
+            web_port,
+            tmp_path / "master.log",
+            health_path="/metrics",
+            timeout_s=90,
+            env=env,
+        ) as master_proc,
+        run_server(
+            [*python, *worker],
+            web_port,
+            tmp_path / "worker.log",
+            health_path="/metrics",
+            timeout_s=90,
+            env=env,
+        ),
+    ):
         wait_healthy(master_proc, "/metrics")
         assert wait_for_workers(master_proc.base_url) == 1, master_proc.log_tail()
 

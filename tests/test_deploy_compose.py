@@ -24,8 +24,16 @@ from tests.fixtures.procs import REPO_ROOT
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 VALID_PROFILE_SETS = (
-    ("two-gpu",), ("one-gpu-vllm",), ("one-gpu-hf",), ("two-gpu", "compare"), ("run",),
-    ("one-gpu-vllm", "run"), ("one-gpu-hf", "run"), ("two-gpu", "compare", "run"), ("cpu",), ("cpu", "run"),
+    ("two-gpu",),
+    ("one-gpu-vllm",),
+    ("one-gpu-hf",),
+    ("two-gpu", "compare"),
+    ("run",),
+    ("one-gpu-vllm", "run"),
+    ("one-gpu-hf", "run"),
+    ("two-gpu", "compare", "run"),
+    ("cpu",),
+    ("cpu", "run"),
 )
 """The profile sets a user can give COMPOSE_PROFILES: a server profile, plus the one-shots' profiles."""
 # Values that differ from the defaults, so a test sees them flow from .env into the commands.
@@ -67,8 +75,11 @@ def config(test_env_file: Path) -> dict[str, Any]:
 
 def services_for(config: dict[str, Any], profiles: tuple[str, ...]) -> set[str]:
     """The services Compose starts for `profiles`: those without profiles plus those in one of them."""
-    return {name for name, svc in config["services"].items()
-            if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)}
+    return {
+        name
+        for name, svc in config["services"].items()
+        if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)
+    }
 
 
 @pytest.mark.parametrize("profiles", VALID_PROFILE_SETS, ids=",".join)
@@ -101,8 +112,16 @@ def test_profiles_start_the_servers_they_are_named_for(config: dict[str, Any]) -
     assert not {"loadgen", "loadgen-run"} & services_for(config, ("two-gpu",))
     assert "loadgen-run" in services_for(config, ("one-gpu-hf", "run"))
     cpu = services_for(config, ("cpu",))
-    assert cpu == {"model-init-cpu", "vllm-cpu", "hf-server-cpu", "loadgen-cpu", "prometheus", "grafana",
-                   "locust-master", "locust-worker"}
+    assert cpu == {
+        "model-init-cpu",
+        "vllm-cpu",
+        "hf-server-cpu",
+        "loadgen-cpu",
+        "prometheus",
+        "grafana",
+        "locust-master",
+        "locust-worker",
+    }
 
 
 def test_cpu_servers_answer_to_the_gpu_servers_names(config: dict[str, Any]) -> None:
@@ -117,9 +136,13 @@ def test_a_misspelled_profile_selects_no_service(test_env_file: Path) -> None:
     result = compose(test_env_file, "config", "--services", profiles=("cpuu",))
     assert result.returncode == 0 and result.stdout.strip() == ""  # `up` then says "no service selected"
 
+
 def test_env_example_chooses_a_profile_every_user_can_start(config: dict[str, Any]) -> None:
-    env = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
-               if line and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     chosen = tuple(env["COMPOSE_PROFILES"].split(","))
     assert chosen in VALID_PROFILE_SETS
 
@@ -148,15 +171,20 @@ def parsed_args(argv: list[str]) -> tuple[list[str], dict[str, str | bool]]:
 
 
 LAUNCH_SETTINGS = ServeSettings(
-    model_dir=Path("/models/Llama-3.2-1B-Instruct"), served_model_name="Llama-3.2-1B-Instruct",
-    max_model_len=4096, dtype="float16", device="cuda", seed=7,
+    model_dir=Path("/models/Llama-3.2-1B-Instruct"),
+    served_model_name="Llama-3.2-1B-Instruct",
+    max_model_len=4096,
+    dtype="float16",
+    device="cuda",
+    seed=7,
 )
 
 
 def test_vllm_command_is_the_launch_configuration(config: dict[str, Any]) -> None:
     svc = config["services"]["vllm"]
-    launch = VllmLaunch(LAUNCH_SETTINGS, port=8000, host="0.0.0.0", gpu_memory_utilization=0.45,
-                        max_num_seqs=128)
+    launch = VllmLaunch(
+        LAUNCH_SETTINGS, port=8000, host="0.0.0.0", gpu_memory_utilization=0.45, max_num_seqs=128
+    )
     argv = launch.argv(vllm="vllm")
     assert svc["entrypoint"] == argv[:2] == ["vllm", "serve"]
     assert parsed_args(svc["command"]) == parsed_args(argv[2:])
@@ -174,8 +202,12 @@ def test_vllm_environment_has_the_launch_environment(config: dict[str, Any]) -> 
 
 
 CPU_SETTINGS = ServeSettings(
-    model_dir=Path("/models/Llama-3.2-1B-Instruct"), served_model_name="Llama-3.2-1B-Instruct",
-    max_model_len=4096, dtype="float16", device="cpu", seed=7,
+    model_dir=Path("/models/Llama-3.2-1B-Instruct"),
+    served_model_name="Llama-3.2-1B-Instruct",
+    max_model_len=4096,
+    dtype="float16",
+    device="cpu",
+    seed=7,
 )
 
 
@@ -241,9 +273,18 @@ def duration_s(text: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-@pytest.mark.parametrize("name,min_start_s", [("vllm", 600), ("hf-server", 600), ("prometheus", 10),
-                                               ("grafana", 10), ("locust-master", 10), ("vllm-cpu", 300),
-                                               ("hf-server-cpu", 300)])
+@pytest.mark.parametrize(
+    "name,min_start_s",
+    [
+        ("vllm", 600),
+        ("hf-server", 600),
+        ("prometheus", 10),
+        ("grafana", 10),
+        ("locust-master", 10),
+        ("vllm-cpu", 300),
+        ("hf-server-cpu", 300),
+    ],
+)
 def test_long_running_services_have_healthchecks(
     config: dict[str, Any], name: str, min_start_s: float
 ) -> None:
@@ -259,8 +300,10 @@ def test_dependants_wait_until_services_are_healthy(config: dict[str, Any]) -> N
     for server in ("vllm", "hf-server"):
         assert services["loadgen"]["depends_on"][server]["condition"] == "service_healthy"
         assert services["loadgen-cpu"]["depends_on"][f"{server}-cpu"]["condition"] == "service_healthy"
-        assert services[f"{server}-cpu"]["depends_on"]["model-init-cpu"]["condition"] == \
-            "service_completed_successfully"
+        assert (
+            services[f"{server}-cpu"]["depends_on"]["model-init-cpu"]["condition"]
+            == "service_completed_successfully"
+        )
 
 
 def published(config: dict[str, Any], name: str) -> list[tuple[str, int]]:
@@ -285,8 +328,10 @@ def test_every_published_port_is_bound_to_localhost_by_default(config: dict[str,
 
 
 def test_opting_out_publishes_prometheus_and_grafana_on_all_interfaces(tmp_path: Path) -> None:
-    env_file = write_env(tmp_path / "open.env", {**TEST_ENV, "PROMETHEUS_BIND": "0.0.0.0",
-                                                  "GRAFANA_BIND": "0.0.0.0", "GRAFANA_PORT": "3300"})
+    env_file = write_env(
+        tmp_path / "open.env",
+        {**TEST_ENV, "PROMETHEUS_BIND": "0.0.0.0", "GRAFANA_BIND": "0.0.0.0", "GRAFANA_PORT": "3300"},
+    )
     result = compose(env_file, "config", profiles=("*",))
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
@@ -310,7 +355,7 @@ def test_loadgen_one_shots_write_results_to_the_mounted_folder(config: dict[str,
     assert "--output-dir" not in svc["command"]
     assert "/app/results" in mounts(svc).values()
     dockerfile = (REPO_ROOT / "docker" / "loadgen.Dockerfile").read_text()
-    final_stage = dockerfile[dockerfile.rindex("FROM "):]
+    final_stage = dockerfile[dockerfile.rindex("FROM ") :]
     assert "WORKDIR /app\n" in final_stage
 
 
@@ -320,7 +365,10 @@ def variables_used(text: str) -> set[str]:
 
 
 def test_env_example_documents_every_variable_the_compose_file_reads() -> None:
-    documented = {line.split("=", 1)[0] for line in ENV_EXAMPLE.read_text().splitlines()
-                  if re.match(r"^[A-Z_][A-Z0-9_]*=", line)}
+    documented = {
+        line.split("=", 1)[0]
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if re.match(r"^[A-Z_][A-Z0-9_]*=", line)
+    }
     missing = variables_used(COMPOSE_FILE.read_text()) - documented
     assert not missing, f".env.example lacks {sorted(missing)}"

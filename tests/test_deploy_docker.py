@@ -42,14 +42,22 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 
 def test_there_are_dockerfiles_for_the_servers_the_load_generator_and_prometheus() -> None:
-    assert [p.name for p in DOCKERFILES] == ["hf-server.Dockerfile", "loadgen.Dockerfile",
-                                             "prometheus.Dockerfile", "vllm-cpu.Dockerfile"]
+    assert [p.name for p in DOCKERFILES] == [
+        "hf-server.Dockerfile",
+        "loadgen.Dockerfile",
+        "prometheus.Dockerfile",
+        "vllm-cpu.Dockerfile",
+    ]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
-    result = subprocess.run([hadolint(), "--no-color", "--failure-threshold", "style", str(dockerfile)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [hadolint(), "--no-color", "--failure-threshold", "style", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -151,8 +159,9 @@ def test_hf_server_image_has_a_healthcheck_on_its_health_endpoint() -> None:
 def test_loadgen_image_is_slim_python_without_torch() -> None:
     froms = base_images(REPO_ROOT / "docker/loadgen.Dockerfile")
     assert froms and all(re.fullmatch(r"python:3\.11\.\d+-slim-\w+", image) for image in froms)
-    installs = " ".join(args for word, args in instructions(REPO_ROOT / "docker/loadgen.Dockerfile")
-                        if word == "RUN")
+    installs = " ".join(
+        args for word, args in instructions(REPO_ROOT / "docker/loadgen.Dockerfile") if word == "RUN"
+    )
     assert ".[locust" in installs and "[hf" not in installs and "torch" not in installs
 
 
@@ -166,8 +175,12 @@ def dockerignore_allows(path: str) -> bool:
         negate, pattern = line.startswith("!"), line.lstrip("!").rstrip("/")
         parts = path.split("/")
         prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        if any(fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, pattern.replace("**/", "*/"))
-               or (pattern.startswith("**/") and fnmatch.fnmatch(parts[-1], pattern[3:])) for p in prefixes):
+        if any(
+            fnmatch.fnmatch(p, pattern)
+            or fnmatch.fnmatch(p, pattern.replace("**/", "*/"))
+            or (pattern.startswith("**/") and fnmatch.fnmatch(parts[-1], pattern[3:]))
+            for p in prefixes
+        ):
             included = negate
     return included
 
@@ -194,13 +207,24 @@ def test_every_copied_path_exists_and_is_in_the_build_context(dockerfile: Path) 
 
 def test_build_time_pip_settings_are_never_committed() -> None:
     # docker/pip/ holds this machine's index address and CA at build time; git must not take them.
-    ignored = subprocess.run(["git", "check-ignore", "docker/pip/pip.conf", "docker/pip/ca.crt",
-                              "docker/pip/wheels/x.whl"], capture_output=True, text=True, cwd=REPO_ROOT)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "docker/pip/pip.conf", "docker/pip/ca.crt", "docker/pip/wheels/x.whl"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert ignored.stdout.split() == ["docker/pip/pip.conf", "docker/pip/ca.crt", "docker/pip/wheels/x.whl"]
 
 
-LOCAL_STATE = [".venv/bin/python", ".cache/models/x/model.safetensors", "results/r/a.json", ".git/config",
-               "tests/conftest.py", "loadgen/__pycache__/sse.cpython-311.pyc", ".env"]
+LOCAL_STATE = [
+    ".venv/bin/python",
+    ".cache/models/x/model.safetensors",
+    "results/r/a.json",
+    ".git/config",
+    "tests/conftest.py",
+    "loadgen/__pycache__/sse.cpython-311.pyc",
+    ".env",
+]
 
 
 @pytest.mark.parametrize("path", LOCAL_STATE)
@@ -209,8 +233,11 @@ def test_build_context_leaves_out_local_state(path: str) -> None:
 
 
 def test_locust_services_run_the_locustfile_the_image_holds() -> None:
-    copies = [args.split() for word, args in instructions(REPO_ROOT / "docker/loadgen.Dockerfile")
-              if word == "COPY" and "--from=" not in args]
+    copies = [
+        args.split()
+        for word, args in instructions(REPO_ROOT / "docker/loadgen.Dockerfile")
+        if word == "COPY" and "--from=" not in args
+    ]
     in_image = {dest: source for *sources, dest in copies for source in sources}
     for name in ("locust-master", "locust-worker"):
         command = COMPOSE["services"][name]["command"]

@@ -22,8 +22,9 @@ def run_init(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "hf-server"
-    fake.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\n'
-                    'mkdir -p "$2" && echo {} > "$2/config.json"\n')
+    fake.write_text(
+        '#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\nmkdir -p "$2" && echo {} > "$2/config.json"\n'
+    )
     fake.chmod(0o755)
     full_env = {
         "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",

@@ -36,8 +36,9 @@ def test_scrape_config_passes_promtool() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool is not installed: run `make system` (Debian's prometheus package)")
-    result = subprocess.run([promtool, "check", "config", str(SCRAPE_CONFIG)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [promtool, "check", "config", str(SCRAPE_CONFIG)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -66,8 +67,11 @@ def test_local_config_rewrites_every_job_and_refuses_a_missing_one() -> None:
     targets = {job: f"127.0.0.1:{9000 + i}" for i, job in enumerate(sorted(JOBS))}
     local = local_scrape_config(targets)
     assert {j["job_name"]: j["static_configs"][0]["targets"] for j in local["scrape_configs"]} == {
-        job: [t] for job, t in targets.items()}
-    assert local["scrape_configs"][0]["static_configs"][0]["labels"] == JOBS[
-        local["scrape_configs"][0]["job_name"]]["static_configs"][0]["labels"]
+        job: [t] for job, t in targets.items()
+    }
+    assert (
+        local["scrape_configs"][0]["static_configs"][0]["labels"]
+        == JOBS[local["scrape_configs"][0]["job_name"]]["static_configs"][0]["labels"]
+    )
     with pytest.raises(ValueError, match="exactly the jobs"):
         local_scrape_config({"vllm": "127.0.0.1:1"})

@@ -103,15 +103,21 @@ class Stack:
         return {c["Service"]: c for c in by_age}
 
     def logs(self, *services: str, tail: int = 40) -> str:
-        result = self.compose.run("logs", "--no-color", "--tail", str(tail), *services, check=False,
-                                  timeout=60)
+        result = self.compose.run(
+            "logs", "--no-color", "--tail", str(tail), *services, check=False, timeout=60
+        )
         return result.stdout[-6000:] + result.stderr[-2000:]
 
 
 def repo_script(name: str, *args: str, timeout: float = 600) -> str:
     """Run scripts/`name`; its stdout (the base image's tag, for docker-base-image.sh)."""
-    result = subprocess.run([str(REPO_ROOT / "scripts" / name), *args], capture_output=True, text=True,
-                            timeout=timeout, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
     assert result.returncode == 0, f"scripts/{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout.strip()
 
@@ -187,8 +193,9 @@ def build_and_start(folder: Path) -> Iterator[Stack]:
         wait_healthy(stack)
         yield stack
     finally:
-        stack.compose.run(*PROFILES, "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False,
-                          timeout=300)
+        stack.compose.run(
+            *PROFILES, "down", "--volumes", "--remove-orphans", "--timeout", "20", check=False, timeout=300
+        )
         leftover = stack.compose.containers()
         assert not leftover, f"down left containers behind: {leftover}"
 
@@ -197,9 +204,14 @@ def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path)
     """`compose` plus an override putting every service on the host's network at `ports`."""
     resolved = compose.config("cpu", "run")["services"]
     override = host_network_override(resolved, ports, HOSTS)
-    scrape = local_scrape_config({"vllm": f"vllm:{ports[8000]}", "hf-server": f"hf-server:{ports[8001]}",
-                                  "locust": f"locust-master:{ports[8089]}",
-                                  "loadgen": f"loadgen-run:{ports[9100]}"})
+    scrape = local_scrape_config(
+        {
+            "vllm": f"vllm:{ports[8000]}",
+            "hf-server": f"hf-server:{ports[8001]}",
+            "locust": f"locust-master:{ports[8089]}",
+            "loadgen": f"loadgen-run:{ports[9100]}",
+        }
+    )
     scrape_file = folder / "prometheus.yml"
     scrape_file.write_text(yaml.safe_dump(scrape, sort_keys=False))
     override["prometheus"]["command"].append(f"--web.listen-address=127.0.0.1:{ports[9090]}")
@@ -212,8 +224,9 @@ def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path)
     # The load for the dashboards runs until the test stops it, like tests/test_dashboards_live.py's.
     override["loadgen-run"]["command"] += ["--duration", f"{LOAD_TIMEOUT_S:.0f}", "--num-prompts", "64"]
     network = dump_override({"services": override}, folder / "host-network.override.yml")
-    return Compose(compose.env_file, compose.project, [*compose.overrides, network],
-                   extra_env=compose.extra_env)
+    return Compose(
+        compose.env_file, compose.project, [*compose.overrides, network], extra_env=compose.extra_env
+    )
 
 
 @dataclass(frozen=True)
@@ -231,8 +244,13 @@ def loaded(stack: Stack) -> Iterator[Loaded]:
     alone: on two cores a busy vLLM next to it slows its decode steps to seconds."""
     locust = stack.url(8089)
     assert wait_for_workers(locust, timeout_s=60) >= 1
-    swarm = {"user_count": "2", "spawn_rate": "2", "host": f"http://hf-server:{stack.ports[8001]}",
-             "target_name": "hf", "max_tokens": "8"}
+    swarm = {
+        "user_count": "2",
+        "spawn_rate": "2",
+        "host": f"http://hf-server:{stack.ports[8001]}",
+        "target_name": "hf",
+        "max_tokens": "8",
+    }
     assert httpx.post(f"{locust}/swarm", data=swarm, timeout=30).status_code == 200
     started = time.time()
     loadgen_container = ""
@@ -278,8 +296,11 @@ def test_prometheus_scrapes_every_target(loaded: Loaded) -> None:
 
 def test_every_dashboard_query_returns_data(loaded: Loaded) -> None:
     queries = dashboard_queries()
-    problems = [f"{q.dashboard} {q.where}: {p}" for q in queries
-                if (p := query_problem(loaded.scraped, q)) is not None]
+    problems = [
+        f"{q.dashboard} {q.where}: {p}"
+        for q in queries
+        if (p := query_problem(loaded.scraped, q)) is not None
+    ]
     assert len(queries) > 50
     assert not problems, "\n".join(problems)
 
@@ -347,13 +368,17 @@ def test_comparison_records_a_dead_hf_server_and_still_reports(stack: Stack, loa
 @pytest.fixture
 def bare_compose(docker_engine: DockerEngine, tmp_path: Path) -> Compose:
     """Compose on the repo's file with a given .env, as a project that must never hold containers."""
-    return Compose(write_env(tmp_path / "test.env", {"GRAFANA_ADMIN_PASSWORD": "x"}), f"{PROJECT}-bad",
-                   project_dir=tmp_path)
+    return Compose(
+        write_env(tmp_path / "test.env", {"GRAFANA_ADMIN_PASSWORD": "x"}),
+        f"{PROJECT}-bad",
+        project_dir=tmp_path,
+    )
 
 
 def test_a_misspelled_profile_starts_nothing(bare_compose: Compose) -> None:
-    result = bare_compose.run("--profile", "cpuu", "up", "--detach", "--no-build", "--pull", "never",
-                              check=False)
+    result = bare_compose.run(
+        "--profile", "cpuu", "up", "--detach", "--no-build", "--pull", "never", check=False
+    )
     assert result.returncode != 0
     assert "no service selected" in result.stderr
     assert bare_compose.containers() == []

@@ -171,8 +171,15 @@ def test_the_memory_cap_is_refused_on_cpu(tiny_dir: Path, tmp_path: Path) -> Non
         ),
         python_module("servers.vllm", "--model-dir", str(tiny_dir), "--gpu-memory-gib", "8", "--print"),
         python_module(
-            "loadgen", "compare", "--launch", "--model-dir", str(tiny_dir), "--gpu-memory-gib", "8",
-            "--output-dir", str(tmp_path / "run"),
+            "loadgen",
+            "compare",
+            "--launch",
+            "--model-dir",
+            str(tiny_dir),
+            "--gpu-memory-gib",
+            "8",
+            "--output-dir",
+            str(tmp_path / "run"),
         ),  # fmt: skip
     ):
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
@@ -195,9 +202,26 @@ def test_vllm_and_the_hf_server_agree_on_identical_random_weights(tiny_dir: Path
     run = tmp_path / "run"
     done = subprocess.run(
         python_module(
-            "loadgen", "compare", "--launch", "--model-dir", str(tiny_dir), "--concurrency", "1",
-            "--num-requests", "2", "--warmup", "0", "--input-len", "16", "--output-len", "8",
-            "--offline-batches", "none", "--no-progress", "--output-dir", str(run),
+            "loadgen",
+            "compare",
+            "--launch",
+            "--model-dir",
+            str(tiny_dir),
+            "--concurrency",
+            "1",
+            "--num-requests",
+            "2",
+            "--warmup",
+            "0",
+            "--input-len",
+            "16",
+            "--output-len",
+            "8",
+            "--offline-batches",
+            "none",
+            "--no-progress",
+            "--output-dir",
+            str(run),
         ),  # fmt: skip
         capture_output=True,
         text=True,

@@ -67,15 +67,22 @@ def path_of(api: str) -> str:
     return "/v1/completions" if api == "completions" else "/v1/chat/completions"
 
 
-def stream(base_url: str, api: str, request_id: str | None = None, headers: dict[str, str] | None = None,
-           client: httpx.Client | None = None, **extra: Any) -> Streamed:
+def stream(
+    base_url: str,
+    api: str,
+    request_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    client: httpx.Client | None = None,
+    **extra: Any,
+) -> Streamed:
     """POST a streamed request; parse it with the project's SSE parser and stream interpreter."""
     sent_headers = {"X-Request-Id": request_id or new_id(), **(headers or {})}
     body = body_for(api, stream=True, **extra)
     parser = SSEParser()
-    with client or httpx.Client(timeout=30.0) as http, http.stream(
-        "POST", base_url + path_of(api), json=body, headers=sent_headers
-    ) as response:
+    with (
+        client or httpx.Client(timeout=30.0) as http,
+        http.stream("POST", base_url + path_of(api), json=body, headers=sent_headers) as response,
+    ):
         result = Streamed(response.status_code)
         try:
             for chunk in response.iter_raw():
@@ -94,8 +101,10 @@ def stream_two_apart(base_url: str, gap_s: float) -> list[dict[str, Any]]:
     """Start two streamed requests `gap_s` apart (clients made beforehand); their truth, oldest first."""
     ids = [new_id(), new_id()]
     clients = [httpx.Client(timeout=30.0) for _ in ids]
-    threads = [threading.Thread(target=stream, args=(base_url, "completions", rid), kwargs={"client": client})
-               for rid, client in zip(ids, clients, strict=True)]
+    threads = [
+        threading.Thread(target=stream, args=(base_url, "completions", rid), kwargs={"client": client})
+        for rid, client in zip(ids, clients, strict=True)
+    ]
     for thread in threads:
         thread.start()
         time.sleep(gap_s)
@@ -172,14 +181,23 @@ def test_openai_client_reads_every_endpoint_and_mode(sim_server: ServerProcess) 
     completion = client.completions.create(model="sim-model", prompt=PROMPT, max_tokens=3)
     assert completion.choices[0].text == " alpha beta gamma"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
-    pieces = [c.choices[0].text for c in client.completions.create(
-        model="sim-model", prompt=PROMPT, max_tokens=3, stream=True) if c.choices]
+    pieces = [
+        c.choices[0].text
+        for c in client.completions.create(model="sim-model", prompt=PROMPT, max_tokens=3, stream=True)
+        if c.choices
+    ]
     assert "".join(pieces) == " alpha beta gamma"
     chat = client.chat.completions.create(model="sim-model", messages=CHAT, max_tokens=2)  # type: ignore[arg-type]
     assert chat.choices[0].message.content == " alpha beta"
-    chunks = list(client.chat.completions.create(  # type: ignore[call-overload]
-        model="sim-model", messages=CHAT, max_tokens=2, stream=True,  # type: ignore[arg-type]
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(  # type: ignore[call-overload]
+            model="sim-model",
+            messages=CHAT,
+            max_tokens=2,
+            stream=True,  # type: ignore[arg-type]
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == " alpha beta"
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 8
     assert [m.id for m in client.models.list()] == ["sim-model"]
@@ -210,8 +228,9 @@ def test_output_length_honours_max_tokens_ignore_eos_and_min_tokens(
 
 
 def test_chat_honours_max_completion_tokens(sim_server: ServerProcess) -> None:
-    response = httpx.post(sim_server.base_url + "/v1/chat/completions",
-                          json=body_for("chat", max_completion_tokens=3))
+    response = httpx.post(
+        sim_server.base_url + "/v1/chat/completions", json=body_for("chat", max_completion_tokens=3)
+    )
     assert response.json()["usage"]["completion_tokens"] == 3
 
 
@@ -253,11 +272,13 @@ def test_fast_mode_sends_every_token_batched_and_appends_the_truth_file(
     sim_server_factory: SimFactory, tmp_path: Path
 ) -> None:
     truth_file = tmp_path / "truth.jsonl"
-    with sim_server_factory(ttft_ms=0, itl_ms=0, output_tokens=250, events_per_write=16,
-                            truth_file=truth_file) as server:
+    with sim_server_factory(
+        ttft_ms=0, itl_ms=0, output_tokens=250, events_per_write=16, truth_file=truth_file
+    ) as server:
         request_id = new_id()
-        result = stream(server.base_url, "chat", request_id=request_id,
-                        stream_options={"include_usage": True})
+        result = stream(
+            server.base_url, "chat", request_id=request_id, stream_options={"include_usage": True}
+        )
         wait_truth(server.base_url, request_id)
         clear_truth(server.base_url)
         assert fetch_truth(server.base_url) == []
@@ -295,21 +316,30 @@ def fault_server(sim_server_factory: SimFactory) -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.mark.parametrize(("fault", "status", "error_type"), [
-    ("http_500", 500, "InternalServerError"), ("http_429", 429, "RateLimitError"),
-    ("http_400", 400, "BadRequestError"),
-])
+@pytest.mark.parametrize(
+    ("fault", "status", "error_type"),
+    [
+        ("http_500", 500, "InternalServerError"),
+        ("http_429", 429, "RateLimitError"),
+        ("http_400", 400, "BadRequestError"),
+    ],
+)
 def test_http_fault_returns_openai_error_body(
     fault_server: ServerProcess, fault: str, status: int, error_type: str
 ) -> None:
     request_id = new_id()
-    response = httpx.post(fault_server.base_url + "/v1/completions",
-                          json=body_for("completions", stream=True),
-                          headers={"X-Sim-Fault": fault, "X-Request-Id": request_id})
+    response = httpx.post(
+        fault_server.base_url + "/v1/completions",
+        json=body_for("completions", stream=True),
+        headers={"X-Sim-Fault": fault, "X-Request-Id": request_id},
+    )
     assert response.status_code == status
     error = response.json()["error"]
-    assert error["type"] == error_type and error["code"] == status and set(error) == {
-        "message", "type", "param", "code"}
+    assert (
+        error["type"] == error_type
+        and error["code"] == status
+        and set(error) == {"message", "type", "param", "code"}
+    )
     record = wait_truth(fault_server.base_url, request_id)
     assert record["status"] == "fault" and record["fault"] == fault and record["http_status"] == status
 
@@ -329,8 +359,9 @@ def test_malformed_sse_fault_sends_a_non_json_event(fault_server: ServerProcess)
 
 def test_cut_stream_fault_closes_the_connection_without_done(fault_server: ServerProcess) -> None:
     request_id = new_id()
-    result = stream(fault_server.base_url, "completions", request_id=request_id,
-                    headers={"X-Sim-Fault": "cut_stream"})
+    result = stream(
+        fault_server.base_url, "completions", request_id=request_id, headers={"X-Sim-Fault": "cut_stream"}
+    )
     assert len(result.content_ns) == 3 and not result.done
     assert isinstance(result.error, httpx.RemoteProtocolError)  # no chunked terminator
     record = wait_truth(fault_server.base_url, request_id)
@@ -347,10 +378,15 @@ def test_no_tokens_fault_sends_headers_then_nothing_then_closes(fault_server: Se
 
 def test_slow_headers_fault_delays_the_response_headers(fault_server: ServerProcess) -> None:
     start = time.perf_counter()
-    with httpx.Client(timeout=30) as client, client.stream(
-        "POST", fault_server.base_url + "/v1/completions", json=body_for("completions", stream=True),
-        headers={"X-Sim-Fault": "slow_headers"},
-    ) as response:
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST",
+            fault_server.base_url + "/v1/completions",
+            json=body_for("completions", stream=True),
+            headers={"X-Sim-Fault": "slow_headers"},
+        ) as response,
+    ):
         headers_after = time.perf_counter() - start
         body = response.read()
     assert headers_after >= 0.5
@@ -359,20 +395,28 @@ def test_slow_headers_fault_delays_the_response_headers(fault_server: ServerProc
 
 def test_non_streamed_cut_fault_ends_before_the_declared_length(fault_server: ServerProcess) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.post(fault_server.base_url + "/v1/completions", json=body_for("completions"),
-                   headers={"X-Sim-Fault": "cut_stream"})
+        httpx.post(
+            fault_server.base_url + "/v1/completions",
+            json=body_for("completions"),
+            headers={"X-Sim-Fault": "cut_stream"},
+        )
 
 
 def test_unknown_fault_header_is_a_bad_request(fault_server: ServerProcess) -> None:
-    response = httpx.post(fault_server.base_url + "/v1/completions", json=body_for("completions"),
-                          headers={"X-Sim-Fault": "meteor"})
+    response = httpx.post(
+        fault_server.base_url + "/v1/completions",
+        json=body_for("completions"),
+        headers={"X-Sim-Fault": "meteor"},
+    )
     assert response.status_code == 400 and "meteor" in response.json()["error"]["message"]
 
 
 def test_fault_every_nth_request(sim_server_factory: SimFactory) -> None:
     with sim_server_factory(ttft_ms=0, itl_ms=0, output_tokens=2, fault="http_500", fault_every=3) as server:
-        statuses = [httpx.post(server.base_url + "/v1/completions", json=body_for("completions")).status_code
-                    for _ in range(6)]
+        statuses = [
+            httpx.post(server.base_url + "/v1/completions", json=body_for("completions")).status_code
+            for _ in range(6)
+        ]
     assert statuses == [200, 200, 500, 200, 200, 500]
 
 
@@ -383,15 +427,24 @@ def test_metrics_use_vllm_names_labels_and_buckets(sim_server: ServerProcess) ->
     stream(sim_server.base_url, "completions", max_tokens=3)
     text = httpx.get(sim_server.base_url + "/metrics").text
     families = {family.name: family for family in text_string_to_metric_families(text)}
-    for name in ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
-                 "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds",
-                 "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:prompt_tokens",
-                 "vllm:generation_tokens", "vllm:request_success"):
+    for name in (
+        "vllm:time_to_first_token_seconds",
+        "vllm:inter_token_latency_seconds",
+        "vllm:e2e_request_latency_seconds",
+        "vllm:request_queue_time_seconds",
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:prompt_tokens",
+        "vllm:generation_tokens",
+        "vllm:request_success",
+    ):
         assert name in families, name
         assert all(s.labels["model_name"] == "sim-model" for s in families[name].samples)
-    for name, buckets in (("vllm:time_to_first_token_seconds", TTFT_BUCKETS),
-                          ("vllm:inter_token_latency_seconds", ITL_BUCKETS),
-                          ("vllm:e2e_request_latency_seconds", REQUEST_LATENCY_BUCKETS)):
+    for name, buckets in (
+        ("vllm:time_to_first_token_seconds", TTFT_BUCKETS),
+        ("vllm:inter_token_latency_seconds", ITL_BUCKETS),
+        ("vllm:e2e_request_latency_seconds", REQUEST_LATENCY_BUCKETS),
+    ):
         bounds = [float(s.labels["le"]) for s in families[name].samples if s.name.endswith("_bucket")]
         assert bounds == [*buckets, float("inf")]
     assert TTFT_BUCKETS[:4] == (0.001, 0.005, 0.01, 0.02)
@@ -409,23 +462,27 @@ def test_models_health_and_config_endpoints(sim_server: ServerProcess) -> None:
     assert config["ttft_ms"] == 20 and config["itl_ms"] == 2 and config["output_tokens"] == 16
 
 
-@pytest.mark.parametrize(("path", "content", "param"), [
-    ("/v1/completions", b"{not json", None),
-    ("/v1/completions", b'["a list"]', None),
-    ("/v1/completions", b'{"model": "sim-model"}', "prompt"),
-    ("/v1/chat/completions", b'{"model": "sim-model"}', "messages"),
-    ("/v1/chat/completions", b'{"messages": "hello"}', "messages"),
-    ("/v1/completions", b'{"prompt": "hi", "max_tokens": "ten"}', "max_tokens"),
-    ("/v1/completions", b'{"prompt": "hi", "max_tokens": 0}', "max_tokens"),
-    ("/v1/completions", b'{"prompt": "hi", "stream": "yes"}', "stream"),
-    ("/v1/completions", b'{"prompt": "hi", "max_tokens": 2, "min_tokens": 5}', "min_tokens"),
-    ("/v1/completions", b'{"prompt": 42}', "prompt"),
-])
+@pytest.mark.parametrize(
+    ("path", "content", "param"),
+    [
+        ("/v1/completions", b"{not json", None),
+        ("/v1/completions", b'["a list"]', None),
+        ("/v1/completions", b'{"model": "sim-model"}', "prompt"),
+        ("/v1/chat/completions", b'{"model": "sim-model"}', "messages"),
+        ("/v1/chat/completions", b'{"messages": "hello"}', "messages"),
+        ("/v1/completions", b'{"prompt": "hi", "max_tokens": "ten"}', "max_tokens"),
+        ("/v1/completions", b'{"prompt": "hi", "max_tokens": 0}', "max_tokens"),
+        ("/v1/completions", b'{"prompt": "hi", "stream": "yes"}', "stream"),
+        ("/v1/completions", b'{"prompt": "hi", "max_tokens": 2, "min_tokens": 5}', "min_tokens"),
+        ("/v1/completions", b'{"prompt": 42}', "prompt"),
+    ],
+)
 def test_bad_input_gets_a_400_openai_error(
     sim_server: ServerProcess, path: str, content: bytes, param: str | None
 ) -> None:
-    response = httpx.post(sim_server.base_url + path, content=content,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        sim_server.base_url + path, content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "BadRequestError" and error["code"] == 400 and error["param"] == param
@@ -450,11 +507,15 @@ def test_client_disconnect_mid_stream_is_recorded(sim_server: ServerProcess) -> 
     request_id = new_id()
     parser = SSEParser()
     seen = 0
-    with httpx.Client(timeout=30) as client, client.stream(
-        "POST", sim_server.base_url + "/v1/completions",
-        json=body_for("completions", stream=True, max_tokens=500, ignore_eos=True),
-        headers={"X-Request-Id": request_id},
-    ) as response:
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST",
+            sim_server.base_url + "/v1/completions",
+            json=body_for("completions", stream=True, max_tokens=500, ignore_eos=True),
+            headers={"X-Request-Id": request_id},
+        ) as response,
+    ):
         for chunk in response.iter_raw():
             seen += len(parser.feed(chunk, 0))
             if seen >= 2:
@@ -479,9 +540,12 @@ def test_client_disconnect_while_waiting_for_a_non_streamed_body_is_recorded(
 ) -> None:
     request_id = new_id()
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(sim_server.base_url + "/v1/completions",
-                   json=body_for("completions", max_tokens=400, ignore_eos=True),
-                   headers={"X-Request-Id": request_id}, timeout=0.2)
+        httpx.post(
+            sim_server.base_url + "/v1/completions",
+            json=body_for("completions", max_tokens=400, ignore_eos=True),
+            headers={"X-Request-Id": request_id},
+            timeout=0.2,
+        )
     record = wait_truth(sim_server.base_url, request_id)
     assert record["status"] == "disconnected" and record["stream"] is False
     assert record["end_ns"] - record["received_ns"] < 600 * MS
@@ -509,8 +573,16 @@ def test_slowdown_scales_delays_by_running_requests() -> None:
     assert pacer.ttft_ns(1) == 100 * MS and pacer.ttft_ns(3) == 200 * MS and pacer.itl_ns(5) == 30 * MS
 
 
-@pytest.mark.parametrize("args", [["--output-tokens", "0"], ["--fault-every", "0"], ["--jitter", "bogus"],
-                                  ["--itl-ms", "-1"], ["--max-concurrency", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--output-tokens", "0"],
+        ["--fault-every", "0"],
+        ["--jitter", "bogus"],
+        ["--itl-ms", "-1"],
+        ["--max-concurrency", "0"],
+    ],
+)
 def test_bad_command_line_gets_a_one_line_error(args: list[str]) -> None:
     command = python_module("servers.sim", *args)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=30)
@@ -522,7 +594,8 @@ def test_sigterm_stops_the_server_with_streams_open(sim_server_factory: SimFacto
     with sim_server_factory(ttft_ms=10, itl_ms=50, output_tokens=1000) as server:
         client = httpx.Client(timeout=30)
         request = client.build_request(
-            "POST", server.base_url + "/v1/completions", json=body_for("completions", stream=True))
+            "POST", server.base_url + "/v1/completions", json=body_for("completions", stream=True)
+        )
         response = client.send(request, stream=True)
         next(response.iter_raw())
         start = time.monotonic()
@@ -538,7 +611,8 @@ def test_pipelined_requests_are_served_in_order_and_their_wait_is_recorded(sim_s
     body = orjson.dumps(body_for("completions", max_tokens=2))
     raw = b"".join(
         b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        b"x-request-id: %s\r\ncontent-length: %d\r\n\r\n%s" % (rid.encode(), len(body), body) for rid in ids
+        b"x-request-id: %s\r\ncontent-length: %d\r\n\r\n%s" % (rid.encode(), len(body), body)
+        for rid in ids
     )
     with socket.create_connection(("127.0.0.1", sim_server.port), timeout=10) as sock:
         sock.sendall(raw)  # both requests in one write: the second waits for the first

@@ -108,9 +108,10 @@ def test_comment_before_event_does_not_set_its_stamp() -> None:
 
 
 def test_any_chunking_gives_the_same_events() -> None:
-    stream = b"".join(
-        f'data: {{"choices":[{{"text":"t{i}"}}]}}\n\n'.encode() for i in range(50)
-    ) + b": c\r\nevent: e\r\ndata: last\r\n\r\ndata: [DONE]\n\n"
+    stream = (
+        b"".join(f'data: {{"choices":[{{"text":"t{i}"}}]}}\n\n'.encode() for i in range(50))
+        + b": c\r\nevent: e\r\ndata: last\r\n\r\ndata: [DONE]\n\n"
+    )
     expected = [e.data for e in parse_all(stream)]
     rng = random.Random(7)
     for _ in range(50):

@@ -95,13 +95,22 @@ class SimApp:
 
     def _models(self) -> bytes:
         model = self.config.model
-        return orjson.dumps({
-            "object": "list",
-            "data": [{
-                "id": model, "object": "model", "created": self.created, "owned_by": "servebench",
-                "root": model, "parent": None, "max_model_len": self.config.max_model_len,
-            }],
-        })
+        return orjson.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": self.created,
+                        "owned_by": "servebench",
+                        "root": model,
+                        "parent": None,
+                        "max_model_len": self.config.max_model_len,
+                    }
+                ],
+            }
+        )
 
 
 def request_id_source() -> Callable[[], str]:
@@ -118,8 +127,11 @@ async def serve(config: SimConfig, ready: Callable[[int], None] | None = None) -
     timer = DeadlineTimer(loop)
     ids = request_id_source()
     server = await loop.create_server(
-        lambda: Connection(app.handle, timer, ids), config.host, config.port,
-        backlog=4096, reuse_address=True,
+        lambda: Connection(app.handle, timer, ids),
+        config.host,
+        config.port,
+        backlog=4096,
+        reuse_address=True,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,8 +153,11 @@ def run(config: SimConfig) -> None:
 
     def ready(port: int) -> None:
         mode = "fast" if config.fast else f"ttft {config.ttft_ms} ms, itl {config.itl_ms} ms"
-        print(f"sim-server: serving {config.model!r} on http://{config.host}:{port} ({mode})",
-              file=sys.stderr, flush=True)
+        print(
+            f"sim-server: serving {config.model!r} on http://{config.host}:{port} ({mode})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         import uvloop

@@ -213,8 +213,14 @@ class Generator:
         config, pacer, admission = self.config, self.pacer, self.admission
         n = params.output_tokens
         body = full_body(
-            params.api, _response_id(params.api, ex.request_id), int(time.time()), config.model,
-            params.prompt_tokens, n, params.finish_reason, params.choices,
+            params.api,
+            _response_id(params.api, ex.request_id),
+            int(time.time()),
+            config.model,
+            params.prompt_tokens,
+            n,
+            params.finish_reason,
+            params.choices,
         )
         if fault == "no_tokens":
             ex.start_fixed(200, len(body))

@@ -82,8 +82,16 @@ class Exchange:
     def _head(self, status: int, content_type: bytes, framing: bytes) -> bytes:
         close = b"" if self.request.keep_alive else b"connection: close\r\n"
         return (
-            _status_line(status) + b"content-type: " + content_type + b"\r\n" + framing
-            + b"x-request-id: " + self.request_id.encode("latin-1", "replace") + b"\r\n" + close + b"\r\n"
+            _status_line(status)
+            + b"content-type: "
+            + content_type
+            + b"\r\n"
+            + framing
+            + b"x-request-id: "
+            + self.request_id.encode("latin-1", "replace")
+            + b"\r\n"
+            + close
+            + b"\r\n"
         )
 
     def respond(self, status: int, body: bytes, content_type: bytes = JSON) -> None:
@@ -281,8 +289,11 @@ class Connection(asyncio.Protocol):
                 except Exception:
                     log.exception("error while serving %s %s", request.method, request.path)
                     if not exchange.started:
-                        exchange.respond(500, b'{"error":{"message":"internal error","type":'
-                                              b'"InternalServerError","param":null,"code":500}}')
+                        exchange.respond(
+                            500,
+                            b'{"error":{"message":"internal error","type":'
+                            b'"InternalServerError","param":null,"code":500}}',
+                        )
                     else:
                         self.close()
                 if not exchange.complete or not request.keep_alive:

@@ -72,11 +72,13 @@ class SimMetrics:
             "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL_BUCKETS
         )
         self.e2e = Histogram(
-            "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
             REQUEST_LATENCY_BUCKETS,
         )
         self.queue = Histogram(
-            "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
             REQUEST_LATENCY_BUCKETS,
         )
         self.running = 0
@@ -99,7 +101,8 @@ class SimMetrics:
             ("vllm:generation_tokens", "Number of generation tokens processed.", self.generation_tokens),
         ):
             lines += [  # as prometheus_client (and so vLLM) writes counters in text format 0.0.4
-                f"# HELP {name}_total {help_text}", f"# TYPE {name}_total counter",
+                f"# HELP {name}_total {help_text}",
+                f"# TYPE {name}_total counter",
                 f"{name}_total{{{labels}}} {value}",
             ]
         name = "vllm:request_success_total"

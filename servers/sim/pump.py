@@ -17,13 +17,34 @@ class TokenPump:
     task switch per token, which halves the server's CPU per event in timed mode."""
 
     __slots__ = (
-        "conn", "wire", "pacer", "admission", "stamps", "stop", "last", "reason", "ending", "timer",
-        "deadline", "index", "complete", "done", "_step",
+        "conn",
+        "wire",
+        "pacer",
+        "admission",
+        "stamps",
+        "stop",
+        "last",
+        "reason",
+        "ending",
+        "timer",
+        "deadline",
+        "index",
+        "complete",
+        "done",
+        "_step",
     )
 
     def __init__(
-        self, ex: Exchange, wire: StreamWire, pacer: Pacer, admission: Slots, stamps: array[int],
-        stop: int, last: int, reason: str, ending: bytes,
+        self,
+        ex: Exchange,
+        wire: StreamWire,
+        pacer: Pacer,
+        admission: Slots,
+        stamps: array[int],
+        stop: int,
+        last: int,
+        reason: str,
+        ending: bytes,
     ) -> None:
         self.conn = ex.conn
         self.timer = ex.conn.timer

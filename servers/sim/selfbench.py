@@ -54,7 +54,7 @@ class _Client(asyncio.Protocol):
             counts.requests += 1
             if not counts.stopping and self.transport is not None:
                 self.transport.write(self.request)
-        self.tail = joined[-len(_END):]
+        self.tail = joined[-len(_END) :]
 
 
 def _request(api: str, tokens: int) -> bytes:
@@ -69,8 +69,9 @@ def _request(api: str, tokens: int) -> bytes:
     )
 
 
-async def _drive(port: int, connections: int, request: bytes, warmup_s: float, seconds: float,
-                 server: psutil.Process) -> dict[str, float]:
+async def _drive(
+    port: int, connections: int, request: bytes, warmup_s: float, seconds: float, server: psutil.Process
+) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     counts = Counts()
     transports = []
@@ -129,16 +130,38 @@ def _lateness_us(base_url: str, ttft_ms: float, itl_ms: float) -> dict[str, floa
 @click.option("--events-per-write", default=16, type=int)
 @click.option("--server-core", default=0, type=int, help="CPU the server is pinned to (-1: none).")
 @click.option("--client-core", default=1, type=int, help="CPU this client is pinned to (-1: none).")
-def main(connections: int, seconds: float, warmup_s: float, api: str, ttft_ms: float, itl_ms: float,
-         output_tokens: int, events_per_write: int, server_core: int, client_core: int) -> None:
+def main(
+    connections: int,
+    seconds: float,
+    warmup_s: float,
+    api: str,
+    ttft_ms: float,
+    itl_ms: float,
+    output_tokens: int,
+    events_per_write: int,
+    server_core: int,
+    client_core: int,
+) -> None:
     """Measure sim-server's event rate and CPU per event with a minimal client."""
     if client_core >= 0:
         os.sched_setaffinity(0, {client_core})
     port = _free_port()
     command = [
-        sys.executable, "-m", "servers.sim", "--port", str(port), "--ttft-ms", str(ttft_ms),
-        "--itl-ms", str(itl_ms), "--output-tokens", str(output_tokens),
-        "--events-per-write", str(events_per_write), "--truth-keep", "0" if itl_ms == 0 else "1000000",
+        sys.executable,
+        "-m",
+        "servers.sim",
+        "--port",
+        str(port),
+        "--ttft-ms",
+        str(ttft_ms),
+        "--itl-ms",
+        str(itl_ms),
+        "--output-tokens",
+        str(output_tokens),
+        "--events-per-write",
+        str(events_per_write),
+        "--truth-keep",
+        "0" if itl_ms == 0 else "1000000",
     ]
     if server_core >= 0:
         command = ["taskset", "-c", str(server_core), *command]

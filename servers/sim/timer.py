@@ -44,7 +44,10 @@ class _TimerFd:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         self._settime = libc.timerfd_settime
         self._settime.argtypes = [
-            ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec), ctypes.POINTER(_Itimerspec)
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(_Itimerspec),
+            ctypes.POINTER(_Itimerspec),
         ]
         fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         if fd < 0:

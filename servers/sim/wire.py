@@ -68,8 +68,15 @@ class StreamWire:
         obj = b"text_completion" if api == "completions" else b"chat.completion.chunk"
         self.api: Api = api
         self.head = (
-            b'data: {"id":"' + _json_inner(response_id) + b'","object":"' + obj + b'","created":'
-            + str(created).encode() + b',"model":"' + _json_inner(model) + b'",'
+            b'data: {"id":"'
+            + _json_inner(response_id)
+            + b'","object":"'
+            + obj
+            + b'","created":'
+            + str(created).encode()
+            + b',"model":"'
+            + _json_inner(model)
+            + b'",'
         )
         key = b'"text":"' if api == "completions" else b'"delta":{"content":"'
         # With n choices every token step is n events, one per choice index (as vLLM interleaves them).
@@ -114,9 +121,10 @@ class StreamWire:
 
 def usage_json(prompt_tokens: int, completion_tokens: int) -> bytes:
     """The `usage` object as vLLM writes it."""
-    return (
-        b'{"prompt_tokens":%d,"total_tokens":%d,"completion_tokens":%d}'
-        % (prompt_tokens, prompt_tokens + completion_tokens, completion_tokens)
+    return b'{"prompt_tokens":%d,"total_tokens":%d,"completion_tokens":%d}' % (
+        prompt_tokens,
+        prompt_tokens + completion_tokens,
+        completion_tokens,
     )
 
 
@@ -126,8 +134,14 @@ def error_event(status: int, message: str) -> bytes:
 
 
 def full_body(
-    api: Api, response_id: str, created: int, model: str, params_prompt: int, completion: int,
-    finish_reason: str, choices: int = 1,
+    api: Api,
+    response_id: str,
+    created: int,
+    model: str,
+    params_prompt: int,
+    completion: int,
+    finish_reason: str,
+    choices: int = 1,
 ) -> bytes:
     """A whole non-streamed response body (`choices` identical choices of `completion` tokens each)."""
     text = generated_text(completion)
@@ -135,21 +149,33 @@ def full_body(
     if api == "completions":
         obj = "text_completion"
         choice = {
-            "index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason,
-            "stop_reason": None, "prompt_logprobs": None,
+            "index": 0,
+            "text": text,
+            "logprobs": None,
+            "finish_reason": finish_reason,
+            "stop_reason": None,
+            "prompt_logprobs": None,
         }
     else:
         obj = "chat.completion"
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": text, "tool_calls": []},
-            "logprobs": None, "finish_reason": finish_reason, "stop_reason": None,
+            "logprobs": None,
+            "finish_reason": finish_reason,
+            "stop_reason": None,
         }
-    return orjson.dumps({
-        "id": response_id, "object": obj, "created": created, "model": model,
-        "choices": [{**choice, "index": i} for i in range(choices)],
-        "usage": {
-            "prompt_tokens": params_prompt, "total_tokens": params_prompt + completion * choices,
-            "completion_tokens": completion * choices,
-        },
-    })
+    return orjson.dumps(
+        {
+            "id": response_id,
+            "object": obj,
+            "created": created,
+            "model": model,
+            "choices": [{**choice, "index": i} for i in range(choices)],
+            "usage": {
+                "prompt_tokens": params_prompt,
+                "total_tokens": params_prompt + completion * choices,
+                "completion_tokens": completion * choices,
+            },
+        }
+    )

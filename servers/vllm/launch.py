@@ -41,9 +41,7 @@ def gib_to_fraction(budget_gib: float, total_bytes: int) -> float:
         raise ValueError(f"the device's total memory must be above 0 bytes, not {total_bytes}")
     fraction = budget_gib * GIB / total_bytes
     if fraction > 1:
-        raise ValueError(
-            f"a budget of {budget_gib:g} GiB exceeds the device's {total_bytes / GIB:.1f} GiB"
-        )
+        raise ValueError(f"a budget of {budget_gib:g} GiB exceeds the device's {total_bytes / GIB:.1f} GiB")
     return math.floor(fraction * 10_000) / 10_000
 
 
