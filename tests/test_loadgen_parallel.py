@@ -3,6 +3,7 @@ choice, ITL runs within each choice's stream, and the parity gate bounds totals 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,11 @@ def test_loadgen_counts_every_choice_against_the_sim_server(
     if stream == "--stream":
         assert all(sorted(set(r.content_choice or [])) == [0, 1, 2] for r in records)
         itl_ms = run.summaries[0]["mean_itl_ms"]
-        assert 1.0 <= itl_ms, "ITL is within one choice (2 ms per token), not over the merged stream"
+        # within one choice, 5 tokens span the stream that the merged 15 stamps fill: gaps ~3.5x the
+        # merged stream's (robust to a loaded scripted server sending late tokens in bursts)
+        merged = [b - a for r in records for a, b in itertools.pairwise(sorted(r.content_ns))]
+        merged_ms = sum(merged) / len(merged) / 1e6
+        assert itl_ms > 2 * merged_ms, "ITL is within one choice, not over the merged stream"
 
 
 def test_a_comparison_with_n_3_passes_its_gates_and_counts_every_choice(
