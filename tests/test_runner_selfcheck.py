@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from loadgen.record import RequestRecord
 from loadgen.results import MemorySink
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import run_level
@@ -13,20 +12,7 @@ from loadgen.selfcheck import judge, steady_in_flight
 from loadgen.workloads.base import Prompt
 from tests.fixtures.procs import ServerProcess
 from tests.fixtures.sim import SimFactory
-
-MS = 1_000_000
-
-
-def rec(index: int, send_ms: float, end_ms: float) -> RequestRecord:
-    return RequestRecord(
-        request_id=str(index),
-        target="t",
-        index=index,
-        api="completions",
-        stream=True,
-        send_ns=int(send_ms * MS),
-        end_ns=int(end_ms * MS),
-    )
+from tests.test_blame import MS, rec
 
 
 def test_a_healthy_level_is_not_client_bound() -> None:
