@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
+from loadgen.exit_status import DEFAULT_MAX_ERROR_RATE
 from loadgen.workload_cli import workload_options
 
 
@@ -122,7 +123,7 @@ def main() -> None:
 @click.option(
     "--max-error-rate",
     type=click.FloatRange(0, 1),
-    default=0.0,
+    default=DEFAULT_MAX_ERROR_RATE,
     show_default=True,
     help="Largest share of failed measured requests that still exits 0 (e.g. 0.01).",
 )

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from loadgen.exit_status import DEFAULT_MAX_ERROR_RATE
 from loadgen.workload_cli import workload_options
 from servers.vllm.launch import DEFAULT_MAX_MODEL_LEN
 
@@ -216,7 +217,7 @@ def run_options(func: Any) -> Any:
         click.option(
             "--max-error-rate",
             type=click.FloatRange(0, 1),
-            default=0.0,
+            default=DEFAULT_MAX_ERROR_RATE,
             show_default=True,
             help="Largest share of failed measured requests per target that still exits 0.",
         ),
