@@ -10,7 +10,7 @@
 #   benchmarks/gpu_host.sh hf-overhead OUT        HF server vs direct generate, batch 1..256
 #   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
 #   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
-#   benchmarks/gpu_host.sh stability OUT          two back-to-back compares + benchmarks/stability.py
+#   benchmarks/gpu_host.sh stability OUT [RUN...] back-to-back compares (default a b) + benchmarks/stability.py
 #   benchmarks/gpu_host.sh two-gpu OUT [STEP...]   needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once
 #                                                 (side-by-side) vs the one-GPU interleaved run (one-gpu),
 #                                                 identical weights, 3 repeats; then a Llama-2-70B shape
@@ -31,7 +31,7 @@
 # run.json and the benchmarks' JSON record it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model_dir=${MODEL_DIR:-.cache/models/llama-3.2-1b-shape}
+model_dir=${MODEL_DIR:-.cache/gpu/models/llama-3.2-1b-shape}
 
 host_env() {
   mkdir -p /tmp/bin
@@ -73,11 +73,13 @@ PY
 }
 
 # One comparison in the setting of docs/results/gpu-*: $1 the run directory, $2 the console log.
+# At least $MIN_REQUESTS (32) requests a level, so the low-concurrency levels hold dozens of HF
+# batches, not 4-8: enough for a run-to-run figure. Stopped cleanly after $STEP_TIMEOUT seconds.
 run_compare() {
-  python3 -m loadgen compare --launch --device cuda --dtype bfloat16 --random-weights \
-    --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
-    --concurrency 1,4,16,64,256 --input-len 128 --output-len 128 --ignore-eos \
-    --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
+  timeout "${STEP_TIMEOUT:-540}" python3 -m loadgen compare --launch --device cuda --dtype bfloat16 \
+    --random-weights --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
+    --concurrency 1,4,16,64,256 --min-requests "${MIN_REQUESTS:-32}" --input-len 128 --output-len 128 \
+    --ignore-eos --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
 }
 
 # DRY_RUN=1: print a command (shell-quoted, one line) instead of running it.
@@ -442,15 +444,23 @@ case ${1:-} in
     run_compare "$run" "$2/compare.txt"
     tar -czf "$2/gpu-compare.tar.gz" "$run" ;;
   stability)
+    # stability OUT [RUN...]: the runs (default: a b) back to back; one run fits a device call, so two
+    # calls on one warm machine (`stability OUT a`, then `stability OUT b`) make the pair. The pair's
+    # stability.json is written once both run directories are on this host.
+    out=${2:?usage: $0 stability OUT [RUN...]}
+    shift 2
+    [ $# -eq 0 ] && set -- a b
     host_env
-    gpu_header | tee "$2/host.txt"
-    log_gpu_state "$2/gpu-state-stability.csv"
-    for name in a b; do
-      run_compare "results/stability-$name" "$2/compare-$name.txt"
+    gpu_header | tee "$out/host.txt"
+    log_gpu_state "$out/gpu-state-stability.csv"
+    for name in "$@"; do
+      run_compare "results/stability-$name" "$out/compare-$name.txt"
+      tar -czf "$out/stability-$name.tar.gz" "results/stability-$name"
     done
-    python3 -m benchmarks.stability results/stability-a results/stability-b --out "$2/stability.json" \
-      2>&1 | tee "$2/stability.txt"
-    tar -czf "$2/stability-runs.tar.gz" results/stability-a results/stability-b ;;
+    if [ -f results/stability-a/run.json ] && [ -f results/stability-b/run.json ]; then
+      python3 -m benchmarks.stability results/stability-a results/stability-b --out "$out/stability.json" \
+        2>&1 | tee "$out/stability.txt"
+    fi ;;
   two-gpu)
     # Issue 15, in steps (no STEP: all, in order; each step fits one device call, docs/gpu-plan.md).
     out=${2:?usage: $0 two-gpu OUT [STEP...]}
@@ -465,6 +475,6 @@ case ${1:-} in
     [ $# -eq 0 ] && set -- side-by-side one-gpu 70b
     for step in "$@"; do two_gpu_step "$step"; done ;;
   *)
-    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
+    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT [RUN...] | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;
 esac

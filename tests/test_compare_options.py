@@ -17,6 +17,7 @@ UNREACHABLE = ("a=http://127.0.0.1:9", "b=http://127.0.0.1:9")
     ("args", "message"),
     [
         (["--repeats", "0"], "0 is not in the range x>=1"),
+        (["--min-requests", "0"], "0 is not in the range x>=1"),
         (["--capacity-search"], "give at least one --slo"),
         (["--arrival", "gamma"], "--arrival shapes open-loop load: give --rate levels"),
         (["--rate", "2", "--burstiness", "0.5"], "--burstiness is the shape of gamma arrivals"),
@@ -73,3 +74,8 @@ def test_options_reach_the_plan() -> None:
     assert (plan.capacity_search, plan.capacity_max_rate, plan.capacity_steps) == (True, 16.0, 5)
     load = plan.loads()[0]
     assert (load.arrival, load.burstiness, load.rate) == ("gamma", 0.5, 2.0)
+
+
+def test_min_requests_raises_the_low_levels_only() -> None:
+    plan = build_plan({"concurrency": "1,4,64", "min_requests": 32})
+    assert [load.num_requests for load in plan.loads()] == [32, 32, 256]

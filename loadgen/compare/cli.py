@@ -132,7 +132,15 @@ def run_options(func: Any) -> Any:
         click.option(
             "--num-requests",
             type=click.IntRange(min=1),
-            help="Measured requests per level [default: 4 per concurrency slot, at least 8].",
+            help="Measured requests per level [default: 4 per concurrency slot, at least --min-requests].",
+        ),
+        click.option(
+            "--min-requests",
+            type=click.IntRange(min=1),
+            default=8,
+            show_default=True,
+            help="Fewest measured requests of a level when --num-requests is not given (low concurrency "
+            "levels otherwise hold only a few batches: too few for a run-to-run figure).",
         ),
         click.option(
             "--warmup",
