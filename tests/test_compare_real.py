@@ -95,6 +95,7 @@ def test_compare_report_is_complete(real_run: tuple[Path, subprocess.CompletedPr
         "max_wait_ms",
         "sdpa_backend",
         "attention_reason",
+        "| engine | thread |",
         "Load generator self-check",
         "cpu_count",
     ):

@@ -34,6 +34,7 @@ def config_blocks(data: ReportData) -> list[Block]:
             "max_queue",
             "batching",
             "sampling",
+            "engine",
             "random_weights",
             "attn_implementation",
             "sdpa_backend",
