@@ -188,7 +188,8 @@ def wait_healthy(
 
 def _failure(launched: Launched, what: str, tail_lines: int) -> LaunchError:
     where = "" if launched.temporary_log else f"; log {launched.log_path}"
-    tail = " | ".join(line.strip() for line in launched.log_tail(tail_lines).splitlines() if line.strip())
+    lines = (line.strip() for line in launched.log_tail(tail_lines).splitlines())
+    tail = " | ".join(line for line in lines if line.strip("^~ "))  # not blank, not a traceback's carets
     return LaunchError(f"{launched.name} {what}{where}" + (f": {tail}" if tail else ""))
 
 
@@ -196,24 +197,27 @@ def stop_process(process: subprocess.Popen[bytes], grace_s: float = DEFAULT_GRAC
     """Stop the process group that `process` leads (it was started with `start_new_session`).
 
     SIGTERM goes to the whole group; once the leader and every other member have exited, or
-    `grace_s` has passed, SIGKILL goes to whatever is left. The leader is reaped either way, so no
-    zombie and no ResourceWarning remain. Members that outlive a leader which had already exited
-    are stopped too.
+    `grace_s` has passed, SIGKILL goes to whatever is left, and it returns once that is gone. The
+    leader is reaped either way, so no zombie and no ResourceWarning remain. Members that outlive a
+    leader which had already exited are stopped too.
     """
-    group = process.pid
     deadline = time.monotonic() + grace_s
-    _signal_group(group, signal.SIGTERM)
+    if process.poll() is None or _group_alive(process):
+        _signal_group(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         pass
-    while _group_alive(group) and time.monotonic() < deadline:
+    while _group_alive(process) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if process.poll() is None or _group_alive(group):
-        _signal_group(group, signal.SIGKILL)
+    if process.poll() is None or _group_alive(process):
+        _signal_group(process.pid, signal.SIGKILL)
         if process.poll() is None:  # it does not lead its group after all
             process.kill()
-    process.wait(timeout=REAP_TIMEOUT_S)
+        process.wait(timeout=REAP_TIMEOUT_S)
+        killed = time.monotonic() + REAP_TIMEOUT_S
+        while _group_alive(process) and time.monotonic() < killed:  # SIGKILL lands asynchronously
+            time.sleep(0.01)
 
 
 def _signal_group(group: int, signum: signal.Signals) -> None:
@@ -223,22 +227,26 @@ def _signal_group(group: int, signum: signal.Signals) -> None:
         pass
 
 
-def _group_alive(group: int) -> bool:
-    """Whether a process of the group is still running (zombies, which only wait to be reaped by
-    their parent, do not count: a container's init may never reap them)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # no procfs: any member, zombies included
+def _group_alive(leader: subprocess.Popen[bytes]) -> bool:
+    """Whether a process of the group `leader` led is still running. Zombies, which only wait for
+    their parent to reap them, do not count (a container's init may never reap them)."""
+    group = leader.pid
+    proc = Path("/proc")
+    if not proc.is_dir():  # no procfs: any member, zombies included
         try:
             os.killpg(group, 0)
         except ProcessLookupError:
             return False
         return True
-    for entry in entries:
-        if not entry.isdigit():
+    if leader.returncode is not None and (proc / str(group)).exists():
+        # The kernel keeps a group's id from being reused while the group has members, so a new
+        # process with the reaped leader's pid means the group is gone (and that one is not ours).
+        return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            stat = Path("/proc", entry, "stat").read_text()
+            stat = (entry / "stat").read_text()
         except OSError:  # it exited while we looked
             continue
         # after "pid (comm) ": state, ppid, pgrp, ... (comm may itself contain spaces and parentheses)

@@ -67,7 +67,9 @@ def test_a_server_is_healthy_within_the_deadline_and_stopped_with_its_group(tmp_
 
 def test_a_process_that_dies_early_is_a_one_line_error_with_its_log_tail(tmp_path: Path) -> None:
     log = tmp_path / "broken.log"
-    script = "print('loading'); print('model not found: /nowhere'); raise SystemExit(3)"
+    script = (
+        "print('loading'); print(); print('  ^^^^'); print('model not found: /nowhere'); raise SystemExit(3)"
+    )
     with start_process([PY, "-c", script], log, name="broken") as server:
         started = time.monotonic()
         with pytest.raises(LaunchError) as caught:
@@ -139,3 +141,15 @@ def test_a_stopped_process_is_reaped_so_no_resource_warning(tmp_path: Path) -> N
         del proc
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_stop_leaves_alone_a_group_that_reuses_a_reaped_leaders_pid(tmp_path: Path) -> None:
+    """Once the leader is reaped its pid may go to a new session leader: that group is not ours."""
+    other = start_process([PY, "-c", "import time; time.sleep(60)"], tmp_path / "other.log")
+    with start_process([PY, "-c", "pass"], tmp_path / "done.log") as done:
+        done.process.wait(timeout=20)
+        done.process.pid = other.pid  # what the kernel may do once the leader is reaped
+        stop_process(done.process, grace_s=0.5)
+        assert other.process.poll() is None
+    other.stop()
+    assert other.process.returncode is not None
