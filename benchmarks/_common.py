@@ -1,4 +1,7 @@
-"""Shared helpers of the benchmarks: pinned processes, the scripted server, truth, output files."""
+"""Shared helpers of the benchmarks: pinned processes, the scripted server, truth, output files.
+
+Servers start, wait for health and stop through `loadgen.launcher`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,7 @@ import json
 import os
 import platform
 import shlex
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,17 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadgen.launcher import free_port, start_process, wait_healthy
 from loadgen.provenance import cpu_model, source_commit
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "results" / "benchmarks"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 RT_PRIORITY = 10
@@ -50,21 +44,6 @@ def priority_prefix(nice: int = 0, realtime: bool = False) -> list[str]:
     return ["nice", "-n", str(nice)] if nice else []
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """Poll `url`/health until 200, failing if the process exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1.0) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server at {url} not healthy after {timeout_s:g} s")
-
-
 def sim_command(port: int, **options: Any) -> list[str]:
     """The scripted server's command line (`ttft_ms=100` -> `--ttft-ms 100`)."""
     args = [sys.executable, "-m", "servers.sim", "--port", str(port), "--truth-keep", "200000"]
@@ -81,25 +60,10 @@ def sim_server(core: int | None, nice: int = 0, realtime: bool = False, **option
     if core is not None:
         args = ["taskset", "-c", str(core), *args]
     args = [*priority_prefix(nice, realtime), *args]
-    proc = subprocess.Popen(
-        args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
+    with start_process(args, name="sim-server", cwd=REPO, grace_s=10) as server:
+        wait_healthy(server, url + "/health", timeout_s=60)
         yield url
-    finally:
-        stop_process(proc, grace_s=10)
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM `proc`, then SIGKILL it if it has not exited after `grace_s`."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def fetch_truth(url: str) -> list[dict[str, Any]]:

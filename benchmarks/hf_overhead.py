@@ -27,11 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import REPO, free_port, stop_process, table, wait_healthy, write_result
+from benchmarks._common import REPO, table, write_result
+from loadgen.launcher import free_port, start_process, wait_healthy
 from servers.vllm import launch
 
 DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
@@ -243,19 +242,11 @@ def hf_server(setup: Setup, batch_size: int, log_path: Path) -> Iterator[str]:
     if setup.attn_implementation:
         args += ["--attn-implementation", setup.attn_implementation]
     args += list(setup.server_args)
-    env = dict(os.environ)
-    if setup.threads is not None:
-        env["OMP_NUM_THREADS"] = str(setup.threads)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
-        )
+    env = {"OMP_NUM_THREADS": str(setup.threads)} if setup.threads is not None else {}
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, timeout_s=600)
+    with start_process(args, log_path, name="hf-server", env=env, cwd=REPO, grace_s=60) as server:
+        wait_healthy(server, url + "/health", timeout_s=600)
         yield url
-    finally:
-        stop_process(proc, grace_s=60)
 
 
 @dataclass

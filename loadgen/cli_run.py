@@ -7,10 +7,7 @@ import json
 import os
 import shlex
 import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +17,7 @@ from urllib.parse import urlsplit
 import click
 
 from loadgen.exit_status import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_WRITE_FAILED, error_verdict
+from loadgen.launcher import Launched, LaunchError, free_port, start_process, wait_healthy
 from loadgen.redact import redact_argv, redact_headers
 from loadgen.run_config import LoadSpec, RequestOptions, Target, Timeouts
 from loadgen.workloads.base import Prompt
@@ -53,40 +51,22 @@ class ServerUnreachable(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def start_sim(extra: Sequence[str], timeout_s: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+def start_sim(extra: Sequence[str], timeout_s: float = 30.0) -> tuple[Launched, str]:
     """Start the scripted server on a free loopback port and wait until it is healthy."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     args = [sys.executable, "-m", "servers.sim", "--port", str(port)]
     for item in extra:
         args.extend(shlex.split(item))
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    sim = start_process(args, name="the scripted server", grace_s=10)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
-            raise click.ClickException(f"the scripted server exited: {err[-1] if err else proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1.0) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise click.ClickException(f"the scripted server was not healthy after {timeout_s:g} s")
-
-
-def stop_sim(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the embedded scripted server."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    try:
+        wait_healthy(sim, url + "/health", timeout_s, tail_lines=1)
+    except BaseException as exc:
+        sim.stop()
+        if isinstance(exc, LaunchError):
+            raise click.ClickException(str(exc)) from None
+        raise
+    return sim, url
 
 
 def first_model(base_url: str, api_key: str | None) -> str:
@@ -254,7 +234,7 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> None:
         status = _run(opts, argv, target, prompts, workload, loads, request, percentiles, slo, counter)
     finally:
         if sim is not None:
-            stop_sim(sim)
+            sim.stop()
     if status:
         sys.exit(status)
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadgen.compare.launch import free_port, launched
+from loadgen.compare.launch import launched
 from loadgen.compare.memory import listening_pid, tree_rss_bytes
 from loadgen.errors import ConfigError
+from loadgen.launcher import free_port
 
 
 @dataclass

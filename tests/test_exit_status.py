@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
@@ -23,7 +22,7 @@ from loadgen.exit_status import (
     EXIT_OK,
     error_verdict,
 )
-from tests.fixtures.procs import REPO_ROOT, free_port, python_module, run_loadgen
+from tests.fixtures.procs import REPO_ROOT, free_port, run_loadgen
 from tests.fixtures.sim import SimFactory
 
 MODEL_DIR = os.environ.get("SERVEBENCH_MODEL_DIR", str(REPO_ROOT / ".cache/models/SmolLM2-135M-Instruct"))
@@ -103,41 +102,17 @@ def test_errors_below_the_threshold_exit_0_and_above_exit_4(
 
 
 def test_server_killed_mid_run_is_not_exit_0_and_not_blamed_on_the_client(
-    prompts_file: Path, tmp_path: Path
+    prompts_file: Path, tmp_path: Path, sim_server_factory: SimFactory
 ) -> None:
-    port = free_port()
-    sim = subprocess.Popen(
-        python_module(
-            "servers.sim", "--port", str(port), "--ttft-ms", "5", "--itl-ms", "5", "--output-tokens", "8"
-        ),
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     out = tmp_path / "run"
-    try:
+    with sim_server_factory(ttft_ms=5, itl_ms=5, output_tokens=8) as sim:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         run = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "loadgen",
-                *run_args(
-                    f"http://127.0.0.1:{port}",
-                    prompts_file,
-                    out,
-                    "--concurrency",
-                    "4",
-                    "--num-requests",
-                    "3000",
-                ),
+                *run_args(sim.base_url, prompts_file, out, "--concurrency", "4", "--num-requests", "3000"),
             ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -149,12 +124,8 @@ def test_server_killed_mid_run_is_not_exit_0_and_not_blamed_on_the_client(
             not requests.exists() or requests.read_bytes().count(b"\n") < 40
         ):
             time.sleep(0.05)
-        os.killpg(sim.pid, signal.SIGKILL)
+        os.killpg(sim.process.pid, signal.SIGKILL)
         stdout, stderr = run.communicate(timeout=120)
-    finally:
-        if sim.poll() is None:
-            os.killpg(sim.pid, signal.SIGKILL)
-        sim.wait()
     assert run.returncode == EXIT_ERRORS_ABOVE_LIMIT, stderr
     assert "failed requests above --max-error-rate" in stderr
     level = orjson.loads(next(out.glob("summary-*.json")).read_bytes())

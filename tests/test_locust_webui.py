@@ -15,7 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.locust import LocustProcess, start_locust, wait_http_ok, workload_args
+from loadgen.launcher import wait_healthy
+from tests.fixtures.locust import LocustProcess, start_locust, workload_args
 from tests.fixtures.procs import REPO_ROOT, ServerProcess, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +41,7 @@ def web_locust(
     args = ["--web-host", "127.0.0.1", "--web-port", str(port), *workload_args(jsonl_prompts)]
     with start_locust(args, tmp_path, "webui") as locust:
         url = f"http://127.0.0.1:{port}"
-        wait_http_ok(url + "/", locust.process)
+        wait_healthy(locust.launched, url + "/", timeout_s=60)
         yield locust, url
 
 
@@ -145,7 +146,7 @@ def test_web_ui_binds_to_loopback_and_keeps_the_api_key_out_of_the_page(
     ]
     with start_locust(args, tmp_path, "webui-secret") as locust:
         url = f"http://127.0.0.1:{port}"
-        wait_http_ok(url + "/", locust.process)
+        wait_healthy(locust.launched, url + "/", timeout_s=60)
         assert listening_addresses(port) == {"127.0.0.1"}
         locust.wait_for_log(f"Starting web interface at http://127.0.0.1:{port}")
         page = httpx.get(url + "/", timeout=10).text

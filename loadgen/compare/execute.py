@@ -13,7 +13,7 @@ from typing import Any, Literal
 import click
 import orjson
 
-from loadgen.compare.launch import LaunchedServer, free_port, launched
+from loadgen.compare.launch import LaunchedServer, launched
 from loadgen.compare.options import check_load_options
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison, default_tokenizer, env_model_dir
@@ -21,6 +21,7 @@ from loadgen.compare.targets import TargetSpec, check_same_model, parse_targets,
 from loadgen.compare.workload import build_compare_workload
 from loadgen.errors import ConfigError
 from loadgen.exit_status import DEFAULT_MAX_ERROR_RATE, EXIT_PARITY_FAILED, error_verdict
+from loadgen.launcher import free_port
 from loadgen.progress import Progress
 from loadgen.results import default_run_dir
 from loadgen.run_config import RequestOptions, Target

@@ -3,15 +3,12 @@
 Servers start one after the other, so each one's load time is measured without the other competing
 for the CPU: launch to the first healthy answer, and launch to the first generated token (one
 one-token greedy completion sent as soon as `/health` is 200, which also pays whatever a server
-defers to its first request). Each runs in its own process group and is stopped
-with SIGTERM, then SIGKILL, when the comparison ends.
+defers to its first request). Each runs in its own process group (`loadgen.launcher`), its log in
+the run's `logs/`, and is stopped with SIGTERM, then SIGKILL, when the comparison ends.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +20,8 @@ from typing import Protocol
 import httpx
 
 from loadgen.errors import ConfigError
-from loadgen.redact import redact_text, scrub_file
+from loadgen.launcher import Launched, LaunchError, start_process, wait_healthy
+from loadgen.redact import scrub_file
 
 
 class Launch(Protocol):
@@ -49,10 +47,9 @@ class LaunchedServer:
 
     name: str
     base_url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    argv: list[str]
+    launched: Launched
     env: dict[str, str]
+    """What the launch configuration added to the inherited environment."""
     load_time_s: float
     """From process start to the first 200 from `/health`."""
     first_token_s: float | None = None
@@ -63,64 +60,42 @@ class LaunchedServer:
     @property
     def pid(self) -> int:
         """The server's process id (root of its process tree)."""
-        return self.process.pid
+        return self.launched.pid
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The server's process."""
+        return self.launched.process
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    @property
+    def log_path(self) -> Path:
+        """Its stdout and stderr."""
+        return self.launched.log_path
 
-
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return redact_text("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
-    except OSError:
-        return ""
+    @property
+    def argv(self) -> list[str]:
+        """Its command line."""
+        return self.launched.argv
 
 
 def start_server(name: str, launch: Launch, log_path: Path, timeout_s: float) -> LaunchedServer:
     """Start one server and wait until `/health` answers 200; raise with its log tail if it cannot."""
     argv, env = launch.argv(), launch.env()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with log_path.open("wb") as log:
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise ConfigError(f"cannot start {name}: {argv[0]} not found (run scripts/install.sh)") from None
-    server = LaunchedServer(name, launch.base_url, process, log_path, argv, env, 0.0)
-    deadline = started + timeout_s
+    try:
+        launched = start_process(argv, log_path, name=name, env=env)
+    except LaunchError as exc:
+        raise ConfigError(f"{exc} (run scripts/install.sh)") from None
+    server = LaunchedServer(name, launch.base_url, launched, env, 0.0)
     try:  # the server has its own session: Ctrl-C does not reach it, so stop it on any way out
-        with httpx.Client(timeout=2.0) as client:
-            while time.perf_counter() < deadline:
-                if process.poll() is not None:
-                    raise ConfigError(
-                        f"{name} exited with status {process.returncode} while starting; log {log_path}:\n"
-                        + _log_tail(log_path)
-                    )
-                try:
-                    if client.get(server.base_url + "/health").status_code == 200:
-                        server.load_time_s = time.perf_counter() - started
-                        _time_first_token(server, started, deadline)
-                        return server
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+        server.load_time_s = wait_healthy(launched, server.base_url + "/health", timeout_s, poll_s=0.2)
+        _time_first_token(server, launched.started, launched.started + timeout_s)
+    except LaunchError as exc:
+        stop_server(server)
+        raise ConfigError(str(exc)) from None
     except BaseException:
         stop_server(server)
         raise
-    stop_server(server)
-    raise ConfigError(
-        f"{name} was not healthy after {timeout_s:.0f} s; log {log_path}:\n" + _log_tail(log_path)
-    )
+    return server
 
 
 FIRST_TOKEN_PROMPT = "Hello"
@@ -149,25 +124,8 @@ def _time_first_token(server: LaunchedServer, started: float, deadline: float) -
 
 def stop_server(server: LaunchedServer, grace_s: float = 20.0) -> None:
     """SIGTERM the server's process group, then SIGKILL it after `grace_s`; scrub secrets from its log."""
-    stop_process(server.process, grace_s)
+    server.launched.stop(grace_s)
     scrub_file(server.log_path)
-
-
-def stop_process(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
-    """SIGTERM a process started in its own session (and its group), then SIGKILL it after `grace_s`."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace_s)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        process.wait(timeout=10)
 
 
 @contextmanager
