@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from loadgen.client_events import plain_chunk
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.events import plain_chunk
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.openai_stream import parse_stream_event
 from loadgen.record import RequestRecord
 from loadgen.sse import SSEParser
@@ -134,7 +134,7 @@ async def test_connection_hot_path_matches_the_reference_reading(name: str) -> N
     """Each piece as one HTTP chunk through the lean client's in-place framing check."""
     import asyncio
 
-    from loadgen.client_http1 import ConnectionPool, _Connection, _Exchange
+    from loadgen.client.transport_http1 import ConnectionPool, _Connection, _Exchange
     from loadgen.run_config import Timeouts
 
     class Transport:

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from loadgen.client_http1 import ConnectionPool, _Connection, _Exchange
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.transport_http1 import ConnectionPool, _Connection, _Exchange
 from loadgen.record import RequestRecord
 from loadgen.run_config import Timeouts
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.client import Http1Client
-from loadgen.client_request import request_body, request_headers
+from loadgen.client.clients import Http1Client
+from loadgen.client.request import request_body, request_headers
 from loadgen.errors import ConfigError
 from loadgen.run_config import RequestOptions, Target
 from loadgen.workloads.base import Prompt

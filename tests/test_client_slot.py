@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from loadgen.client_events import TextSlot, learn_slot, plain_chunk
-from loadgen.client_http1 import ConnectionPool, _Connection, _Exchange
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.events import TextSlot, learn_slot, plain_chunk
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.transport_http1 import ConnectionPool, _Connection, _Exchange
 from loadgen.record import RequestRecord
 from loadgen.run_config import Timeouts
 from tests.test_client_events import reference, view
@@ -187,7 +187,7 @@ async def test_one_chunk_per_read_gives_the_reference_stamps(name: str) -> None:
 
 
 async def test_events_that_fit_the_slot_are_not_parsed_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadgen.client_response as client_response
+    import loadgen.client.recorder as client_response
 
     parsed: list[bytes] = []
     real_loads = orjson.loads

@@ -25,8 +25,8 @@ from geventhttpclient.connectionpool import ConnectionPool, SSLConnectionPool
 from geventhttpclient.response import HTTPParseError, HTTPResponse
 
 from loadgen import errors
-from loadgen.client_request import encode_body, request_body, request_headers
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.request import encode_body, request_body, request_headers
 from loadgen.record import RequestRecord
 from loadgen.run_config import RequestOptions, Target, Timeouts
 from loadgen.workloads.base import Prompt

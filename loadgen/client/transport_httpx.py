@@ -13,7 +13,7 @@ from time import perf_counter_ns
 import httpx
 
 from loadgen import errors
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.run_config import Timeouts
 
 

@@ -22,7 +22,7 @@ from time import perf_counter_ns
 from typing import cast
 
 from loadgen import errors
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.run_config import Timeouts
 
 _HEAD_LIMIT = 64 * 1024

@@ -13,8 +13,8 @@ from __future__ import annotations
 from orjson import JSONDecodeError, loads
 
 from loadgen import errors
-from loadgen.client_events import TextSlot, learn_slot, plain_chunk
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.events import TextSlot, learn_slot, plain_chunk
+from loadgen.client.tokens import TokenCounter
 from loadgen.openai_stream import StreamItem, parse_response_body, parse_stream_event
 from loadgen.record import RequestRecord
 from loadgen.sse import SSEParser
