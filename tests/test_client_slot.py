@@ -187,7 +187,7 @@ async def test_one_chunk_per_read_gives_the_reference_stamps(name: str) -> None:
 
 
 async def test_events_that_fit_the_slot_are_not_parsed_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadgen.client.recorder as client_response
+    import loadgen.client.recorder as recorder_module
 
     parsed: list[bytes] = []
     real_loads = orjson.loads
@@ -196,7 +196,7 @@ async def test_events_that_fit_the_slot_are_not_parsed_as_json(monkeypatch: pyte
         parsed.append(raw)
         return real_loads(raw)
 
-    monkeypatch.setattr(client_response, "loads", counting_loads)
+    monkeypatch.setattr(recorder_module, "loads", counting_loads)
     pieces = [sse_event(completion(f" w{i}")) for i in range(50)] + [b"data: [DONE]\n\n"]
     body = b"".join(chunk(p) for p in pieces) + b"0\r\n\r\n"
     record = await connection_record([body[:300], body[300:]])

@@ -1,6 +1,7 @@
 """Output-token counting when a server does not report `usage`: a flagged fallback.
 
-`--tokenizer` takes a `tokenizer.json` file or a model directory that holds one.
+`--tokenizer` takes a `tokenizer.json` file or a model directory that holds one; it is loaded by
+`loadgen.workloads.tokenizer.load_tokenizer`, the one loader (and failure message) of the project.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from loadgen.errors import ConfigError
+from loadgen.workloads.tokenizer import count_tokens, load_tokenizer
 
 
 class TokenCounter(Protocol):
@@ -20,18 +21,14 @@ class TokenCounter(Protocol):
 
 
 class TokenizerCounter:
-    """A `TokenCounter` backed by a Hugging Face `tokenizers` tokenizer.json."""
+    """A `TokenCounter` backed by a Hugging Face `tokenizers` tokenizer.json.
+
+    Raises `ConfigError` (one line) when `path` holds no loadable tokenizer.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        file = Path(path)
-        if file.is_dir():
-            file = file / "tokenizer.json"
-        if not file.is_file():
-            raise ConfigError(f"no tokenizer.json at {path}")
-        from tokenizers import Tokenizer  # heavy-ish: imported only when asked for
-
-        self._tokenizer = Tokenizer.from_file(str(file))
+        self._tokenizer = load_tokenizer(path)
 
     def count(self, text: str) -> int:
         """The number of tokens in `text`, without special tokens."""
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return count_tokens(self._tokenizer, text)
