@@ -11,6 +11,7 @@ from loadgen.compare.parity import Tokens
 from loadgen.errors import ConfigError
 from loadgen.workloads.tokenizer import count_tokens, load_tokenizer
 from tests.fixtures.procs import run_loadgen
+from tests.test_workload_bad_input import one_line_error
 
 
 @pytest.fixture
@@ -47,18 +48,6 @@ def test_counter_counts_as_the_workloads_do(smollm2_dir: Path) -> None:
 def test_cli_reports_a_broken_tokenizer_in_one_line(broken_tokenizer: Path, tmp_path: Path) -> None:
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "hi"}\n')
-    proc = run_loadgen(
-        "run",
-        "--base-url",
-        "http://127.0.0.1:9",
-        "--model",
-        "m",
-        "--dataset-path",
-        str(prompts),
-        "--tokenizer",
-        str(broken_tokenizer),
-        timeout=60,
-    )
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert lines[0].startswith("loadgen: error: cannot load tokenizer")
+    where = ["--base-url", "http://127.0.0.1:9", "--model", "m", "--dataset-path", str(prompts)]
+    proc = run_loadgen("run", *where, "--tokenizer", str(broken_tokenizer), timeout=60)
+    one_line_error(proc, f"cannot load tokenizer {broken_tokenizer}")
