@@ -33,6 +33,8 @@ import torch
 from tokenizers import Tokenizer
 
 from benchmarks._common import REPO, table, write_result
+from loadgen.errors import ConfigError
+from loadgen.workloads.tokenizer import load_tokenizer
 from servers.hf import detokenize
 from servers.hf.params import GenerationParams
 from servers.hf.request import Event, GenRequest
@@ -110,10 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rows < 1 or args.steps < 1 or args.rounds < 1:
         parser.error("--rows, --steps and --rounds must be >= 1")
-    tokenizer_path = args.model_dir / "tokenizer.json"
-    if not tokenizer_path.is_file():
-        parser.error(f"no tokenizer at {tokenizer_path}")
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    try:
+        tokenizer = load_tokenizer(args.model_dir)
+    except ConfigError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(1)
     streams = _token_streams(tokenizer, args.rows, args.steps, args.seed)
     prompt_ids = tokenizer.encode(TEXT * 8, add_special_tokens=False).ids[:PROMPT_LEN]

@@ -217,7 +217,7 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> None:
     slo = SLO.parse(list(opts["slo"])) if opts["slo"] else None
     counter = None
     if opts["tokenizer"]:
-        from loadgen.client_tokens import TokenizerCounter
+        from loadgen.client.tokens import TokenizerCounter
 
         counter = TokenizerCounter(opts["tokenizer"])
     prompts, workload = build_workload(opts)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadgen import errors
 from loadgen.client import Client, make_client
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.tokens import TokenCounter
 from loadgen.errors import ConfigError
 from loadgen.progress import Progress
 from loadgen.record import RequestRecord

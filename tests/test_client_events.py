@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from loadgen.client_events import plain_chunk
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.events import plain_chunk
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.openai_stream import parse_stream_event
 from loadgen.record import RequestRecord
 from loadgen.sse import SSEParser
@@ -132,24 +132,12 @@ def test_recorder_matches_reference_for_every_two_way_split_of_a_mixed_stream() 
 @pytest.mark.parametrize("name", list(STREAMS))
 async def test_connection_hot_path_matches_the_reference_reading(name: str) -> None:
     """Each piece as one HTTP chunk through the lean client's in-place framing check."""
-    import asyncio
-
-    from loadgen.client_http1 import ConnectionPool, _Connection, _Exchange
-    from loadgen.run_config import Timeouts
-
-    class Transport:
-        def write(self, data: bytes) -> None: ...
-        def abort(self) -> None: ...
-        def get_extra_info(self, name: str, default: Any = None) -> Any:
-            return default
+    from tests.test_client_http1 import start_exchange
 
     pieces = STREAMS[name]
-    conn = _Connection(ConnectionPool("127.0.0.1", 9, 1.0))
-    conn.connection_made(Transport())  # type: ignore[arg-type]
     record = RequestRecord(request_id="r", target="t", index=0, api="chat", stream=True, send_ns=0)
-    future = asyncio.get_running_loop().create_future()
     recorder = ResponseRecorder(record, keep_text=True, counter=None)
-    conn.start(b"x", _Exchange(recorder, future, Timeouts(ttft_s=None, idle_s=None, total_s=None)))
+    conn, future = start_exchange(recorder)
     conn.data_received(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
     stamps = []
     for piece in pieces:

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from loadgen.client_http1 import ConnectionPool, _Connection, _Exchange
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.transport_http1 import ConnectionPool, _Connection, _Exchange
 from loadgen.record import RequestRecord
 from loadgen.run_config import Timeouts
 
@@ -53,18 +53,22 @@ CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-
 CHUNKED_STREAM = CHUNKED_HEAD + chunked(*(sse(e) for e in CHAT_EVENTS))
 
 
+def start_exchange(
+    recorder: ResponseRecorder, timeouts: Timeouts = NO_LIMITS
+) -> tuple[_Connection, asyncio.Future[None]]:
+    """A connection on a `FakeTransport` with `recorder`'s request started on it (no time limits)."""
+    conn = _Connection(ConnectionPool("127.0.0.1", 9, 1.0))
+    conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    conn.start(b"POST / HTTP/1.1\r\n\r\n", _Exchange(recorder, future, timeouts))
+    return conn, future
+
+
 async def exchange_with(
     response_pieces: list[bytes], *, stream: bool = True
 ) -> tuple[RequestRecord, _Connection]:
-    pool = ConnectionPool("127.0.0.1", 9, 1.0)
-    conn = _Connection(pool)
-    conn.connection_made(FakeTransport())  # type: ignore[arg-type]
     record = RequestRecord(request_id="r", target="t", index=0, api="chat", stream=stream, send_ns=0)
-    future = asyncio.get_running_loop().create_future()
-    conn.start(
-        b"POST / HTTP/1.1\r\n\r\n",
-        _Exchange(ResponseRecorder(record, keep_text=True, counter=None), future, NO_LIMITS),
-    )
+    conn, future = start_exchange(ResponseRecorder(record, keep_text=True, counter=None))
     for piece in response_pieces:
         conn.data_received(piece)
     if not future.done():
@@ -94,12 +98,8 @@ async def test_role_only_first_chunk_is_not_the_first_token() -> None:
         CHUNKED_HEAD + f"{len(sse(CHAT_EVENTS[0])):x}\r\n".encode() + sse(CHAT_EVENTS[0]) + b"\r\n"
     )
     rest = CHUNKED_STREAM[len(head_and_role) :]
-    pool = ConnectionPool("127.0.0.1", 9, 1.0)
-    conn = _Connection(pool)
-    conn.connection_made(FakeTransport())  # type: ignore[arg-type]
     record = RequestRecord(request_id="r", target="t", index=0, api="chat", stream=True, send_ns=0)
-    future = asyncio.get_running_loop().create_future()
-    conn.start(b"x", _Exchange(ResponseRecorder(record, keep_text=False, counter=None), future, NO_LIMITS))
+    conn, future = start_exchange(ResponseRecorder(record, keep_text=False, counter=None))
     conn.data_received(head_and_role)
     await asyncio.sleep(0.002)
     conn.data_received(rest)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.client import Http1Client
-from loadgen.client_request import request_body, request_headers
+from loadgen.client.clients import Http1Client
+from loadgen.client.request import request_body, request_headers
 from loadgen.errors import ConfigError
 from loadgen.run_config import RequestOptions, Target
 from loadgen.workloads.base import Prompt
@@ -78,3 +78,11 @@ def test_whole_request_goes_out_as_one_buffer_with_exact_content_length() -> Non
 def test_bad_base_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         Target(name="t", base_url="localhost:8000", model="m")
+
+
+def test_http1_request_lays_out_line_host_length_headers_then_body() -> None:
+    from loadgen.client.request import http1_request
+
+    wire = http1_request("/v1/chat/completions", "h:80", {"A": "1", "B": "2"}, b'{"x":1}')
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: h:80\r\nContent-Length: 7\r\nA: 1\r\nB: 2\r\n\r\n"
+    assert wire == head + b'{"x":1}'

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 import pytest
 
-from loadgen.client_events import TextSlot, learn_slot, plain_chunk
-from loadgen.client_http1 import ConnectionPool, _Connection, _Exchange
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.events import TextSlot, learn_slot, plain_chunk
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.record import RequestRecord
-from loadgen.run_config import Timeouts
 from tests.test_client_events import reference, view
+from tests.test_client_http1 import start_exchange
 
 
 def completion(text: Any, reason: Any = None, **extra: Any) -> bytes:
@@ -141,18 +139,8 @@ def chunk(piece: bytes) -> bytes:
 
 
 async def connection_record(reads: list[bytes]) -> RequestRecord:
-    class Transport:
-        def write(self, data: bytes) -> None: ...
-        def abort(self) -> None: ...
-        def get_extra_info(self, name: str, default: Any = None) -> Any:
-            return default
-
-    conn = _Connection(ConnectionPool("127.0.0.1", 9, 1.0))
-    conn.connection_made(Transport())  # type: ignore[arg-type]
     record = RequestRecord(request_id="r", target="t", index=0, api="chat", stream=True, send_ns=0)
-    future = asyncio.get_running_loop().create_future()
-    recorder = ResponseRecorder(record, keep_text=True, counter=None)
-    conn.start(b"x", _Exchange(recorder, future, Timeouts(ttft_s=None, idle_s=None, total_s=None)))
+    conn, future = start_exchange(ResponseRecorder(record, keep_text=True, counter=None))
     conn.data_received(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
     for data in reads:
         conn.data_received(data)
@@ -187,7 +175,7 @@ async def test_one_chunk_per_read_gives_the_reference_stamps(name: str) -> None:
 
 
 async def test_events_that_fit_the_slot_are_not_parsed_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    import loadgen.client_response as client_response
+    import loadgen.client.recorder as recorder_module
 
     parsed: list[bytes] = []
     real_loads = orjson.loads
@@ -196,7 +184,7 @@ async def test_events_that_fit_the_slot_are_not_parsed_as_json(monkeypatch: pyte
         parsed.append(raw)
         return real_loads(raw)
 
-    monkeypatch.setattr(client_response, "loads", counting_loads)
+    monkeypatch.setattr(recorder_module, "loads", counting_loads)
     pieces = [sse_event(completion(f" w{i}")) for i in range(50)] + [b"data: [DONE]\n\n"]
     body = b"".join(chunk(p) for p in pieces) + b"0\r\n\r\n"
     record = await connection_record([body[:300], body[300:]])

@@ -98,6 +98,7 @@ async def test_server_that_never_sends_a_token_times_out(
     limits = Timeouts(connect_s=2, ttft_s=0.1, idle_s=5, total_s=10)
     record = await send_one(faulty_sim.base_url, fault, client, timeouts=limits)
     assert record.error_class == "timeout"
+    assert record.error_message == "no token within 0.1 s"  # the same message from every client
     assert 0.09 < (record.end_ns - record.send_ns) / 1e9 < 0.9  # type: ignore[operator]
 
 

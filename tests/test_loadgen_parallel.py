@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from loadgen.client_request import request_body
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.request import request_body
 from loadgen.compare.parity import output_length_gate
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison

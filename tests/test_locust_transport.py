@@ -118,6 +118,7 @@ def test_a_stalled_response_fails_as_timeout(fault_sim: ServerProcess) -> None:
     client.send(PROMPT, record)
     client.close()
     assert record.error_class == errors.TIMEOUT, record.error_message
+    assert record.error_message == "no complete response within 0.2 s"  # as the asyncio clients say
     assert record.end_ns is not None and 150_000_000 <= record.end_ns - record.send_ns < 550_000_000
 
 
@@ -138,3 +139,17 @@ def test_a_stopped_user_records_its_request_as_cancelled(fault_sim: ServerProces
     assert isinstance(greenlet.value, gevent.GreenletExit)
     assert record.error_class == errors.CANCELLED
     client.close()
+
+
+def test_the_request_leaves_in_the_same_bytes_as_from_the_asyncio_client(sim_server: ServerProcess) -> None:
+    from loadgen.client.clients import Http1Client
+
+    client = client_for(sim_server, headers={"X-Extra": "1"})
+    target = Target("sim", sim_server.base_url, SIM_MODEL)
+    options = RequestOptions(api="chat", max_tokens=12, timeouts=client._options.timeouts)
+    fast = Http1Client(target, options).payload(PROMPT, "id-1")
+    ours = client.payload(PROMPT, "id-1")
+    client.close()
+    assert ours == fast.replace(b"servebench-loadgen", b"servebench-locust").replace(
+        b"\r\n\r\n", b"\r\nX-Extra: 1\r\n\r\n", 1
+    )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.tokens import TokenCounter
 from loadgen.compare.memory import PeakRss
 from loadgen.compare.sweep import RelabelSink, level_order
 from loadgen.results import RecordSink

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from loadgen.record import RequestRecord
 from loadgen.workloads.base import Prompt
+from loadgen.workloads.tokenizer import find_tokenizer, load_tokenizer
 
 Status = Literal["pass", "fail", "skipped"]
 
@@ -87,14 +88,8 @@ class Tokens:
     """Encodes text with the model's tokenizer (`tokenizer.json`), or splits characters without one."""
 
     def __init__(self, tokenizer_path: str | Path | None) -> None:
-        self._tokenizer: Any = None
-        if tokenizer_path is not None:
-            path = Path(tokenizer_path)
-            path = path / "tokenizer.json" if path.is_dir() else path
-            if path.is_file():
-                from tokenizers import Tokenizer
-
-                self._tokenizer = Tokenizer.from_file(str(path))
+        found = find_tokenizer(tokenizer_path) if tokenizer_path is not None else None
+        self._tokenizer = load_tokenizer(found) if found is not None else None
 
     @property
     def unit(self) -> str:

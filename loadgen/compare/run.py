@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.tokens import TokenCounter
 from loadgen.compare.capacity import CapacityResult, ProbeResult
 from loadgen.compare.capacity_probe import CapacitySettings, capacity_file, find_capacities
 from loadgen.compare.launch import LaunchedServer

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from loadgen.client import Client, make_client
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.tokens import TokenCounter
 from loadgen.compare.repeats import pool_repeats, run_prefix, tag_run
 from loadgen.progress import Progress
 from loadgen.record import RequestRecord

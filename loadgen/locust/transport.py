@@ -8,9 +8,10 @@ to fill (locust's `FastHttpUser.iter_content()` waits for 1024 bytes, about five
 parsed by geventhttpclient's C parser (llhttp); connections come from its pool, so `https://` works
 too. Request line, headers and body leave in one `sendall`.
 
-Timeouts follow `Timeouts`: connect, time to first token, idle gap and total, each making the
-request a `timeout` failure. A request that meets a keep-alive connection the server had just closed
-is retried once on a new one, as the asyncio client does.
+Time limits: connect (the pool's), then time to first token, idle gap and total as
+`loadgen.client.deadline` defines them, each making the request a `timeout` failure with the same
+message as in the asyncio clients. A request that meets a keep-alive connection the server had just
+closed is retried once on a new one, as the asyncio client does.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from geventhttpclient.connectionpool import ConnectionPool, SSLConnectionPool
 from geventhttpclient.response import HTTPParseError, HTTPResponse
 
 from loadgen import errors
-from loadgen.client_request import encode_body, request_body, request_headers
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.deadline import next_deadline, timeout_message
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.request import encode_body, http1_request, request_body, request_headers
 from loadgen.record import RequestRecord
-from loadgen.run_config import RequestOptions, Target, Timeouts
+from loadgen.run_config import RequestOptions, Target
 from loadgen.workloads.base import Prompt
 
 RECV_SIZE = 64 * 1024
@@ -61,32 +63,6 @@ class _ResponseParser(HTTPResponse):
 
 class _Retry(Exception):
     """The reused connection was already closed by the server: send again on a new one."""
-
-
-def _deadline(timeouts: Timeouts, recorder: ResponseRecorder) -> tuple[int, str] | None:
-    """The earliest time limit still running: (perf_counter_ns deadline, which limit)."""
-    send = recorder.record.send_ns
-    best: tuple[int, str] | None = None
-    if timeouts.total_s is not None:
-        best = (send + int(timeouts.total_s * 1e9), "total")
-    if timeouts.ttft_s is not None and not recorder.has_content:
-        ttft = send + int(timeouts.ttft_s * 1e9)
-        if best is None or ttft < best[0]:
-            best = (ttft, "ttft")
-    if timeouts.idle_s is not None:
-        idle = recorder.last_ns + int(timeouts.idle_s * 1e9)
-        if best is None or idle < best[0]:
-            best = (idle, "idle")
-    return best
-
-
-def _timeout_message(timeouts: Timeouts, which: str) -> str:
-    """Why a request timed out, for its record."""
-    if which == "ttft":
-        return f"no token within {timeouts.ttft_s:g} s"
-    if which == "idle":
-        return f"nothing received for {timeouts.idle_s:g} s"
-    return f"no complete response within {timeouts.total_s:g} s"
 
 
 class GeventStreamClient:
@@ -122,9 +98,7 @@ class GeventStreamClient:
         headers = request_headers(self._target, self._options, request_id)
         headers["User-Agent"] = "servebench-locust"
         headers.update(self._extra_headers)
-        lines = [f"POST {self._path} HTTP/1.1", f"Host: {self._host_header}", f"Content-Length: {len(body)}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        return http1_request(self._path, self._host_header, headers, body)
 
     def preopen(self) -> None:
         """Open the connection now, before the first request is timed (errors surface on that request)."""
@@ -147,7 +121,7 @@ class GeventStreamClient:
             try:
                 sock = self._pool.get_socket()
             except (OSError, ValueError) as exc:
-                record.send_ns = perf_counter_ns()
+                recorder.on_send(perf_counter_ns())
                 recorder.fail(
                     errors.CONNECT_ERROR, f"cannot connect to {self._host_header}: {exc}", perf_counter_ns()
                 )
@@ -175,8 +149,7 @@ class GeventStreamClient:
 
         Raises `_Retry` when the connection failed before any response byte arrived.
         """
-        record = recorder.record
-        record.send_ns = recorder.last_ns = perf_counter_ns()
+        recorder.on_send(perf_counter_ns())
         try:
             sock.sendall(payload)
         except OSError as exc:
@@ -186,10 +159,10 @@ class GeventStreamClient:
         first_ns = 0
         status_seen = False
         while True:
-            deadline = _deadline(timeouts, recorder)
+            deadline = next_deadline(timeouts, recorder)
             now = perf_counter_ns()
             if deadline is not None and now >= deadline[0]:
-                recorder.fail(errors.TIMEOUT, _timeout_message(timeouts, deadline[1]), now)
+                recorder.fail(errors.TIMEOUT, timeout_message(timeouts, deadline[1]), now)
                 return False
             sock.settimeout(None if deadline is None else (deadline[0] - now) / 1e9)
             try:

@@ -1,15 +1,16 @@
-"""A lean HTTP/1.1 client on `asyncio.Protocol`, built to time streamed responses exactly and cheaply.
+"""A lean HTTP/1.1 transport on `asyncio.Protocol`, built to time streamed responses exactly and cheaply.
 
 Why not httpx: see docs/benchmarks.md ("Load generator"). Per response chunk httpx runs several
 layers of generators and a per-chunk coroutine hand-off; here the bytes are stamped with
-`perf_counter_ns()` first thing in `data_received`, de-chunked in place and read in the same callback
-(whole chunks of one plain event each are checked in place, and an event that is the stream's usual
-chunk with another text is read without JSON parsing: `client_events.TextSlot`; anything else goes
-to the SSE parser), and the request's coroutine wakes once, when the response is complete.
+`perf_counter_ns()` first thing in `data_received` and handed, with that stamp, to the request's
+`ResponseRecorder` in the same callback: a read that starts at a chunk boundary goes to
+`on_chunked`, which reads the whole one-event chunks in place; the rest is de-chunked here and goes
+to `on_body`. The request's coroutine wakes once, when the response is complete. This module frames
+HTTP; what the bytes mean (content events, stamps, errors in the stream) is the recorder's.
 
 Scope: `http://` only, keep-alive connections in a pool that is never capped below the load's
-concurrency, request line + headers + body sent in one `write`, `Content-Length`, chunked and
-read-until-close bodies. Timeouts (connect, time to first token, idle gap, total) are checked by one
+concurrency, request line + headers + body sent in one `write` (`request.http1_request`),
+`Content-Length`, chunked and read-until-close bodies. Time limits (`deadline`) are checked by one
 lazily re-armed timer per request, so a long stream costs no timer work per token.
 """
 
@@ -22,7 +23,8 @@ from time import perf_counter_ns
 from typing import cast
 
 from loadgen import errors
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.deadline import next_deadline, timeout_message
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.run_config import Timeouts
 
 _HEAD_LIMIT = 64 * 1024
@@ -81,11 +83,11 @@ class _Connection(asyncio.Protocol):
             return
         state = self._state
         if state == _CHUNK_SIZE and not self._buf:
-            # The usual streamed read: whole chunks, each holding one whole `data: ...` event. Their
-            # framing is checked in place (no copies) and each event's data goes straight to the
-            # recorder; the first piece that is anything else, and all after it, take the general path.
+            # The usual streamed read: whole chunks, each holding one whole `data: ...` event, that
+            # the recorder reads in place; the first piece that is anything else, and all after it,
+            # are de-chunked here.
             recorder = ex.recorder
-            pos = self._whole_chunks(data, now, recorder) if recorder.plain else 0
+            pos = recorder.on_chunked(data, now)
             if pos < len(data):
                 self._dechunk(data[pos:] if pos else data, now, recorder)
             return
@@ -145,8 +147,8 @@ class _Connection(asyncio.Protocol):
         self._state = _HEAD
         self._buf = b""
         self.used = True
-        ex.recorder.record.send_ns = now = perf_counter_ns()
-        ex.recorder.last_ns = now
+        now = perf_counter_ns()
+        ex.recorder.on_send(now)
         self.transport.write(payload)
         self._arm(ex, now)
 
@@ -203,79 +205,6 @@ class _Connection(asyncio.Protocol):
             return data
 
     # -- chunked transfer coding ------------------------------------------------------------------
-    @staticmethod
-    def _whole_chunks(data: bytes, now: int, recorder: ResponseRecorder) -> int:
-        """Hand over the leading whole chunks of `data` that each hold exactly one `data:` event.
-
-        A chunk qualifies when its size line is a bare hex number, its data is `data: ` + one line +
-        a blank line with no CR anywhere, and CRLF follows it. An event that fits the stream's
-        `TextSlot` is read in place (its text straight from the bytes); any other goes to
-        `recorder.on_event`. Returns where the first chunk that does not qualify (or is incomplete)
-        begins: the caller parses the rest the general way.
-        """
-        pos, size = 0, len(data)
-        find, startswith = data.find, data.startswith
-        recorder.last_ns = now
-        while True:
-            fast = recorder.slot_lists()
-            if fast is not None:
-                # Size line + `data: ` + head, a body, then tail + blank line + CRLF, where the body
-                # is all before the first quote and holds no backslash or control character: the
-                # slot's event with another text (see TextSlot). The size line must be the one the
-                # chunk's length gives.
-                slot, content, texts = fast
-                skip = len(slot.chunk_head) + 2
-                tail = slot.chunk_tail
-                cut = len(tail)
-                prefix_of = slot.prefixes.get
-                append = content.append
-                while True:
-                    eol = find(b"\r\n", pos)
-                    if eol <= pos:
-                        return pos
-                    body = eol + skip
-                    quote = find(b'"', body)
-                    if quote < body or not startswith(tail, quote):
-                        break
-                    length = quote + cut - 4 - eol
-                    if not startswith(prefix_of(length) or slot.chunk_prefix(length), pos):
-                        break
-                    try:
-                        text = data[body:quote].decode()
-                    except UnicodeDecodeError:
-                        break
-                    if not text.isprintable() or "\\" in text:
-                        break
-                    if text:
-                        append(now)
-                        if texts is not None:
-                            texts.append(text)
-                    pos = quote + cut
-                    if pos == size:
-                        return pos
-            eol = find(b"\r\n", pos)
-            if eol <= pos:
-                return pos
-            start = eol + 2
-            try:
-                end = start + int(data[pos:eol], 16)
-            except ValueError:
-                return pos
-            if (
-                end + 2 > size
-                or end - start < 8
-                or find(b"\n", start) != end - 2
-                or data[end - 1] != 10  # the event's blank line: "\n\n" ends the chunk's data
-                or find(b"\r", start, end + 1) != end
-                or data[end + 1] != 10
-                or not startswith(b"data: ", start)
-            ):
-                return pos
-            recorder.on_event(data[start + 6 : end - 2], now)  # leaves `recorder.plain` as it was
-            pos = end + 2
-            if pos == size:
-                return pos
-
     def _dechunk(self, data: bytes, now: int, recorder: ResponseRecorder) -> None:
         if self._buf:
             data = self._buf + data
@@ -367,36 +296,21 @@ class _Connection(asyncio.Protocol):
 
     # -- timeouts ---------------------------------------------------------------------------------
     def _arm(self, ex: _Exchange, now: int) -> None:
-        deadline = self._deadline(ex)
+        deadline = next_deadline(ex.timeouts, ex.recorder)
         if deadline is None:
             return
         loop = self._pool.loop
         ex.timer = loop.call_later(max(0.0, (deadline[0] - now) / 1e9), self._on_timer, ex)
 
-    def _deadline(self, ex: _Exchange) -> tuple[int, str] | None:
-        t = ex.timeouts
-        rec = ex.recorder
-        send = rec.record.send_ns
-        best: tuple[int, str] | None = None
-        if t.total_s is not None:
-            best = (send + int(t.total_s * 1e9), f"no complete response within {t.total_s:g} s")
-        if t.ttft_s is not None and not rec.has_content:
-            cand = (send + int(t.ttft_s * 1e9), f"no token within {t.ttft_s:g} s")
-            best = cand if best is None or cand[0] < best[0] else best
-        if t.idle_s is not None:
-            cand = (rec.last_ns + int(t.idle_s * 1e9), f"nothing received for {t.idle_s:g} s")
-            best = cand if best is None or cand[0] < best[0] else best
-        return best
-
     def _on_timer(self, ex: _Exchange) -> None:
         if ex is not self._ex:
             return
         now = perf_counter_ns()
-        deadline = self._deadline(ex)
+        deadline = next_deadline(ex.timeouts, ex.recorder)
         if deadline is None:
             return
         if now >= deadline[0]:
-            self._fail(errors.TIMEOUT, deadline[1], now)
+            self._fail(errors.TIMEOUT, timeout_message(ex.timeouts, deadline[1]), now)
         else:
             ex.timer = self._pool.loop.call_later((deadline[0] - now) / 1e9, self._on_timer, ex)
 
@@ -484,7 +398,7 @@ async def exchange(
         try:
             conn, reused = await pool.acquire()
         except TransportError as exc:
-            recorder.record.send_ns = perf_counter_ns()
+            recorder.on_send(perf_counter_ns())
             recorder.fail(errors.CONNECT_ERROR, str(exc), perf_counter_ns())
             return
         ex = _Exchange(recorder, loop.create_future(), timeouts)

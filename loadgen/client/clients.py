@@ -1,8 +1,8 @@
 """The client interface the runner uses: open connections up front, send one request, fill its record.
 
-`make_client` picks the lean asyncio HTTP/1.1 client (`fast`, http:// only) or httpx (`httpx`, and
-always for https://). Both fill a `RequestRecord` in place through the same `ResponseRecorder`, so
-their records mean the same thing.
+`make_client` picks the lean asyncio HTTP/1.1 client (`fast`, http:// only, over `transport_http1`)
+or httpx (`httpx`, and always for https://, over `transport_httpx`). Both fill a `RequestRecord` in
+place through the same `ResponseRecorder`, so their records mean the same thing.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import asyncio
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from loadgen.client_http1 import ConnectionPool, exchange
-from loadgen.client_request import encode_body, request_body, request_headers
-from loadgen.client_response import ResponseRecorder
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.recorder import ResponseRecorder
+from loadgen.client.request import encode_body, http1_request, request_body, request_headers
+from loadgen.client.tokens import TokenCounter
+from loadgen.client.transport_http1 import ConnectionPool, exchange
 from loadgen.errors import ConfigError
 from loadgen.record import RequestRecord
 from loadgen.run_config import RequestOptions, Target
@@ -42,7 +42,7 @@ class Client(Protocol):
 
 
 class Http1Client:
-    """`Client` over `loadgen.client_http1` (the default for http:// targets)."""
+    """`Client` over `transport_http1` (the default for http:// targets)."""
 
     def __init__(self, target: Target, options: RequestOptions, counter: TokenCounter | None = None) -> None:
         parts = urlsplit(target.base_url)
@@ -68,9 +68,7 @@ class Http1Client:
         """The whole request (request line, headers, body) as one bytes object."""
         body = encode_body(request_body(self._target, self._options, prompt))
         headers = request_headers(self._target, self._options, request_id)
-        lines = [f"POST {self._path} HTTP/1.1", f"Host: {self._host_header}", f"Content-Length: {len(body)}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        return http1_request(self._path, self._host_header, headers, body)
 
     async def send(self, prompt: Prompt, record: RequestRecord) -> None:
         """Send `prompt` and fill `record`."""
@@ -88,7 +86,7 @@ class HttpxClient:
     """`Client` over httpx (`--client httpx`, and https:// targets)."""
 
     def __init__(self, target: Target, options: RequestOptions, counter: TokenCounter | None = None) -> None:
-        from loadgen.client_httpx import make_httpx_client
+        from loadgen.client.transport_httpx import make_httpx_client
 
         self._target, self._options, self._counter = target, options, counter
         self._url = urlsplit(target.base_url)._replace(path=target.endpoint_path(options.api)).geturl()
@@ -108,7 +106,7 @@ class HttpxClient:
 
     async def send(self, prompt: Prompt, record: RequestRecord) -> None:
         """Send `prompt` and fill `record`."""
-        from loadgen.client_httpx import httpx_exchange
+        from loadgen.client.transport_httpx import httpx_exchange
 
         body = encode_body(request_body(self._target, self._options, prompt))
         headers = request_headers(self._target, self._options, record.request_id)

@@ -1,7 +1,12 @@
-"""Build the JSON body and headers of one OpenAI completion or chat-completion request."""
+"""One OpenAI completion or chat-completion request: its JSON body, its headers, its HTTP/1.1 bytes.
+
+`http1_request` is the one place that lays out a request on the wire, for every transport that
+writes HTTP/1.1 itself (`transport_http1`, `loadgen.locust.transport`); httpx builds its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -60,3 +65,14 @@ def request_headers(target: Target, options: RequestOptions, request_id: str) ->
 def encode_body(body: dict[str, Any]) -> bytes:
     """The body as compact JSON bytes."""
     return orjson.dumps(body)
+
+
+def http1_request(path: str, host: str, headers: Mapping[str, str], body: bytes) -> bytes:
+    """The whole HTTP/1.1 POST as one bytes object, to leave in one write.
+
+    Request line, `Host` (`host`: host[:port] as the URL gives it), `Content-Length`, `headers` in
+    their order, a blank line, then `body`.
+    """
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -1,11 +1,22 @@
 """Turn a response (status, then body bytes with their arrival stamps) into a filled `RequestRecord`.
 
-Both clients (the lean asyncio one and httpx) feed this one recorder, so they classify errors and
-time events identically. It does no I/O. A streamed body goes through the shared SSE parser and
-`openai_stream`, or through fast paths that read exactly as they do (`client_events`: `plain_chunk`,
-and `TextSlot`, learned from a response's first content chunk); an event is timed by the arrival of
-its first byte, and only events carrying generated text count as tokens. A non-streamed body is
-one "event": its content time is the arrival of the first body byte.
+Every transport (`transport_http1`, `transport_httpx`, `loadgen.locust.transport`) hands over what
+arrived through one interface: `on_status`, then body bytes with their arrival stamps (`on_body`,
+or, for a transport that has not removed the chunked coding, `on_chunked` first), then exactly one of
+`finish` or `fail`. The transports read `last_ns` and `has_content` for their time limits
+(`deadline`) and never touch the record's stamps: this is the one module that decides which events
+carry content and writes `content_ns`, so both clients and locust classify errors and time events
+identically. It does no I/O.
+
+The content rule, defined here only: an event is a content event, stamped in `content_ns` with the
+arrival of its first byte (the first stamp is the time to first token), when it carries non-empty
+generated text; a role-only chat chunk (`delta: {"role": "assistant", "content": ""}`), a
+finish-only, usage or empty-text chunk carries none. Each reading path applies it inline (`if text:`)
+rather than through a shared call, because a call per event is measurable on the hot path
+(docs/benchmarks.md, "Capacity"). A streamed body goes through the shared SSE parser and
+`openai_stream`, or through fast paths that read exactly as they do (`events`: `plain_chunk`, and
+`TextSlot`, learned from a response's first content chunk). A non-streamed body is one "event": its
+content time is the arrival of the first body byte.
 """
 
 from __future__ import annotations
@@ -13,8 +24,8 @@ from __future__ import annotations
 from orjson import JSONDecodeError, loads
 
 from loadgen import errors
-from loadgen.client_events import TextSlot, learn_slot, plain_chunk
-from loadgen.client_tokens import TokenCounter
+from loadgen.client.events import TextSlot, learn_slot, plain_chunk
+from loadgen.client.tokens import TokenCounter
 from loadgen.openai_stream import StreamItem, parse_response_body, parse_stream_event
 from loadgen.record import RequestRecord
 from loadgen.sse import SSEParser
@@ -44,7 +55,7 @@ class ResponseRecorder:
         "_ok_status",
         "_fast",
         "_fed",
-        "plain",
+        "_plain",
         "_content",
         "_slot",
         "_learn",
@@ -75,6 +86,8 @@ class ResponseRecorder:
         self._keep_text = keep_text
         self._want_text = keep_text or counter is not None
         self.last_ns = record.send_ns
+        """When the transport last sent or received a byte (the idle limit counts from it); the
+        transport sets it for bytes that reach none of the `on_*` methods (a head, a size line)."""
         self.finished = False
         self._n = record.n
         self._choice_texts: dict[int, list[str]] = {}
@@ -83,8 +96,8 @@ class ResponseRecorder:
         # The fast paths read one choice per event without its index: n > 1 takes the full parser.
         self._fast = self._stream and self._n == 1
         self._fed = False
-        self.plain = self._fast
-        """True while every byte so far was whole `data:` events: `on_event` may be used."""
+        self._plain = self._fast
+        """True while every body byte so far came in whole `data:` events: `on_chunked` may read."""
         self._content = record.content_ns
         self._slot: TextSlot | None = None
         self._learn = _SLOT_LEARNING_TRIES
@@ -94,23 +107,14 @@ class ResponseRecorder:
         """True once a content event has arrived (the time-to-first-token limit no longer applies)."""
         return bool(self.record.content_ns)
 
-    def slot_lists(self) -> tuple[TextSlot, list[int], list[str] | None] | None:
-        """For a transport that reads events fitting the stream's `TextSlot` itself, or None.
-
-        While the stream has a slot and still takes events: the slot, the content-stamp list and
-        the text list (None when the text is not kept). An event's text goes to the text list and,
-        when not empty, its arrival to the stamp list (what `on_event` would do); the caller also
-        sets `last_ns`. The answer holds until the next call of `on_event` or `on_body`.
-        """
-        slot = self._slot
-        if slot is None or self._done or self._error is not None:
-            return None
-        return slot, self._content, self._texts if self._want_text else None
-
     @property
     def saw_done(self) -> bool:
         """True once the stream's `[DONE]` arrived."""
         return self._done
+
+    def on_send(self, send_ns: int) -> None:
+        """The request is leaving now (`send_ns`, taken just before its bytes are written)."""
+        self.record.send_ns = self.last_ns = send_ns
 
     def on_status(self, status: int, first_byte_ns: int) -> None:
         """The status line arrived (its first byte at `first_byte_ns`)."""
@@ -118,7 +122,7 @@ class ResponseRecorder:
         self.record.first_byte_ns = first_byte_ns
         self._ok_status = 200 <= status < 300
         if not self._ok_status:
-            self._fast = self.plain = False
+            self._fast = self._plain = False
             self._error = errors.http_error_class(status)
 
     def on_body(self, data: bytes, arrival_ns: int) -> None:
@@ -135,7 +139,7 @@ class ResponseRecorder:
             ):
                 body = data[6:-2]
                 if b"\n" not in body:
-                    self.on_event(body, arrival_ns)
+                    self._on_raw(body, arrival_ns)
                     return
                 events = body.split(b"\n\ndata: ")
                 if all(b"\n" not in raw for raw in events):
@@ -152,16 +156,87 @@ class ResponseRecorder:
                 self._body_len += len(data)
             return
         self._fed = True
-        self.plain = False
+        self._plain = False
         for event in self._parser.feed(data, arrival_ns):
             if self._done or self._error is not None:
                 continue
             self._on_item(parse_stream_event(event.data), event.arrival_ns)
 
-    def on_event(self, raw: bytes, arrival_ns: int) -> None:
-        """The data of one whole `data: ...` event that the transport isolated (only while `plain`)."""
+    def on_chunked(self, data: bytes, arrival_ns: int) -> int:
+        """Read the leading whole HTTP/1.1 chunks of `data` that each hold exactly one `data:` event.
+
+        For a transport that removes the chunked coding itself (`transport_http1`): `data` starts
+        at a chunk's size line. A chunk qualifies when its size line is a bare hex number, its data
+        is `data: ` + one line + a blank line with no CR anywhere, and CRLF follows it. An event
+        that fits the stream's `TextSlot` is read in place (its text straight from the bytes, no
+        copy of the chunk); any other is read as `on_body` would read it. Returns where the first
+        chunk that does not qualify (or is incomplete) begins, 0 once the body took another shape:
+        the transport de-chunks the rest and hands it to `on_body`.
+        """
+        if not self._plain:
+            return 0
         self.last_ns = arrival_ns
-        self._on_raw(raw, arrival_ns)
+        pos, size = 0, len(data)
+        find, startswith = data.find, data.startswith
+        while True:
+            slot = self._slot
+            if slot is not None and not self._done and self._error is None:
+                # Size line + `data: ` + head, a body, then tail + blank line + CRLF, where the body
+                # is all before the first quote and holds no backslash or control character: the
+                # slot's event with another text (see TextSlot). The size line must be the one the
+                # chunk's length gives.
+                skip = len(slot.chunk_head) + 2
+                tail = slot.chunk_tail
+                cut = len(tail)
+                prefix_of = slot.prefixes.get
+                stamp = self._content.append
+                texts = self._texts if self._want_text else None
+                while True:
+                    eol = find(b"\r\n", pos)
+                    if eol <= pos:
+                        return pos
+                    body = eol + skip
+                    quote = find(b'"', body)
+                    if quote < body or not startswith(tail, quote):
+                        break
+                    length = quote + cut - 4 - eol
+                    if not startswith(prefix_of(length) or slot.chunk_prefix(length), pos):
+                        break
+                    try:
+                        text = data[body:quote].decode()
+                    except UnicodeDecodeError:
+                        break
+                    if not text.isprintable() or "\\" in text:
+                        break
+                    if text:  # the content rule (module docstring)
+                        stamp(arrival_ns)
+                        if texts is not None:
+                            texts.append(text)
+                    pos = quote + cut
+                    if pos == size:
+                        return pos
+            eol = find(b"\r\n", pos)
+            if eol <= pos:
+                return pos
+            start = eol + 2
+            try:
+                end = start + int(data[pos:eol], 16)
+            except ValueError:
+                return pos
+            if (
+                end + 2 > size
+                or end - start < 8
+                or find(b"\n", start) != end - 2
+                or data[end - 1] != 10  # the event's blank line: "\n\n" ends the chunk's data
+                or find(b"\r", start, end + 1) != end
+                or data[end + 1] != 10
+                or not startswith(b"data: ", start)
+            ):
+                return pos
+            self._on_raw(data[start + 6 : end - 2], arrival_ns)  # never clears `_plain`
+            pos = end + 2
+            if pos == size:
+                return pos
 
     def _on_raw(self, raw: bytes, arrival_ns: int) -> None:
         """One event's data (bytes) from a fast path: the stream's `TextSlot`, else parsed JSON."""
@@ -171,29 +246,24 @@ class ResponseRecorder:
             self._done = True
             return
         slot = self._slot
-        if slot is not None:
-            text = slot.text(raw)
-            if text is not None:
-                if text:
-                    self._content.append(arrival_ns)
-                    self._texts.append(text)
+        text = slot.text(raw) if slot is not None else None
+        if text is None:
+            try:
+                fast = plain_chunk(loads(raw))
+            except JSONDecodeError:
+                fast = None
+            if fast is None:
+                self._on_item(parse_stream_event(raw.decode("utf-8", "replace")), arrival_ns)
                 return
-        try:
-            fast = plain_chunk(loads(raw))
-        except JSONDecodeError:
-            fast = None
-        if fast is None:
-            self._on_item(parse_stream_event(raw.decode("utf-8", "replace")), arrival_ns)
-            return
-        text, reason = fast
-        if text:
-            self._content.append(arrival_ns)
-            self._texts.append(text)
-            if reason is None and self._learn:  # the slot (if any) did not fit this event
+            text, reason = fast
+            if reason is not None:
+                self._finish_reason = reason
+            elif text and self._learn:  # the slot (if any) did not fit this event
                 self._learn -= 1
                 self._slot = learn_slot(raw, text) or slot
-        if reason is not None:
-            self._finish_reason = reason
+        if text:  # the content rule (module docstring)
+            self._content.append(arrival_ns)
+            self._texts.append(text)
 
     def _on_item(self, item: StreamItem, arrival_ns: int) -> None:
         if item.error_class is not None:
@@ -207,8 +277,8 @@ class ResponseRecorder:
     def _take(self, item: StreamItem, arrival_ns: int) -> None:
         if self._n > 1 and item.choices is not None:
             self._take_choices(item.choices, arrival_ns)
-        elif item.text:
-            self.record.content_ns.append(arrival_ns)
+        elif item.text:  # the content rule (module docstring)
+            self._content.append(arrival_ns)
             self._texts.append(item.text)
         if item.finish_reason is not None:
             self._finish_reason = item.finish_reason
@@ -221,8 +291,8 @@ class ResponseRecorder:
         tags = record.content_choice
         assert tags is not None
         for index, text, reason in choices:
-            if text:
-                record.content_ns.append(arrival_ns)
+            if text:  # the content rule (module docstring)
+                self._content.append(arrival_ns)
                 tags.append(index)
                 self._choice_texts.setdefault(index, []).append(text)
             if reason is not None:

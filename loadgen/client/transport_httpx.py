@@ -1,8 +1,10 @@
 """The same request through httpx (`--client httpx`): for https targets, and as the reference.
 
-Less exact and more expensive per token than `client_http1` (docs/benchmarks.md says by how much):
-each chunk is stamped after httpx's stream layers hand it over, and httpx (h11) writes request
-headers and body in separate writes. The pool is never capped below the concurrency.
+Less exact and more expensive per token than `transport_http1` (docs/benchmarks.md says by how
+much): each chunk is stamped after httpx's stream layers hand it over, and httpx (h11) writes request
+headers and body in separate writes. The pool is never capped below the concurrency. Chunks go to
+the same `ResponseRecorder`, and time limits are `deadline`'s, enforced with one `asyncio.timeout_at`
+scope re-armed per chunk.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from time import perf_counter_ns
 import httpx
 
 from loadgen import errors
-from loadgen.client_response import ResponseRecorder
+from loadgen.client.deadline import Limit, next_deadline, timeout_message
+from loadgen.client.recorder import ResponseRecorder
 from loadgen.run_config import Timeouts
 
 
@@ -25,19 +28,11 @@ def make_httpx_client(timeouts: Timeouts) -> httpx.AsyncClient:
     )
 
 
-def _deadline_s(recorder: ResponseRecorder, timeouts: Timeouts) -> float | None:
-    send = recorder.record.send_ns
-    cands = []
-    if timeouts.total_s is not None:
-        cands.append(send + timeouts.total_s * 1e9)
-    if timeouts.ttft_s is not None and not recorder.has_content:
-        cands.append(send + timeouts.ttft_s * 1e9)
-    if timeouts.idle_s is not None:
-        cands.append(recorder.last_ns + timeouts.idle_s * 1e9)
-    if not cands:
+def _loop_time(deadline: tuple[int, Limit] | None) -> float | None:
+    """`deadline` (on `perf_counter_ns`) on the event loop's clock, for `asyncio.timeout_at`."""
+    if deadline is None:
         return None
-    loop = asyncio.get_running_loop()
-    return loop.time() + (min(cands) - perf_counter_ns()) / 1e9
+    return asyncio.get_running_loop().time() + (deadline[0] - perf_counter_ns()) / 1e9
 
 
 async def httpx_exchange(
@@ -50,20 +45,25 @@ async def httpx_exchange(
 ) -> None:
     """Send one request with httpx and fill `recorder`; request failures become error classes."""
     request = client.build_request("POST", url, headers=headers, content=body)
-    recorder.record.send_ns = recorder.last_ns = perf_counter_ns()
+    recorder.on_send(perf_counter_ns())
+    deadline = next_deadline(timeouts, recorder)
     try:
-        async with asyncio.timeout_at(_deadline_s(recorder, timeouts)) as scope:
+        async with asyncio.timeout_at(_loop_time(deadline)) as scope:
             response = await client.send(request, stream=True)
             try:
                 recorder.on_status(response.status_code, perf_counter_ns())
                 async for chunk in response.aiter_raw():
                     recorder.on_body(chunk, perf_counter_ns())
-                    scope.reschedule(_deadline_s(recorder, timeouts))
+                    deadline = next_deadline(timeouts, recorder)
+                    scope.reschedule(_loop_time(deadline))
             finally:
                 await response.aclose()
         recorder.finish(perf_counter_ns())
-    except TimeoutError:
-        recorder.fail(errors.TIMEOUT, "a request time limit passed", perf_counter_ns())
+    except TimeoutError as exc:
+        # The scope raised it (httpx raises its own classes), so `deadline` is the limit that passed:
+        # nothing it depends on changed since the scope was last armed.
+        message = timeout_message(timeouts, deadline[1]) if deadline is not None else repr(exc)
+        recorder.fail(errors.TIMEOUT, message, perf_counter_ns())
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         recorder.fail(errors.CONNECT_ERROR, f"cannot connect: {exc}", perf_counter_ns())
     except httpx.TimeoutException as exc:
