@@ -85,12 +85,12 @@ def test_n_from_the_web_ui_asks_for_sampled_choices() -> None:
 @pytest.mark.parametrize(
     ("overrides", "host", "message"),
     [
-        ({"api": "embeddings"}, "http://h:1", "--api must be one of"),
-        ({"max_tokens": "many"}, "http://h:1", "--max-tokens must be an integer"),
-        ({"max_tokens": "0"}, "http://h:1", "--max-tokens must be at least 1"),
-        ({"n": "0"}, "http://h:1", "--n must be at least 1"),
-        ({"request_timeout": "-1"}, "http://h:1", "--request-timeout must be above 0"),
-        ({"workload": "csv"}, "http://h:1", "--workload must be one of"),
+        ({"api": "embeddings"}, "http://h:1", "Invalid value for '--api': 'embeddings' is not one of"),
+        ({"max_tokens": "many"}, "http://h:1", "'--max-tokens': 'many' is not a valid integer"),
+        ({"max_tokens": "0"}, "http://h:1", "'--max-tokens': 0 is not in the range x>=1"),
+        ({"n": "0"}, "http://h:1", "'--n': 0 is not in the range x>=1"),
+        ({"request_timeout": "-1"}, "http://h:1", "'--request-timeout': -1.0 is not in the range x>0"),
+        ({"workload": "csv"}, "http://h:1", "'--workload': 'csv' is not one of"),
         ({"dataset_path": ""}, "http://h:1", "--workload jsonl needs --dataset-path"),
         ({}, None, "no target"),
         ({}, "ftp://h", "base URL must be http(s)"),
