@@ -27,19 +27,6 @@ from loadgen.workloads.base import Prompt
 from servers.vllm.launch import default_model_dir
 
 
-def parse_numbers(text: str, kind: type[int] | type[float], name: str) -> list[Any]:
-    """A comma-separated list of numbers (`--concurrency 1,4,16`)."""
-    try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            f"takes a comma-separated list of numbers, got {text!r}", param_hint=name
-        ) from None
-    if not values:
-        raise click.BadParameter("is empty", param_hint=name)
-    return values
-
-
 def command_line(argv: Sequence[str]) -> str:
     """The command as the user would type it again (`python -m loadgen ...`), secrets redacted."""
     if not argv:
@@ -147,7 +134,7 @@ def build_loads(settings: RunSettings) -> list[LoadSpec]:
         preopen=settings.preopen,
     )
     if settings.rate:
-        rates = parse_numbers(settings.rate, float, "--rate")
+        rates = settings.rate
         num = settings.num_requests or (None if settings.duration else 100)
         return [
             LoadSpec(
@@ -163,7 +150,7 @@ def build_loads(settings: RunSettings) -> list[LoadSpec]:
         ]
     if settings.max_concurrency:
         raise click.UsageError("--max-concurrency caps open-loop load; with --concurrency it has no meaning")
-    levels = parse_numbers(settings.concurrency or "1", int, "--concurrency")
+    levels = settings.concurrency or (1,)
     return [
         LoadSpec(
             mode="closed",
@@ -229,9 +216,7 @@ def execute(settings: RunSettings, argv: Sequence[str]) -> None:
         raise click.UsageError("--sim starts its own server; leave out --base-url")
     loads = build_loads(settings)
     request = build_request(settings)
-    percentiles = parse_numbers(settings.percentiles, float, "--percentiles")
-    if any(not 0 <= p <= 100 for p in percentiles):
-        raise click.BadParameter("must lie in 0..100", param_hint="--percentiles")
+    percentiles = list(settings.percentiles)
     slo = SLO.parse(list(settings.slo)) if settings.slo else None
     counter = None
     if settings.tokenizer:

@@ -158,7 +158,7 @@ def test_demo_is_compare_launch_with_its_defaults_in_one_place() -> None:
     compare = compare_settings({})
     assert demo.launch and not compare.launch
     assert (demo.concurrency, demo.output_len, demo.min_requests, demo.requests_per_slot) == (
-        "1,4,8",
+        (1, 4, 8),
         32,
         4,
         2,
@@ -176,5 +176,31 @@ def test_demo_is_compare_launch_with_its_defaults_in_one_place() -> None:
         assert shown[flag] == value
     assert "--sweep" not in shown and "--realistic-level" not in click_defaults(compare_command)
     # a value given on the command line wins over the demo's default
-    assert demo_settings({"concurrency": "2"}).concurrency == "2"
+    assert demo_settings({"concurrency": "2"}).concurrency == (2,)
     assert set(DEMO_DEFAULTS) <= {f for f in CompareSettings.__dataclass_fields__}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--concurrency", "1,0", "needs numbers above 0, got '1,0'"),
+        ("--rate", "2,x", "takes comma-separated numbers, got '2,x'"),
+        ("--concurrency", ",", "needs at least one number"),
+    ],
+)
+def test_level_lists_are_checked_once_the_same_way_on_run_and_compare(
+    flag: str, value: str, message: str
+) -> None:
+    run = run_loadgen("run", "--sim", flag, value, timeout=60)
+    compare = run_loadgen("compare", "a=http://127.0.0.1:9", "b=http://127.0.0.1:9", flag, value, timeout=60)
+    expected = f"loadgen: error: Invalid value for '{flag}': {message}"
+    assert run.returncode == compare.returncode == 2
+    assert run.stderr.strip() == compare.stderr.strip() == expected, (run.stderr, compare.stderr)
+
+
+def test_number_lists_become_typed_tuples() -> None:
+    run = build_settings(RunSettings, {"concurrency": (1, 4), "percentiles": "50,99"})
+    assert run.concurrency == (1, 4) and run.percentiles == (50.0, 99.0)
+    assert RunSettings().percentiles == (50.0, 90.0, 95.0, 99.0)
+    assert compare_settings({"offline_batches": "none"}).offline_batches == ()
+    assert CompareSettings().offline_batches == (4, 8, 16, 32)

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import click
 import orjson
@@ -32,43 +32,21 @@ def _echo(message: str) -> None:
     click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
 
-def _numbers(text: str | None, kind: type[int] | type[float], name: str) -> tuple[Any, ...]:
-    """Comma-separated numbers above 0 (`--concurrency 1,4,16`)."""
-    if not text:
-        return ()
-    try:
-        values = tuple(kind(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(f"takes comma-separated numbers, got {text!r}", param_hint=name) from None
-    if not values or any(v <= 0 for v in values):
-        raise click.BadParameter("needs numbers above 0", param_hint=name)
-    return values
-
-
 def build_plan(settings: CompareSettings) -> ComparePlan:
     """The plan the settings describe."""
     if settings.concurrency and settings.rate:
         raise click.UsageError("use --concurrency (closed loop) or --rate (open loop), not both")
-    batches_text = settings.offline_batches or ""
-    batches = (
-        ()
-        if batches_text.strip().lower() in ("", "none", "0")
-        else _numbers(batches_text, int, "--offline-batches")
-    )
     mode: Literal["closed", "open"] = "open" if settings.rate else "closed"
-    if mode == "open":
-        levels = _numbers(settings.rate, float, "--rate")
-    else:
-        levels = _numbers(settings.concurrency or "1,4,16", int, "--concurrency")
+    levels = settings.rate if mode == "open" else settings.concurrency
     check_load_options(settings, mode)
     return ComparePlan(
         mode=mode,
-        levels=tuple(float(v) for v in levels),
+        levels=ComparePlan.levels if levels is None else tuple(float(v) for v in levels),
         requests_per_level=settings.num_requests,
         warmup=settings.warmup,
         max_concurrency=settings.max_concurrency,
         seed=settings.seed,
-        offline_batches=tuple(int(b) for b in batches),
+        offline_batches=settings.offline_batches,
         parity=settings.parity,
         random_weights=settings.servers.random_weights,
         baseline=settings.baseline,

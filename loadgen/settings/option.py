@@ -47,6 +47,13 @@ class OptionSpec:
     callback: Callable[[click.Context, click.Parameter, Any], Any] | None = None
 
     @property
+    def value_default(self) -> Any:
+        """The default as the option's value (a text default, e.g. `1,4,16`, converted by the type)."""
+        if isinstance(self.default, str) and self.type is not None:
+            return self.type.convert(self.default, None, None)
+        return self.default
+
+    @property
     def flag(self) -> str:
         """The option's main flag, e.g. `--max-tokens`."""
         return self.flags[0].split("/")[0]
@@ -79,7 +86,7 @@ class OptionSpec:
             return raw
         text = "" if raw is None else str(raw).strip()
         if not text:
-            return self.default
+            return self.value_default
         kind = click.BOOL if self.is_flag else self.type
         if kind is None:
             return text
@@ -102,7 +109,7 @@ class OptionSpec:
 
 def option(spec: OptionSpec) -> Any:
     """A settings field declared by `spec` (its default is the spec's)."""
-    return field(default=spec.default, metadata={_OPTION: spec})
+    return field(default=spec.value_default, metadata={_OPTION: spec})
 
 
 def nested(cls: type[Any]) -> Any:
@@ -174,7 +181,10 @@ def _build(cls: type[T], values: Mapping[str, Any]) -> T:
         spec = spec_of(item)
         key = spec.dest if spec is not None else item.name
         if key in values:
-            kwargs[item.name] = values[key]
+            value = values[key]
+            if spec is not None and spec.type is not None and isinstance(value, str):
+                value = spec.type.convert(value, None, None)  # a text default (`DEMO_DEFAULTS`) or value
+            kwargs[item.name] = value
     return cls(**kwargs)
 
 

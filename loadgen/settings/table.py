@@ -30,6 +30,43 @@ POSITIVE = click.FloatRange(min=0, min_open=True)
 """Seconds (or another amount) above 0."""
 
 
+class NumberList(click.ParamType):  # type: ignore[type-arg]
+    """Comma-separated numbers (`--concurrency 1,4,16`) as a tuple, each above `low` (with `high`: from
+    `low` to `high`, both included); with `none_word`, `none` (or 0) is the empty tuple."""
+
+    name = "list"
+
+    def __init__(
+        self,
+        kind: type[int] | type[float],
+        *,
+        low: float = 0,
+        high: float | None = None,
+        none_word: bool = False,
+    ) -> None:
+        self.kind, self.low, self.high, self.none_word = kind, low, high, none_word
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The tuple of numbers; click's one-line error naming the option otherwise."""
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        if self.none_word and text.lower() in ("none", "0"):
+            return ()
+        try:
+            values = tuple(self.kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            self.fail(f"takes comma-separated numbers, got {text!r}", param, ctx)
+        if not values:
+            self.fail("needs at least one number", param, ctx)
+        if self.high is not None:
+            if any(not self.low <= v <= self.high for v in values):
+                self.fail(f"needs numbers from {self.low:g} to {self.high:g}, got {text!r}", param, ctx)
+        elif any(not v > self.low for v in values):
+            self.fail(f"needs numbers above {self.low:g}, got {text!r}", param, ctx)
+        return values
+
+
 def _check_dist(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> str | None:
     """Reject a length spec that cannot be sampled while the arguments are parsed (one line, exit 2)."""
     if value is None:
@@ -138,11 +175,17 @@ INPUT_LEN = spec(
     "--input-len", type=click.IntRange(min=1), default=128, help="Synthetic: prompt length in tokens."
 )
 TOKENIZER = spec("--tokenizer", help="tokenizer.json or model dir [default: the served model's directory].")
-SEED = spec("--seed", type=int, default=0, help="Seed of the schedule and workload.")
+SEED = spec("--seed", type=click.INT, default=0, help="Seed of the schedule and workload.")
 
 # ---- the load (run, compare, demo) ----------------------------------------------------------------
-CONCURRENCY = spec("--concurrency", help="Closed loop: comma-separated concurrency levels, e.g. 1,4,16.")
-RATE = spec("--rate", help="Open loop: comma-separated request rates (req/s), e.g. 1,2,4.")
+CONCURRENCY = spec(
+    "--concurrency",
+    type=NumberList(int),
+    help="Closed loop: comma-separated concurrency levels, e.g. 1,4,16.",
+)
+RATE = spec(
+    "--rate", type=NumberList(float), help="Open loop: comma-separated request rates (req/s), e.g. 1,2,4."
+)
 MAX_CONCURRENCY = spec(
     "--max-concurrency", type=click.IntRange(min=1), help="Open loop: cap on requests in flight."
 )
@@ -176,8 +219,8 @@ SIM = spec(
 SIM_ARG = spec("--sim-arg", multiple=True, help="Argument for the scripted server, e.g. '--ttft-ms 50'.")
 STREAM = spec("--stream/--no-stream", "stream", default=_REQUEST.stream)
 MIN_TOKENS = spec("--min-tokens", type=click.IntRange(min=0), help="Minimum output tokens (vLLM).")
-TEMPERATURE = spec("--temperature", type=float, default=_REQUEST.temperature)
-SAMPLING_SEED = spec("--sampling-seed", type=int, help="`seed` sent in each request body.")
+TEMPERATURE = spec("--temperature", type=click.FLOAT, default=_REQUEST.temperature)
+SAMPLING_SEED = spec("--sampling-seed", type=click.INT, help="`seed` sent in each request body.")
 NO_USAGE = spec(
     "--no-usage", is_flag=True, default=False, help="Do not ask for stream_options.include_usage."
 )
@@ -192,7 +235,7 @@ PREOPEN = spec(
     "--preopen", type=click.IntRange(min=0), help="Connections to open first (default: the concurrency)."
 )
 LOOP = spec("--loop", "loop_kind", type=click.Choice(["auto", "uvloop", "asyncio"]), default="auto")
-PERCENTILES = spec("--percentiles", default="50,90,95,99")
+PERCENTILES = spec("--percentiles", type=NumberList(float, high=100), default="50,90,95,99")
 METRICS_PORT = spec(
     "--metrics-port", type=click.IntRange(min=0, max=65535), help="Serve live Prometheus metrics here."
 )
@@ -279,6 +322,7 @@ MIN_REQUESTS = spec(
 )
 OFFLINE_BATCHES = spec(
     "--offline-batches",
+    type=NumberList(int, none_word=True),
     default="4,8,16,32",
     help="Fixed batch sizes sent at once after the sweep; 'none' to skip.",
 )
