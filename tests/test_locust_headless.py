@@ -245,5 +245,5 @@ def test_a_bad_sweep_argument_is_a_one_line_error(jsonl_prompts: Path) -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "locust: error: --sweep-users takes positive integers separated by commas, got 'two'"
+        "locust: error: Invalid value for '--sweep-users': takes comma-separated numbers, got '1,two'"
     )

@@ -113,10 +113,15 @@ def test_sweep_plan_steps_hold_and_end() -> None:
     assert parse_hold("2.5") == 2.5
 
 
-@pytest.mark.parametrize("text", ["", "1,x", "0", "2,-1"])
+@pytest.mark.parametrize("text", ["1,x", "0", "2,-1", ","])
 def test_sweep_plan_rejects_bad_user_lists(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="^Invalid value for '--sweep-users': "):
         parse_steps(text)
+
+
+def test_an_empty_sweep_field_takes_the_default_steps() -> None:
+    assert parse_steps("") == (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    assert parse_hold(" ") == 60.0
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "soon"])

@@ -428,3 +428,16 @@ LOCUST_RESULTS_DIR = spec(
     help="Write each test's requests.jsonl and summaries under DIR/<UTC time> "
     "(the format `loadgen report` reads).",
 )
+SWEEP_USERS = spec(
+    "--sweep-users",
+    type=NumberList(int),
+    default="1,2,4,8,16,32,64,128,256",
+    help="Comma-separated user counts, one sweep step each (env SERVEBENCH_SWEEP_USERS).",
+)
+"""sweep.py's steps: concurrency levels, checked as `loadgen run --concurrency` is."""
+SWEEP_HOLD = spec(
+    "--sweep-hold",
+    type=POSITIVE,
+    default=60.0,
+    help="Seconds each step is held, spawning included (env SERVEBENCH_SWEEP_HOLD_S).",
+)
