@@ -23,6 +23,7 @@ from loadgen.exit_status import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_WRITE_FAILED,
 from loadgen.redact import redact_argv, redact_headers
 from loadgen.run_config import LoadSpec, RequestOptions, Target, Timeouts
 from loadgen.settings.run import RunSettings
+from loadgen.settings.table import load_mode
 from loadgen.workloads.base import Prompt
 from servers.vllm.launch import default_model_dir
 
@@ -125,8 +126,7 @@ def build_workload(settings: RunSettings) -> tuple[list[Prompt], dict[str, Any]]
 
 def build_loads(settings: RunSettings) -> list[LoadSpec]:
     """One `LoadSpec` per level of `--concurrency` or `--rate`."""
-    if settings.concurrency and settings.rate:
-        raise click.UsageError("use --concurrency (closed loop) or --rate (open loop), not both")
+    load_mode(settings.concurrency, settings.rate)  # both given: a usage error
     common: dict[str, Any] = dict(
         duration_s=settings.duration,
         warmup_requests=settings.warmup,

@@ -204,3 +204,23 @@ def test_number_lists_become_typed_tuples() -> None:
     assert RunSettings().percentiles == (50.0, 90.0, 95.0, 99.0)
     assert compare_settings({"offline_batches": "none"}).offline_batches == ()
     assert CompareSettings().offline_batches == (4, 8, 16, 32)
+
+
+def test_concurrency_and_rate_together_are_refused_by_one_rule() -> None:
+    run = run_loadgen("run", "--sim", "--concurrency", "1", "--rate", "2", timeout=60)
+    compare = run_loadgen(
+        "compare",
+        "a=http://127.0.0.1:9",
+        "b=http://127.0.0.1:9",
+        "--concurrency",
+        "1",
+        "--rate",
+        "2",
+        timeout=60,
+    )
+    assert run.returncode == compare.returncode == 2
+    assert (
+        run.stderr.strip()
+        == compare.stderr.strip()
+        == ("loadgen: error: use --concurrency (closed loop) or --rate (open loop), not both")
+    )

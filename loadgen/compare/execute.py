@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import click
 import orjson
@@ -25,6 +24,7 @@ from loadgen.progress import Progress
 from loadgen.results import default_run_dir
 from loadgen.run_config import RequestOptions, Target
 from loadgen.settings.compare import CompareSettings
+from loadgen.settings.table import load_mode
 from loadgen.stats import SLO
 
 
@@ -34,9 +34,7 @@ def _echo(message: str) -> None:
 
 def build_plan(settings: CompareSettings) -> ComparePlan:
     """The plan the settings describe."""
-    if settings.concurrency and settings.rate:
-        raise click.UsageError("use --concurrency (closed loop) or --rate (open loop), not both")
-    mode: Literal["closed", "open"] = "open" if settings.rate else "closed"
+    mode = load_mode(settings.concurrency, settings.rate)
     levels = settings.rate if mode == "open" else settings.concurrency
     check_load_options(settings, mode)
     return ComparePlan(

@@ -9,7 +9,7 @@ runner API also has (`RequestOptions`, `Timeouts`) are read from there, not writ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import click
 
@@ -186,6 +186,15 @@ CONCURRENCY = spec(
 RATE = spec(
     "--rate", type=NumberList(float), help="Open loop: comma-separated request rates (req/s), e.g. 1,2,4."
 )
+
+
+def load_mode(concurrency: object, rate: object) -> Literal["closed", "open"]:
+    """The loop `--concurrency`/`--rate` ask for (closed unless `--rate`); a usage error for both."""
+    if concurrency and rate:
+        raise click.UsageError("use --concurrency (closed loop) or --rate (open loop), not both")
+    return "open" if rate else "closed"
+
+
 MAX_CONCURRENCY = spec(
     "--max-concurrency", type=click.IntRange(min=1), help="Open loop: cap on requests in flight."
 )
