@@ -164,20 +164,6 @@ def build_loads(settings: RunSettings) -> list[LoadSpec]:
 
 def build_request(settings: RunSettings) -> RequestOptions:
     """The per-request options."""
-    extra: dict[str, Any] = {}
-    if settings.extra_body:
-        try:
-            extra = json.loads(settings.extra_body)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"is not valid JSON ({exc.msg})", param_hint="--extra-body") from None
-        if not isinstance(extra, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--extra-body")
-    headers: dict[str, str] = {}
-    for item in settings.header:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"takes 'Name: value', got {item!r}", param_hint="--header")
-        headers[name.strip()] = value.strip()
     if settings.n > 1 and not settings.temperature > 0:
         raise click.BadParameter(
             "n above 1 needs --temperature above 0 (vLLM refuses n > 1 with greedy decoding)",
@@ -193,8 +179,8 @@ def build_request(settings: RunSettings) -> RequestOptions:
         n=settings.n,
         seed=settings.sampling_seed,
         include_usage=not settings.no_usage,
-        extra_body=extra,
-        extra_headers=headers,
+        extra_body=settings.extra_body or {},
+        extra_headers=dict(settings.header),
         save_text=settings.save_text,
         timeouts=Timeouts(
             connect_s=settings.connect_timeout,

@@ -138,7 +138,7 @@ def test_run_settings_come_from_the_click_values() -> None:
         "run", ["--sim", "--n", "2", "--temperature", "1", "--workload", "sharegpt", "--header", "A: b"]
     )
     settings = build_settings(RunSettings, context.params)
-    assert settings.n == 2 and settings.temperature == 1.0 and settings.header == ("A: b",)
+    assert settings.n == 2 and settings.temperature == 1.0 and settings.header == (("A", "b"),)
     assert settings.workload.kind == "sharegpt" and settings.workload.max_prompt_len == 1024
     assert settings.request_timeout == 900.0 and settings.client_kind == "fast"
     with pytest.raises(FrozenInstanceError):

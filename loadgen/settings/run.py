@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from loadgen.run_config import Api, Arrival, ClientKind
 from loadgen.settings import table as t
@@ -31,8 +31,8 @@ class RunSettings:
     sampling_seed: int | None = option(t.SAMPLING_SEED)
     no_usage: bool = option(t.NO_USAGE)
     api_key_env: str = option(t.API_KEY_ENV)
-    extra_body: str | None = option(t.EXTRA_BODY)
-    header: tuple[str, ...] = option(t.HEADER)
+    extra_body: dict[str, Any] | None = option(t.EXTRA_BODY)
+    header: tuple[tuple[str, str], ...] = option(t.HEADER)
     save_text: bool = option(t.SAVE_TEXT)
     tokenizer: str | None = option(t.RUN_TOKENIZER)
     workload: WorkloadSettings = nested(WorkloadSettings)

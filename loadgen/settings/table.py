@@ -8,6 +8,7 @@ runner API also has (`RequestOptions`, `Timeouts`) are read from there, not writ
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -65,6 +66,39 @@ class NumberList(click.ParamType):  # type: ignore[type-arg]
         elif any(not v > self.low for v in values):
             self.fail(f"needs numbers above {self.low:g}, got {text!r}", param, ctx)
         return values
+
+
+class JsonObject(click.ParamType):  # type: ignore[type-arg]
+    """A JSON object given as text (`--extra-body '{"top_k": 5}'`), as a dict."""
+
+    name = "json"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The dict; click's one-line error for text that is not a JSON object."""
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            self.fail(f"is not valid JSON ({exc.msg})", param, ctx)
+        if not isinstance(parsed, dict):
+            self.fail("must be a JSON object", param, ctx)
+        return parsed
+
+
+class HeaderLine(click.ParamType):  # type: ignore[type-arg]
+    """An HTTP header given as `Name: value`, as the pair (name, value), both stripped."""
+
+    name = "header"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The (name, value) pair; click's one-line error without a colon or a name."""
+        if isinstance(value, tuple):
+            return value
+        name, sep, text = str(value).partition(":")
+        if not sep or not name.strip():
+            self.fail(f"takes 'Name: value', got {value!r}", param, ctx)
+        return (name.strip(), text.strip())
 
 
 def _check_dist(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> str | None:
@@ -233,8 +267,10 @@ SAMPLING_SEED = spec("--sampling-seed", type=click.INT, help="`seed` sent in eac
 NO_USAGE = spec(
     "--no-usage", is_flag=True, default=False, help="Do not ask for stream_options.include_usage."
 )
-EXTRA_BODY = spec("--extra-body", help="JSON object merged into every request body.")
-HEADER = spec("--header", multiple=True, help="Extra request header 'Name: value' (repeatable).")
+EXTRA_BODY = spec("--extra-body", type=JsonObject(), help="JSON object merged into every request body.")
+HEADER = spec(
+    "--header", type=HeaderLine(), multiple=True, help="Extra request header 'Name: value' (repeatable)."
+)
 SAVE_TEXT = spec(
     "--save-text", is_flag=True, default=False, help="Keep each response's text in requests.jsonl."
 )
