@@ -52,13 +52,13 @@ def build_plan(settings: CompareSettings) -> ComparePlan:
         min_requests=settings.min_requests,
         probe_prompts=settings.probe_prompts,
         probe_tokens=settings.probe_tokens,
-        arrival=settings.arrival or "poisson",
-        burstiness=settings.burstiness or 1.0,
+        arrival=settings.arrival or ComparePlan.arrival,
+        burstiness=settings.burstiness or ComparePlan.burstiness,
         repeats=settings.repeats,
         rerun_client_bound=settings.rerun_client_bound,
         capacity_search=settings.capacity_search,
-        capacity_max_rate=settings.capacity_max_rate or 64.0,
-        capacity_steps=settings.capacity_steps or 12,
+        capacity_max_rate=settings.capacity_max_rate or ComparePlan.capacity_max_rate,
+        capacity_steps=settings.capacity_steps or ComparePlan.capacity_steps,
     )
 
 

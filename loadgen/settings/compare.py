@@ -81,10 +81,10 @@ class CompareSettings:
     realistic_level: bool = option(t.REALISTIC_LEVEL)
     """`loadgen demo` only: one level of ShareGPT traffic beside the synthetic sweep, shaped by the
     `realistic_*` fields."""
-    realistic_concurrency: int = 8
-    realistic_requests: int = 16
-    realistic_max_answer_len: int = 64
-    realistic_max_prompt_len: int = 256
+    realistic_concurrency: int = t.REALISTIC_CONCURRENCY
+    realistic_requests: int = t.REALISTIC_REQUESTS
+    realistic_max_answer_len: int = t.REALISTIC_MAX_ANSWER_LEN
+    realistic_max_prompt_len: int = t.REALISTIC_MAX_PROMPT_LEN
     realistic_dataset_path: str | None = None
     """None: the packaged ShareGPT file."""
     requests_per_slot: int = 4

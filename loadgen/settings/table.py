@@ -393,12 +393,16 @@ SWEEP = spec(
     help="output-variance: instead of the load sweep, one level per output-length spread (fixed, "
     "uniform, exponential; mean --output-len) at the first --concurrency.",
 )
+REALISTIC_CONCURRENCY, REALISTIC_REQUESTS = 8, 16
+REALISTIC_MAX_ANSWER_LEN, REALISTIC_MAX_PROMPT_LEN = 64, 256
+"""The demo's level of ShareGPT traffic (`CompareSettings.realistic_*`)."""
 REALISTIC_LEVEL = spec(
     "--realistic-level/--no-realistic-level",
     "realistic_level",
     default=False,
-    help="Add one level of ShareGPT traffic beside the synthetic sweep: concurrency 8, 16 requests, "
-    "conversations with answers of at most 64 tokens and prompts of at most 256.",
+    help="Add one level of ShareGPT traffic beside the synthetic sweep: "
+    f"concurrency {REALISTIC_CONCURRENCY}, {REALISTIC_REQUESTS} requests, conversations with answers "
+    f"of at most {REALISTIC_MAX_ANSWER_LEN} tokens and prompts of at most {REALISTIC_MAX_PROMPT_LEN}.",
 )
 
 # ---- deliberate differences between run and compare/demo, each with its reason --------------------
