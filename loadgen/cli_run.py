@@ -20,21 +20,10 @@ from loadgen.exit_status import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_WRITE_FAILED,
 from loadgen.launcher import Launched, LaunchError, free_port, start_process, wait_healthy
 from loadgen.redact import redact_argv, redact_headers
 from loadgen.run_config import LoadSpec, RequestOptions, Target, Timeouts
+from loadgen.settings.run import RunSettings
+from loadgen.settings.table import load_mode
 from loadgen.workloads.base import Prompt
 from servers.vllm.launch import default_model_dir
-
-
-def parse_numbers(text: str, kind: type[int] | type[float], name: str) -> list[Any]:
-    """A comma-separated list of numbers (`--concurrency 1,4,16`)."""
-    try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            f"takes a comma-separated list of numbers, got {text!r}", param_hint=name
-        ) from None
-    if not values:
-        raise click.BadParameter("is empty", param_hint=name)
-    return values
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -81,157 +70,138 @@ def first_model(base_url: str, api_key: str | None) -> str:
         raise ServerUnreachable(f"cannot list models at {url} ({exc}); pass --model") from None
 
 
-def _tokenizer_path(opts: dict[str, Any]) -> str | None:
-    if opts["tokenizer"]:
-        return str(opts["tokenizer"])
+def _tokenizer_path(settings: RunSettings) -> str | None:
+    if settings.tokenizer:
+        return settings.tokenizer
     model_dir = default_model_dir()
     return str(model_dir) if (model_dir / "tokenizer.json").is_file() else None
 
 
-def build_workload(opts: dict[str, Any]) -> tuple[list[Prompt], dict[str, Any]]:
-    """The prompts the options ask for, and a description for the run metadata."""
+def build_workload(settings: RunSettings) -> tuple[list[Prompt], dict[str, Any]]:
+    """The prompts the settings ask for, and a description for the run metadata."""
     from loadgen.workloads import build_prompts
     from loadgen.workloads.options import describe_workload, workload_kind, workload_spec
 
-    kind = workload_kind(opts)
-    tokenizer = _tokenizer_path(opts)
+    kind = workload_kind(settings.workload)
+    tokenizer = _tokenizer_path(settings)
     if kind in ("synthetic", "sharegpt") and tokenizer is None:
         raise click.UsageError(
             f"the {kind} workload needs a tokenizer: pass --tokenizer (tokenizer.json or model dir), "
             "or use --workload jsonl --dataset-path FILE"
         )
     spec = workload_spec(
-        opts,
-        num_prompts=opts["num_prompts"],
+        settings.workload,
+        num_prompts=settings.num_prompts,
         tokenizer=tokenizer,
-        api=opts["api"],
-        input_len=opts["input_len"],
-        output_len=opts["output_len"] or (opts["max_tokens"] if kind == "synthetic" else None),
-        seed=opts["seed"],
+        api=settings.api,
+        input_len=settings.input_len,
+        output_len=settings.output_len or (settings.max_tokens if kind == "synthetic" else None),
+        seed=settings.seed,
     )
     prompts = build_prompts(spec)
     if not prompts:
         raise click.UsageError("the workload produced no prompts")
-    return prompts, describe_workload(spec, prompts, opts["max_tokens"])
+    return prompts, describe_workload(spec, prompts, settings.max_tokens)
 
 
-def build_loads(opts: dict[str, Any]) -> list[LoadSpec]:
+def build_loads(settings: RunSettings) -> list[LoadSpec]:
     """One `LoadSpec` per level of `--concurrency` or `--rate`."""
-    if opts["concurrency"] and opts["rate"]:
-        raise click.UsageError("use --concurrency (closed loop) or --rate (open loop), not both")
-    common = dict(
-        duration_s=opts["duration"],
-        warmup_requests=opts["warmup"],
-        seed=opts["seed"],
-        preopen=opts["preopen"],
+    load_mode(settings.concurrency, settings.rate)  # both given: a usage error
+    common: dict[str, Any] = dict(
+        duration_s=settings.duration,
+        warmup_requests=settings.warmup,
+        seed=settings.seed,
+        preopen=settings.preopen,
     )
-    if opts["rate"]:
-        rates = parse_numbers(opts["rate"], float, "--rate")
-        num = opts["num_requests"] or (None if opts["duration"] else 100)
+    if settings.rate:
+        rates = settings.rate
+        num = settings.num_requests or (None if settings.duration else 100)
         return [
             LoadSpec(
                 mode="open",
                 rate=r,
-                concurrency=opts["max_concurrency"],
-                arrival=opts["arrival"],
-                burstiness=opts["burstiness"],
+                concurrency=settings.max_concurrency,
+                arrival=settings.arrival,
+                burstiness=settings.burstiness,
                 num_requests=num,
                 **common,
             )
             for r in rates
         ]
-    if opts["max_concurrency"]:
+    if settings.max_concurrency:
         raise click.UsageError("--max-concurrency caps open-loop load; with --concurrency it has no meaning")
-    levels = parse_numbers(opts["concurrency"] or "1", int, "--concurrency")
+    levels = settings.concurrency or (1,)
     return [
         LoadSpec(
             mode="closed",
             concurrency=c,
-            num_requests=opts["num_requests"] or (None if opts["duration"] else max(100, 2 * c)),
+            num_requests=settings.num_requests or (None if settings.duration else max(100, 2 * c)),
             **common,
         )
         for c in levels
     ]
 
 
-def build_request(opts: dict[str, Any]) -> RequestOptions:
+def build_request(settings: RunSettings) -> RequestOptions:
     """The per-request options."""
-    extra: dict[str, Any] = {}
-    if opts["extra_body"]:
-        try:
-            extra = json.loads(opts["extra_body"])
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"is not valid JSON ({exc.msg})", param_hint="--extra-body") from None
-        if not isinstance(extra, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--extra-body")
-    headers: dict[str, str] = {}
-    for item in opts["header"]:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"takes 'Name: value', got {item!r}", param_hint="--header")
-        headers[name.strip()] = value.strip()
-    if opts["n"] > 1 and not opts["temperature"] > 0:
+    if settings.n > 1 and not settings.temperature > 0:
         raise click.BadParameter(
             "n above 1 needs --temperature above 0 (vLLM refuses n > 1 with greedy decoding)",
             param_hint="--n",
         )
-    for name in ("connect_timeout", "ttft_timeout", "idle_timeout", "request_timeout"):
-        if not opts[name] > 0:
-            raise click.BadParameter("must be above 0", param_hint="--" + name.replace("_", "-"))
     return RequestOptions(
-        api=opts["api"],
-        stream=opts["stream"],
-        max_tokens=opts["max_tokens"],
-        ignore_eos=opts["ignore_eos"],
-        min_tokens=opts["min_tokens"],
-        temperature=opts["temperature"],
-        n=opts["n"],
-        seed=opts["sampling_seed"],
-        include_usage=not opts["no_usage"],
-        extra_body=extra,
-        extra_headers=headers,
-        save_text=opts["save_text"],
+        api=settings.api,
+        stream=settings.stream,
+        max_tokens=settings.max_tokens,
+        ignore_eos=settings.ignore_eos,
+        min_tokens=settings.min_tokens,
+        temperature=settings.temperature,
+        n=settings.n,
+        seed=settings.sampling_seed,
+        include_usage=not settings.no_usage,
+        extra_body=settings.extra_body or {},
+        extra_headers=dict(settings.header),
+        save_text=settings.save_text,
         timeouts=Timeouts(
-            connect_s=opts["connect_timeout"],
-            ttft_s=opts["ttft_timeout"],
-            idle_s=opts["idle_timeout"],
-            total_s=opts["request_timeout"],
+            connect_s=settings.connect_timeout,
+            ttft_s=settings.ttft_timeout,
+            idle_s=settings.idle_timeout,
+            total_s=settings.request_timeout,
         ),
-        client=opts["client_kind"],
+        client=settings.client_kind,
     )
 
 
-def execute(opts: dict[str, Any], argv: Sequence[str]) -> None:
-    """Run `loadgen run` with parsed options."""
+def execute(settings: RunSettings, argv: Sequence[str]) -> None:
+    """Run `loadgen run` with its settings."""
     from loadgen.stats import SLO
 
-    if not opts["sim"] and not opts["base_url"]:
+    if not settings.sim and not settings.base_url:
         raise click.UsageError("give --base-url URL, or --sim to run against the embedded scripted server")
-    if opts["sim"] and opts["base_url"]:
+    if settings.sim and settings.base_url:
         raise click.UsageError("--sim starts its own server; leave out --base-url")
-    loads = build_loads(opts)
-    request = build_request(opts)
-    percentiles = parse_numbers(opts["percentiles"], float, "--percentiles")
-    if any(not 0 <= p <= 100 for p in percentiles):
-        raise click.BadParameter("must lie in 0..100", param_hint="--percentiles")
-    slo = SLO.parse(list(opts["slo"])) if opts["slo"] else None
+    loads = build_loads(settings)
+    request = build_request(settings)
+    percentiles = list(settings.percentiles)
+    slo = SLO.parse(list(settings.slo)) if settings.slo else None
     counter = None
-    if opts["tokenizer"]:
+    if settings.tokenizer:
         from loadgen.client.tokens import TokenizerCounter
 
-        counter = TokenizerCounter(opts["tokenizer"])
-    prompts, workload = build_workload(opts)
+        counter = TokenizerCounter(settings.tokenizer)
+    prompts, workload = build_workload(settings)
     sim = None
     try:
-        if opts["sim"]:
-            sim, base_url = start_sim(opts["sim_arg"])
+        if settings.sim:
+            sim, base_url = start_sim(settings.sim_arg)
         else:
-            base_url = opts["base_url"]
-        api_key = os.environ.get(opts["api_key_env"]) or None
-        model = opts["model"] or first_model(base_url, api_key)
-        name = opts["target_name"] or ("sim" if sim else urlsplit(base_url).netloc)
+            assert settings.base_url is not None  # checked above
+            base_url = settings.base_url
+        api_key = os.environ.get(settings.api_key_env) or None
+        model = settings.model or first_model(base_url, api_key)
+        name = settings.target_name or ("sim" if sim else urlsplit(base_url).netloc)
         target = Target(name=name, base_url=base_url, model=model, api_key=api_key)
-        status = _run(opts, argv, target, prompts, workload, loads, request, percentiles, slo, counter)
+        status = _run(settings, argv, target, prompts, workload, loads, request, percentiles, slo, counter)
     finally:
         if sim is not None:
             sim.stop()
@@ -240,7 +210,7 @@ def execute(opts: dict[str, Any], argv: Sequence[str]) -> None:
 
 
 def _run(
-    opts: dict[str, Any],
+    settings: RunSettings,
     argv: Sequence[str],
     target: Target,
     prompts: list[Prompt],
@@ -259,35 +229,35 @@ def _run(
     from loadgen.runner import LevelResult, new_event_loop, run_sweep
     from loadgen.table import format_summary_table
 
-    out_dir = opts["output_dir"] or default_run_dir()
+    out_dir = settings.output_dir or default_run_dir()
     writer = RunWriter(
         out_dir,
         {
             "command": command_line(argv),
             "targets": [{"name": target.name, "base_url": target.base_url, "model": target.model}],
-            "seed": opts["seed"],
+            "seed": settings.seed,
             "loads": [asdict(load) for load in loads],
             "request": asdict(request) | {"extra_headers": redact_headers(request.extra_headers)},
             "workload": workload,
-            "slo": list(opts["slo"]),
+            "slo": list(settings.slo),
             "percentiles": percentiles,
         },
     )
     live = None
-    if opts["metrics_port"] is not None:
+    if settings.metrics_port is not None:
         from loadgen.exporter import LiveMetrics
 
         live = LiveMetrics()
-        live.start_http_server(opts["metrics_port"], opts["metrics_host"])
-    progress = Progress(enabled=not opts["no_progress"])
+        live.start_http_server(settings.metrics_port, settings.metrics_host)
+    progress = Progress(enabled=not settings.no_progress)
     results: list[LevelResult] = []
     unwritten: list[str] = []
 
     scraper = None
-    if opts["server_metrics_interval"] > 0:
+    if settings.server_metrics_interval > 0:
         from loadgen.server_metrics import ServerMetricsRecorder
 
-        scraper = ServerMetricsRecorder([target], Path(out_dir), opts["server_metrics_interval"])
+        scraper = ServerMetricsRecorder([target], Path(out_dir), settings.server_metrics_interval)
         scraper.start()
 
     def on_level(result: LevelResult) -> None:
@@ -339,7 +309,7 @@ def _run(
             on_level=on_level,
         )
 
-    loop = new_event_loop(opts["loop_kind"])
+    loop = new_event_loop(settings.loop_kind)
     try:
         loop.run_until_complete(main())
     finally:
@@ -363,7 +333,7 @@ def _run(
         return EXIT_WRITE_FAILED
     if stop.is_set():
         return EXIT_INTERRUPTED
-    verdict = error_verdict([r.summary for r in results], opts["max_error_rate"])
+    verdict = error_verdict([r.summary for r in results], settings.max_error_rate)
     if verdict.message:
         click.echo(f"loadgen: {verdict.message}", err=True)
     return verdict.code

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from loadgen.compare.execute import build_plan
+from loadgen.settings.compare import compare_settings
 from tests.test_compare_cli import loadgen
 
 UNREACHABLE = ("a=http://127.0.0.1:9", "b=http://127.0.0.1:9")
@@ -44,30 +45,34 @@ def test_bad_options_with_launch_fail_before_starting_servers(tmp_path: object) 
 
 def test_capacity_probes_take_an_arrival_process_with_a_closed_loop_sweep() -> None:
     plan = build_plan(
-        {
-            "concurrency": "1",
-            "arrival": "gamma",
-            "burstiness": 2.0,
-            "capacity_search": True,
-            "slo": ("ttft:9",),
-        }
+        compare_settings(
+            {
+                "concurrency": "1",
+                "arrival": "gamma",
+                "burstiness": 2.0,
+                "capacity_search": True,
+                "slo": ("ttft:9",),
+            }
+        )
     )
     assert (plan.mode, plan.arrival, plan.burstiness) == ("closed", "gamma", 2.0)
 
 
 def test_options_reach_the_plan() -> None:
     plan = build_plan(
-        {
-            "rate": "2,4",
-            "arrival": "gamma",
-            "burstiness": 0.5,
-            "repeats": 3,
-            "rerun_client_bound": True,
-            "capacity_search": True,
-            "slo": ("ttft:500",),
-            "capacity_max_rate": 16.0,
-            "capacity_steps": 5,
-        }
+        compare_settings(
+            {
+                "rate": "2,4",
+                "arrival": "gamma",
+                "burstiness": 0.5,
+                "repeats": 3,
+                "rerun_client_bound": True,
+                "capacity_search": True,
+                "slo": ("ttft:500",),
+                "capacity_max_rate": 16.0,
+                "capacity_steps": 5,
+            }
+        )
     )
     assert (plan.mode, plan.levels, plan.arrival, plan.burstiness) == ("open", (2.0, 4.0), "gamma", 0.5)
     assert (plan.repeats, plan.rerun_client_bound) == (3, True)
@@ -77,5 +82,5 @@ def test_options_reach_the_plan() -> None:
 
 
 def test_min_requests_raises_the_low_levels_only() -> None:
-    plan = build_plan({"concurrency": "1,4,64", "min_requests": 32})
+    plan = build_plan(compare_settings({"concurrency": "1,4,64", "min_requests": 32}))
     assert [load.num_requests for load in plan.loads()] == [32, 32, 256]

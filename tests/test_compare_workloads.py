@@ -21,6 +21,7 @@ from loadgen.compare.targets import probe
 from loadgen.compare.workload import build_compare_workload
 from loadgen.report.build import write_report
 from loadgen.run_config import RequestOptions, Target
+from loadgen.settings.compare import compare_settings
 from loadgen.workloads import count_tokens, load_tokenizer
 from loadgen.workloads.sharegpt import CACHE_ENV
 from tests.fixtures.model import model_dir_path
@@ -79,7 +80,8 @@ def compare(
         probe_prompts=1,
         probe_tokens=2,
     )
-    built = build_compare_workload({"input_len": 8, "output_len": 4, **opts}, plan, tokenizer, "completions")
+    settings = compare_settings({"input_len": 8, "output_len": 4, **opts})
+    built = build_compare_workload(settings, plan, tokenizer, "completions")
     infos = [probe("a", pair[0].base_url), probe("b", pair[1].base_url)]
     targets = [Target(i.name, i.base_url, "m") for i in infos]
     inputs = CompareInputs(
@@ -237,9 +239,8 @@ def test_a_realistic_level_beside_a_synthetic_sweep(
     plan = ComparePlan(
         levels=(1, 2), requests_per_level=4, warmup=0, offline_batches=(), probe_prompts=1, probe_tokens=2
     )
-    built = build_compare_workload(
-        {"input_len": 8, "output_len": 4, **opts}, plan, tokenizer_dir, "completions"
-    )
+    settings = compare_settings({"input_len": 8, "output_len": 4, **opts})
+    built = build_compare_workload(settings, plan, tokenizer_dir, "completions")
     assert built.levels is not None
     assert [lvl.load.label for lvl in built.levels] == [
         "concurrency=1",

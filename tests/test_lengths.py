@@ -178,7 +178,7 @@ def test_length_distributions_belong_to_the_synthetic_workload(kind: str) -> Non
 
 
 def test_the_cli_help_names_the_forms_the_parser_takes() -> None:
-    from loadgen.workload_cli import LENGTH_FORMS
+    from loadgen.settings.table import LENGTH_FORMS
     from loadgen.workloads.lengths import FORMS
 
     assert LENGTH_FORMS == FORMS

@@ -69,7 +69,7 @@ def headless_run(
 
 def test_headless_run_reports_request_ttft_itl_and_tpot_entries(headless_run: LocustRun) -> None:
     post = headless_run.entry("POST")
-    assert post["name"] == "/v1/chat/completions"
+    assert post["name"] == "/v1/completions"  # --api's default, as on `loadgen run`
     assert post["num_requests"] >= USERS * 2 and post["num_failures"] == 0
     for kind in ("TTFT", "ITL", "TPOT"):
         entry = headless_run.entry(kind)
@@ -82,7 +82,7 @@ def test_csv_statistics_have_ttft_itl_and_tpot_rows(headless_run: LocustRun) -> 
     assert headless_run.results_root is not None
     with (headless_run.results_root / "csv" / "run_stats.csv").open() as file:
         rows = {(row["Type"], row["Name"]) for row in csv.DictReader(file)}
-    assert {(kind, "/v1/chat/completions") for kind in ("POST", "TTFT", "ITL", "TPOT")} <= rows
+    assert {(kind, "/v1/completions") for kind in ("POST", "TTFT", "ITL", "TPOT")} <= rows
 
 
 def test_locust_ttft_and_itl_statistics_match_the_server_truth(
@@ -198,15 +198,18 @@ def test_server_errors_are_locust_failures_with_their_error_class(
     post, ttft = run.entry("POST"), run.entry("TTFT")
     assert post["num_failures"] > 0
     assert ttft["num_requests"] == post["num_requests"] - post["num_failures"]
-    assert "POST /v1/chat/completions: http_5xx: " in run.stdout + run.stderr  # locust's error report
+    assert "POST /v1/completions: http_5xx: " in run.stdout + run.stderr  # locust's error report
     assert run.returncode == 1  # locust's exit status when requests failed
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--api", "embeddings"], "--api must be one of completions, chat, got 'embeddings'"),
-        (["--max-tokens", "lots"], "--max-tokens must be an integer, got 'lots'"),
+        (
+            ["--api", "embeddings"],
+            "Invalid value for '--api': 'embeddings' is not one of 'completions', 'chat'.",
+        ),
+        (["--max-tokens", "lots"], "Invalid value for '--max-tokens': 'lots' is not a valid integer range."),
         (
             ["--workload", "jsonl", "--dataset-path", "/nonexistent/p.jsonl"],
             "cannot build the jsonl workload",
@@ -242,5 +245,5 @@ def test_a_bad_sweep_argument_is_a_one_line_error(jsonl_prompts: Path) -> None:
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "locust: error: --sweep-users takes positive integers separated by commas, got 'two'"
+        "locust: error: Invalid value for '--sweep-users': takes comma-separated numbers, got '1,two'"
     )

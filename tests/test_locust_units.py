@@ -85,12 +85,12 @@ def test_n_from_the_web_ui_asks_for_sampled_choices() -> None:
 @pytest.mark.parametrize(
     ("overrides", "host", "message"),
     [
-        ({"api": "embeddings"}, "http://h:1", "--api must be one of"),
-        ({"max_tokens": "many"}, "http://h:1", "--max-tokens must be an integer"),
-        ({"max_tokens": "0"}, "http://h:1", "--max-tokens must be at least 1"),
-        ({"n": "0"}, "http://h:1", "--n must be at least 1"),
-        ({"request_timeout": "-1"}, "http://h:1", "--request-timeout must be above 0"),
-        ({"workload": "csv"}, "http://h:1", "--workload must be one of"),
+        ({"api": "embeddings"}, "http://h:1", "Invalid value for '--api': 'embeddings' is not one of"),
+        ({"max_tokens": "many"}, "http://h:1", "'--max-tokens': 'many' is not a valid integer"),
+        ({"max_tokens": "0"}, "http://h:1", "'--max-tokens': 0 is not in the range x>=1"),
+        ({"n": "0"}, "http://h:1", "'--n': 0 is not in the range x>=1"),
+        ({"request_timeout": "-1"}, "http://h:1", "'--request-timeout': -1.0 is not in the range x>0"),
+        ({"workload": "csv"}, "http://h:1", "'--workload': 'csv' is not one of"),
         ({"dataset_path": ""}, "http://h:1", "--workload jsonl needs --dataset-path"),
         ({}, None, "no target"),
         ({}, "ftp://h", "base URL must be http(s)"),
@@ -113,10 +113,15 @@ def test_sweep_plan_steps_hold_and_end() -> None:
     assert parse_hold("2.5") == 2.5
 
 
-@pytest.mark.parametrize("text", ["", "1,x", "0", "2,-1"])
+@pytest.mark.parametrize("text", ["1,x", "0", "2,-1", ","])
 def test_sweep_plan_rejects_bad_user_lists(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="^Invalid value for '--sweep-users': "):
         parse_steps(text)
+
+
+def test_an_empty_sweep_field_takes_the_default_steps() -> None:
+    assert parse_steps("") == (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    assert parse_hold(" ") == 60.0
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "soon"])

@@ -35,6 +35,7 @@ from loadgen.compare.workload import build_compare_workload
 from loadgen.report.build import write_report
 from loadgen.report.data import load_report_data
 from loadgen.run_config import RequestOptions, Target
+from loadgen.settings.compare import compare_settings
 from tests.fixtures.model import model_dir_path
 from tests.fixtures.procs import ServerProcess
 from tests.fixtures.sim import SimFactory
@@ -87,7 +88,7 @@ def swept(servers: tuple[ServerProcess, ServerProcess], tmp_path_factory: pytest
         seed=9,  # its draws separate the expected ratios (1.00, 1.42, 2.21) by more than the tolerance
     )
     opts = {"sweep": "output-variance", "output_len": MEAN_OUTPUT, "input_len": 8}
-    built = build_compare_workload(opts, plan, str(tokenizer), "completions")
+    built = build_compare_workload(compare_settings(opts), plan, str(tokenizer), "completions")
     infos = [probe("continuous", servers[0].base_url), probe("static", servers[1].base_url)]
     targets = [Target(i.name, i.base_url, "m") for i in infos]
     request = RequestOptions(max_tokens=MEAN_OUTPUT, ignore_eos=True)

@@ -7,7 +7,7 @@ no usable conversation, a JSONL line without a prompt) ends the command in one l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from loadgen.compare.levels import SweepLevel
@@ -15,6 +15,8 @@ from loadgen.compare.plan import ComparePlan
 from loadgen.compare.variance import SWEEP_NAMES, variance_levels
 from loadgen.errors import ConfigError
 from loadgen.run_config import LoadSpec
+from loadgen.settings.compare import CompareSettings
+from loadgen.settings.workload import WorkloadSettings
 from loadgen.workloads import build_prompts
 from loadgen.workloads.base import Prompt
 from loadgen.workloads.options import describe_workload, workload_kind, workload_spec
@@ -41,62 +43,70 @@ def prompt_count(plan: ComparePlan) -> int:
 
 
 def _build(
-    opts: dict[str, Any], count: int, tokenizer: str | None, api: Literal["completions", "chat"], seed: int
+    workload: WorkloadSettings,
+    count: int,
+    tokenizer: str | None,
+    api: Literal["completions", "chat"],
+    seed: int,
+    lengths: tuple[int | None, int | None],
 ) -> tuple[list[Prompt], dict[str, Any]]:
-    kind = workload_kind(opts)
+    """The prompts and their description; `lengths` are the synthetic input and output lengths."""
+    input_len, output_len = lengths
+    kind = workload_kind(workload)
     spec = workload_spec(
-        opts,
+        workload,
         num_prompts=count,
         tokenizer=tokenizer,
         api=api,
-        input_len=opts.get("input_len"),
-        output_len=opts.get("output_len") if kind == "synthetic" else None,
+        input_len=input_len,
+        output_len=output_len if kind == "synthetic" else None,
         seed=seed,
     )
     prompts = build_prompts(spec)
-    return prompts, describe_workload(spec, prompts, opts.get("output_len"))
+    return prompts, describe_workload(spec, prompts, output_len)
 
 
 def _realistic_level(
-    opts: dict[str, Any], plan: ComparePlan, tokenizer: str | None, api: Literal["completions", "chat"]
+    settings: CompareSettings, plan: ComparePlan, tokenizer: str | None, api: Literal["completions", "chat"]
 ) -> SweepLevel:
     """The demo's level of ShareGPT traffic at one concurrency: conversations whose answers are at most
     `realistic_max_answer_len` tokens, each request asking for its whole answer."""
-    concurrency = int(opts["realistic_concurrency"])
     load = LoadSpec(
         mode="closed",
-        concurrency=concurrency,
-        num_requests=int(opts["realistic_requests"]),
+        concurrency=settings.realistic_concurrency,
+        num_requests=settings.realistic_requests,
         warmup_requests=0,
         seed=plan.seed,
         tag=REALISTIC_TAG,
     )
-    level_opts = {
-        "workload": "sharegpt",
-        "dataset_path": opts.get("realistic_dataset_path"),
-        "max_answer_len": opts.get("realistic_max_answer_len"),
-        "max_prompt_len": opts.get("realistic_max_prompt_len") or 1024,
-    }
-    prompts, description = _build(level_opts, load.num_requests or 1, tokenizer, api, plan.seed)
+    workload = WorkloadSettings(
+        kind="sharegpt",
+        dataset_path=settings.realistic_dataset_path,
+        max_answer_len=settings.realistic_max_answer_len,
+        max_prompt_len=settings.realistic_max_prompt_len,
+    )
+    prompts, description = _build(workload, load.num_requests or 1, tokenizer, api, plan.seed, (None, None))
     return SweepLevel(load, prompts, description, extra=True)
 
 
 def build_compare_workload(
-    opts: dict[str, Any], plan: ComparePlan, tokenizer: str | None, api: Literal["completions", "chat"]
+    settings: CompareSettings, plan: ComparePlan, tokenizer: str | None, api: Literal["completions", "chat"]
 ) -> CompareWorkload:
-    """Everything a comparison sends, from its options; ValueError/ConfigError in one line on bad input."""
-    kind = workload_kind(opts)
+    """Everything a comparison sends, from its settings; ValueError/ConfigError in one line on bad input."""
+    workload = settings.workload
+    kind = workload_kind(workload)
     if kind in ("synthetic", "sharegpt") and tokenizer is None:
         raise ConfigError(
             f"no tokenizer for the {kind} workload: pass --tokenizer (tokenizer.json or model dir)"
         )
-    sweep = opts.get("sweep")
+    sweep = settings.sweep
     if sweep is not None and sweep not in SWEEP_NAMES:
         raise ConfigError(f"unknown --sweep {sweep!r}: choose one of {', '.join(SWEEP_NAMES)}")
-    prompts, description = _build(opts, prompt_count(plan), tokenizer, api, plan.seed)
+    lengths = (settings.input_len, settings.output_len)
+    prompts, description = _build(workload, prompt_count(plan), tokenizer, api, plan.seed, lengths)
     levels: list[SweepLevel] | None = None
     if sweep == "output-variance":
-        if kind != "synthetic" or opts.get("output_len_dist"):
+        if kind != "synthetic" or workload.output_len_dist:
             raise ConfigError(
                 "--sweep output-variance sets the output lengths itself: use the synthetic workload "
                 "without --output-len-dist"
@@ -106,9 +116,14 @@ def build_compare_workload(
         first = plan.loads()[0]
         levels = variance_levels(
             first,
-            int(opts["output_len"]),
+            settings.output_len,
             lambda dist: _build(
-                {**opts, "output_len_dist": dist}, prompt_count(plan), tokenizer, api, plan.seed
+                replace(workload, output_len_dist=dist),
+                prompt_count(plan),
+                tokenizer,
+                api,
+                plan.seed,
+                lengths,
             ),
         )
         description = {
@@ -116,7 +131,7 @@ def build_compare_workload(
             "sweep": sweep,
             "output_len_dists": [lvl.workload.get("output_len_dist") for lvl in levels],
         }
-    if opts.get("realistic_level") and kind == "synthetic":
+    if settings.realistic_level and kind == "synthetic":
         main = levels if levels is not None else [SweepLevel(load, prompts) for load in plan.loads()]
-        levels = [*main, _realistic_level(opts, plan, tokenizer, api)]
+        levels = [*main, _realistic_level(settings, plan, tokenizer, api)]
     return CompareWorkload(prompts, description, levels, tokenizer)

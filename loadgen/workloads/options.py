@@ -1,7 +1,7 @@
-"""From the workload options (`loadgen.workload_cli`) to a `WorkloadSpec`, and the description of a
-built workload that a run records (`run.json` -> `workload`).
+"""From the workload options (`loadgen.settings.workload.WorkloadSettings`) to a `WorkloadSpec`, and
+the description of a built workload that a run records (`run.json` -> `workload`).
 
-    spec = workload_spec(opts, num_prompts=..., tokenizer=..., api=..., input_len=..., output_len=...)
+    spec = workload_spec(settings, num_prompts=..., tokenizer=..., api=..., input_len=..., output_len=...)
     prompts = build_prompts(spec)
     meta = describe_workload(spec, prompts)
 """
@@ -12,27 +12,26 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Literal
 
+from loadgen.settings.workload import WorkloadSettings
 from loadgen.workloads.base import Prompt
 from loadgen.workloads.lengths import describe_lengths
-from loadgen.workloads.spec import WorkloadSpec
-
-WORKLOAD_KINDS = ("synthetic", "sharegpt", "jsonl")
+from loadgen.workloads.spec import KINDS, WorkloadSpec
 
 
-def workload_kind(opts: dict[str, Any]) -> Literal["synthetic", "sharegpt", "jsonl"]:
+def workload_kind(settings: WorkloadSettings) -> Literal["synthetic", "sharegpt", "jsonl"]:
     """The workload the options ask for: `--workload`, else jsonl with `--dataset-path`, else synthetic."""
-    kind = str(opts.get("workload") or ("jsonl" if opts.get("dataset_path") else "synthetic"))
+    kind = str(settings.kind or ("jsonl" if settings.dataset_path else "synthetic"))
     if kind == "synthetic":
         return "synthetic"
     if kind == "sharegpt":
         return "sharegpt"
     if kind == "jsonl":
         return "jsonl"
-    raise ValueError(f"unknown workload {kind!r}: choose one of {', '.join(WORKLOAD_KINDS)}")
+    raise ValueError(f"unknown workload {kind!r}: choose one of {', '.join(KINDS)}")
 
 
 def workload_spec(
-    opts: dict[str, Any],
+    settings: WorkloadSettings,
     *,
     num_prompts: int | None,
     tokenizer: str | None,
@@ -44,24 +43,24 @@ def workload_spec(
     """The `WorkloadSpec` of the options. `input_len` is the synthetic fixed input length; `output_len`
     the synthetic fixed output length, or for ShareGPT an override of the recorded answers' lengths
     (pass None to keep them); both are left out where a length distribution replaces them."""
-    kind = workload_kind(opts)
+    kind = workload_kind(settings)
     synthetic = kind == "synthetic"
     return WorkloadSpec(
         kind=kind,
         num_prompts=num_prompts if kind != "jsonl" else None,
         seed=seed,
         api=api,
-        input_len=input_len if synthetic and not opts.get("input_len_dist") else None,
-        output_len=output_len if kind != "jsonl" and not opts.get("output_len_dist") else None,
+        input_len=input_len if synthetic and not settings.input_len_dist else None,
+        output_len=output_len if kind != "jsonl" and not settings.output_len_dist else None,
         tokenizer=tokenizer,
-        path=opts.get("dataset_path"),
-        min_len=opts.get("min_len") or 4,
-        max_prompt_len=opts.get("max_prompt_len") or 1024,
-        max_total_len=opts.get("max_total_len") or 2048,
-        max_answer_len=opts.get("max_answer_len"),
-        input_len_dist=opts.get("input_len_dist"),
-        output_len_dist=opts.get("output_len_dist"),
-        max_output_len=opts.get("max_output_len"),
+        path=settings.dataset_path,
+        min_len=settings.min_len,
+        max_prompt_len=settings.max_prompt_len,
+        max_total_len=settings.max_total_len,
+        max_answer_len=settings.max_answer_len,
+        input_len_dist=settings.input_len_dist,
+        output_len_dist=settings.output_len_dist,
+        max_output_len=settings.max_output_len,
     )
 
 
