@@ -7,6 +7,8 @@
 #   benchmarks/gpu_host.sh stage PARTDIR...       copy wheelhouse parts to /root/stage (all but the last)
 #   benchmarks/gpu_host.sh install LASTPART       assemble vLLM + fastapi/uvicorn into /root/site, plus
 #                                                 the .whl/ set of benchmarks/gpu_wheels.sh if present
+#   benchmarks/gpu_host.sh install-hf             the HF server alone, no vLLM kit (.whl/ from
+#                                                 gpu_wheels.sh benchmarks/gpu-host-hf-wheels.txt)
 #   benchmarks/gpu_host.sh hf-overhead OUT        HF server vs direct generate, batch 1..256
 #   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
 #   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
@@ -421,6 +423,13 @@ case ${1:-} in
     host_env
     python3 -c "import vllm, fastapi, uvicorn, orjson, httptools, click, psutil, uvloop, tokenizers, prometheus_client; print('vllm', vllm.__version__)"
     [ -x /root/site/bin/py-spy ] && echo "py-spy: /root/site/bin/py-spy" || echo "py-spy: missing (SERVEBENCH_GPU_DIAG=1 would sample nothing)" ;;
+  install-hf)
+    # The HF side alone (hf-overhead, sdpa-probe need no vLLM): the .whl/ set that
+    # `benchmarks/gpu_wheels.sh benchmarks/gpu-host-hf-wheels.txt` builds, in the call that measures.
+    compgen -G ".whl/*.whl" >/dev/null || { echo "install-hf: no .whl/: run benchmarks/gpu_wheels.sh benchmarks/gpu-host-hf-wheels.txt and carry .whl" >&2; exit 3; }
+    python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /root/site .whl/*.whl
+    host_env
+    python3 -c "import fastapi, uvicorn, pydantic, orjson, httptools, click, psutil, uvloop, tokenizers, prometheus_client; print('fastapi', fastapi.__version__)" ;;
   hf-overhead)
     host_env
     gpu_header
@@ -475,6 +484,6 @@ case ${1:-} in
     [ $# -eq 0 ] && set -- side-by-side one-gpu 70b
     for step in "$@"; do two_gpu_step "$step"; done ;;
   *)
-    echo "usage: $0 stage PARTDIR... | install LASTPART | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT [RUN...] | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
+    echo "usage: $0 stage PARTDIR... | install LASTPART | install-hf | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT [RUN...] | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;
 esac
