@@ -9,6 +9,7 @@ runner API also has (`RequestOptions`, `Timeouts`) are read from there, not writ
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -60,6 +61,9 @@ class NumberList(click.ParamType):  # type: ignore[type-arg]
             self.fail(f"takes comma-separated numbers, got {text!r}", param, ctx)
         if not values:
             self.fail("needs at least one number", param, ctx)
+        if not all(math.isfinite(v) for v in values):
+            noun = f"finite {param.human_readable_name.lstrip('-')}" if param is not None else "finite number"
+            self.fail(f"needs a {noun}, got {text!r}", param, ctx)
         if self.high is not None:
             if any(not self.low <= v <= self.high for v in values):
                 self.fail(f"needs numbers from {self.low:g} to {self.high:g}, got {text!r}", param, ctx)
