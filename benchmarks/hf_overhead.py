@@ -17,6 +17,10 @@ back to back (which goes first alternates), so a change in background load hits 
 
 The ratio server/direct is the share of `generate`'s throughput the server delivers (target >= 95%);
 the headline is the median over rounds of the ratio within a round, with throughputs as medians too.
+Beside it, ms per decoding step on both sides: the direct call's time over its steps, and the median
+step of the batches the server's generate loop ran in each wave (its `/batches` record, saved under
+the log folder). A server whose generate loop steps as fast as the direct call but whose window is
+longer loses its time delivering tokens (HTTP, detokenizing, SSE), not decoding them.
 
     python -m benchmarks.hf_overhead [--batch-sizes 1,4,8,16,32] [--input-len 64] [--output-len 64]
     python -m benchmarks.hf_overhead --device cuda --random-weights --model-dir DIR_OF_LLAMA_1B_SHAPE
@@ -34,12 +38,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks._common import REPO, table, write_result
+from loadgen.compare.server_batches import BatchCollector
 from loadgen.launcher import free_port, start_process, wait_healthy
+from loadgen.run_config import Target
 from servers.vllm import launch
 
 DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
@@ -86,10 +92,21 @@ class Row:
     server_tokens: list[int]
     server_failed: int
     driver: str
+    direct_step_ms: list[float] = field(default_factory=list)
+    """Each round's direct call over its output length: ms per decoding step, prefill included."""
+    server_step_ms: list[float | None] = field(default_factory=list)
+    """Each wave's decode ms per step as the server's generate loop saw it (the median step of the
+    batch records it ran, `/batches`): beside `direct_step_ms` it tells a slow `generate` loop from a
+    slow delivery of its tokens (HTTP, detokenizing, SSE), which only the window shows."""
 
 
 def summarize(
-    batch_size: int, output_len: int, calls: list[float], waves: list[ServerRun], driver: str
+    batch_size: int,
+    output_len: int,
+    calls: list[float],
+    waves: list[ServerRun],
+    driver: str,
+    server_step_ms: list[float | None] | None = None,
 ) -> Row:
     """The row of one batch size from its rounds."""
     expected = batch_size * output_len
@@ -109,7 +126,15 @@ def summarize(
         [w.tokens for w in waves],
         failed,
         driver,
+        [c / output_len * 1e3 for c in calls],
+        list(server_step_ms or []),
     )
+
+
+def server_step_ms(batches: BatchCollector, label: str) -> float | None:
+    """The median decode ms/step of the batches the server ran since the last look (None: none)."""
+    seen = batches.collect("hf", label)
+    return None if seen is None else seen.get("decode_step_ms_p50")
 
 
 # --- prompts -------------------------------------------------------------------------------------
@@ -357,10 +382,13 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
         prompts = exact_length_prompts(loaded.tokenizer, batch_size, setup.input_len, setup.seed + batch_size)
         direct = DirectGenerate(loaded, prompts, setup)
         with hf_server(setup, batch_size, log_dir / f"hf-server-b{batch_size}.log") as url:
+            batches = BatchCollector([Target("hf", url, MODEL_NAME)], log_dir)
             direct.once()  # warm-up, both sides
             drive(url, prompts, setup)
+            server_step_ms(batches, f"b{batch_size}-warmup")
             calls: list[float] = []
             waves: list[ServerRun] = []
+            steps: list[float | None] = []
             for round_index in range(setup.rounds):
                 if round_index % 2:  # alternate which side goes first
                     waves.append(drive(url, prompts, setup))
@@ -368,7 +396,8 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
                 else:
                     calls.append(direct.once())
                     waves.append(drive(url, prompts, setup))
-        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver))
+                steps.append(server_step_ms(batches, f"b{batch_size}-round{round_index + 1}"))
+        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver, steps))
         row = rows[-1]
         print(
             f"batch {batch_size:>3}: direct {row.direct_tok_s:9.1f} tok/s  "
@@ -459,7 +488,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = measure(setup, batch_sizes, args.driver, log_dir)
     print(
         table(
-            ["batch", "direct tok/s", "server tok/s", "server/direct", "per-round range"],
+            [
+                "batch",
+                "direct tok/s",
+                "server tok/s",
+                "server/direct",
+                "per-round range",
+                "direct ms/step",
+                "server generate ms/step",
+            ],
             [
                 [
                     r.batch_size,
@@ -467,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{r.server_tok_s:,.1f}",
                     f"{r.ratio:.1%}",
                     f"{r.ratio_low:.0%}-{r.ratio_high:.0%}",
+                    ", ".join(f"{v:.1f}" for v in r.direct_step_ms),
+                    ", ".join("-" if v is None else f"{v:.1f}" for v in r.server_step_ms),
                 ]
                 for r in rows
             ],
