@@ -233,9 +233,14 @@ class _Level:
     async def _wait(self, tasks: list[asyncio.Task[None]]) -> None:
         stopper = asyncio.create_task(self.stop.wait())
         try:
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            while stopper not in done and not all(t.done() for t in tasks):
-                done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            # Wait on the pending tasks only: a finished task left in the set would make every
+            # asyncio.wait return at once, a busy loop that takes a core from the servers under test
+            # for as long as the last requests of a level are in flight.
+            pending: set[asyncio.Task[Any]] = {*tasks, stopper}
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if stopper in done or all(t.done() for t in tasks):
+                    break
         finally:
             stopper.cancel()
             everything = [*tasks, *self.tasks]

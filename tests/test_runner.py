@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,24 @@ async def test_live_metrics_count_every_request_and_token(sim_server: ServerProc
     assert value("loadgen_output_tokens_total", {"target": "sim"}) == 7 * 8
     assert value("loadgen_time_to_first_token_seconds_count", {"target": "sim"}) == 7
     assert value("loadgen_requests_in_flight", {"target": "sim"}) == 0
+
+
+async def test_waiting_for_the_last_requests_does_not_spin(
+    sim_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One worker is done at once, the other streams 16 tokens: waiting for it must sleep, not re-poll
+    # a set holding the finished worker (a busy loop that took a core from the servers under test).
+    calls = 0
+    wait = asyncio.wait
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await wait(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "wait", counted)
+    prompts = [Prompt(text="short", output_tokens=1), Prompt(text="long", output_tokens=16)]
+    load = LoadSpec(mode="closed", concurrency=2, num_requests=2)
+    result = await run_level(target(sim_server), prompts, load, RequestOptions(), MemorySink())
+    assert [r.output_tokens for r in sorted(result.measured, key=lambda r: r.index)] == [1, 16]
+    assert calls <= 4, f"asyncio.wait was called {calls} times while one request was in flight"
