@@ -20,7 +20,12 @@ the headline is the median over rounds of the ratio within a round, with through
 Beside it, ms per decoding step on both sides: the direct call's time over its steps, and the median
 step of the batches the server's generate loop ran in each wave (its `/batches` record, saved under
 the log folder). A server whose generate loop steps as fast as the direct call but whose window is
-longer loses its time delivering tokens (HTTP, detokenizing, SSE), not decoding them.
+longer loses its time delivering tokens (HTTP, detokenizing, SSE), not decoding them. And the number
+of `generate` calls the server made for each wave: a wave that reached the server over longer than
+the batch fill wait (`--max-wait-ms`) ran as two batches, one after the other, and then the window
+measures batch forming, not per-step cost (on an H100 at batch 256 that halved the figure,
+docs/results/gpu-h100-2026-12-05-hf-overhead). A full batch starts at once, so the default wait is
+long: 2 s.
 
     python -m benchmarks.hf_overhead [--batch-sizes 1,4,8,16,32] [--input-len 64] [--output-len 64]
     python -m benchmarks.hf_overhead --device cuda --random-weights --model-dir DIR_OF_LLAMA_1B_SHAPE
@@ -98,6 +103,15 @@ class Row:
     """Each wave's decode ms per step as the server's generate loop saw it (the median step of the
     batch records it ran, `/batches`): beside `direct_step_ms` it tells a slow `generate` loop from a
     slow delivery of its tokens (HTTP, detokenizing, SSE), which only the window shows."""
+    server_batches: list[int | None] = field(default_factory=list)
+    """`generate` calls the server made for each wave. More than one: the wave reached the server
+    over longer than `--max-wait-ms`, its batch closed before the last requests came and they ran in
+    a second call, so the window measures batch forming, not the server's cost per step."""
+
+    @property
+    def split_waves(self) -> int:
+        """Waves the server ran as more than one batch."""
+        return sum(1 for b in self.server_batches if b is not None and b > 1)
 
 
 def summarize(
@@ -107,6 +121,7 @@ def summarize(
     waves: list[ServerRun],
     driver: str,
     server_step_ms: list[float | None] | None = None,
+    server_batches: list[int | None] | None = None,
 ) -> Row:
     """The row of one batch size from its rounds."""
     expected = batch_size * output_len
@@ -128,13 +143,17 @@ def summarize(
         driver,
         [c / output_len * 1e3 for c in calls],
         list(server_step_ms or []),
+        list(server_batches or []),
     )
 
 
-def server_step_ms(batches: BatchCollector, label: str) -> float | None:
-    """The median decode ms/step of the batches the server ran since the last look (None: none)."""
+def server_batches(batches: BatchCollector, label: str) -> tuple[float | None, int | None]:
+    """The median decode ms/step of the batches the server ran since the last look, and how many
+    there were (None, None: the server keeps no batch records)."""
     seen = batches.collect("hf", label)
-    return None if seen is None else seen.get("decode_step_ms_p50")
+    if seen is None:
+        return None, None
+    return seen.get("decode_step_ms_p50"), int(seen.get("batches", 0))
 
 
 # --- prompts -------------------------------------------------------------------------------------
@@ -385,10 +404,11 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
             batches = BatchCollector([Target("hf", url, MODEL_NAME)], log_dir)
             direct.once()  # warm-up, both sides
             drive(url, prompts, setup)
-            server_step_ms(batches, f"b{batch_size}-warmup")
+            server_batches(batches, f"b{batch_size}-warmup")
             calls: list[float] = []
             waves: list[ServerRun] = []
             steps: list[float | None] = []
+            formed: list[int | None] = []
             for round_index in range(setup.rounds):
                 if round_index % 2:  # alternate which side goes first
                     waves.append(drive(url, prompts, setup))
@@ -396,13 +416,16 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
                 else:
                     calls.append(direct.once())
                     waves.append(drive(url, prompts, setup))
-                steps.append(server_step_ms(batches, f"b{batch_size}-round{round_index + 1}"))
-        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver, steps))
+                step_ms, count = server_batches(batches, f"b{batch_size}-round{round_index + 1}")
+                steps.append(step_ms)
+                formed.append(count)
+        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver, steps, formed))
         row = rows[-1]
         print(
             f"batch {batch_size:>3}: direct {row.direct_tok_s:9.1f} tok/s  "
             f"server {row.server_tok_s:9.1f} tok/s  ratio {row.ratio:6.1%} "
-            f"(rounds {row.ratio_low:.0%}-{row.ratio_high:.0%})  failed {row.server_failed}",
+            f"(rounds {row.ratio_low:.0%}-{row.ratio_high:.0%})  failed {row.server_failed}  "
+            f"split waves {row.split_waves}",
             flush=True,
         )
     return rows
@@ -444,8 +467,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-wait-ms",
         type=float,
-        default=50.0,
-        help="the server's batch fill wait (a full batch starts at once)",
+        default=2000.0,
+        help=(
+            "the server's batch fill wait; a full batch starts at once, so a long wait costs nothing "
+            "and lets a wave that reaches the server over tens of ms form one batch"
+        ),
     )
     parser.add_argument("--driver", choices=("auto", "loadgen", "httpx"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
@@ -496,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "per-round range",
                 "direct ms/step",
                 "server generate ms/step",
+                "server batches per wave",
             ],
             [
                 [
@@ -506,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{r.ratio_low:.0%}-{r.ratio_high:.0%}",
                     ", ".join(f"{v:.1f}" for v in r.direct_step_ms),
                     ", ".join("-" if v is None else f"{v:.1f}" for v in r.server_step_ms),
+                    ", ".join("-" if v is None else str(v) for v in r.server_batches),
                 ]
                 for r in rows
             ],
@@ -514,7 +542,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     setup_dict = {**asdict(setup), "model_dir": str(setup.model_dir)}
     path = write_result(
         "hf_overhead",
-        {"setup": setup_dict, "environment": environment(setup), "rows": [asdict(r) for r in rows]},
+        {
+            "setup": setup_dict,
+            "environment": environment(setup),
+            "rows": [{**asdict(r), "split_waves": r.split_waves} for r in rows],
+        },
     )
     print(f"wrote {path}")
 

@@ -6,19 +6,20 @@ from typing import Any
 
 import pytest
 
-from benchmarks.hf_overhead import ServerRun, server_step_ms, summarize
+from benchmarks.hf_overhead import ServerRun, server_batches, summarize
 
 
 def test_a_row_holds_the_median_ratio_and_both_sides_step_times() -> None:
     # batch 4 x 10 tokens = 40 tokens; direct calls of 0.2 s and 0.4 s (200 and 100 tok/s)
     waves = [ServerRun(tokens=40, window_s=0.4, failed=0), ServerRun(tokens=40, window_s=0.4, failed=0)]
-    row = summarize(4, 10, [0.2, 0.4], waves, "test", [15.0, None])
+    row = summarize(4, 10, [0.2, 0.4], waves, "test", [15.0, None], [1, 2])
     assert row.direct_tok_s == pytest.approx(150.0)
     assert row.server_tok_s == pytest.approx(100.0)
     assert (row.ratio_low, row.ratio_high) == (pytest.approx(0.5), pytest.approx(1.0))
     assert row.direct_step_ms == [pytest.approx(20.0), pytest.approx(40.0)]
     assert row.server_step_ms == [15.0, None]
     assert row.server_failed == 0
+    assert row.server_batches == [1, 2] and row.split_waves == 1
 
 
 def test_a_wave_short_of_tokens_counts_as_failed() -> None:
@@ -36,9 +37,9 @@ class _Batches:
         return self.digest
 
 
-def test_the_server_side_step_is_the_batch_records_median() -> None:
-    batches = _Batches({"batches": 1, "decode_step_ms_p50": 12.5})
-    assert server_step_ms(batches, "b4-round1") == 12.5  # type: ignore[arg-type]
+def test_the_server_side_step_is_the_batch_records_median_and_count() -> None:
+    batches = _Batches({"batches": 2, "decode_step_ms_p50": 12.5})
+    assert server_batches(batches, "b4-round1") == (12.5, 2)  # type: ignore[arg-type]
     assert batches.labels == ["hf:b4-round1"]
-    assert server_step_ms(_Batches(None), "b4-round2") is None  # type: ignore[arg-type]
-    assert server_step_ms(_Batches({"batches": 0}), "b4-round3") is None  # type: ignore[arg-type]
+    assert server_batches(_Batches(None), "b4-round2") == (None, None)  # type: ignore[arg-type]
+    assert server_batches(_Batches({"batches": 0}), "b4-round3") == (None, 0)  # type: ignore[arg-type]

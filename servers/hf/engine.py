@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -72,6 +73,21 @@ def _engine_main(settings: ServerSettings, commands: Connection, events: Connect
     except (ModelLoadError, RuntimeError, OSError, ValueError) as exc:
         events.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    serve_batches(loaded, runner, warmup, commands, events)
+
+
+def serve_batches(
+    loaded: LoadedModel,
+    runner: GenerateRunner,
+    warmup: WarmupReport | None,
+    commands: Connection,
+    events: Connection,
+) -> None:
+    """Report ready, then run the batches `commands` brings until the HTTP process stops or goes away.
+
+    The engine process's loop after loading; `benchmarks.hf_http_ceiling` runs it over a paced
+    stand-in for the model, to measure the HTTP side alone.
+    """
     info = EngineInfo(
         str(loaded.device),
         str(loaded.dtype).removeprefix("torch."),
@@ -125,6 +141,11 @@ def _engine_main(settings: ServerSettings, commands: Connection, events: Connect
     sender.join(timeout=STOP_TIMEOUT_S)
 
 
+EngineMain = Callable[[ServerSettings, Connection, Connection], None]
+"""What the engine process runs: `_engine_main`, or a benchmark's stand-in (a module-level function,
+so that the spawned process can import it)."""
+
+
 class EngineStartError(RuntimeError):
     """The engine process could not load the model or died while starting."""
 
@@ -132,12 +153,12 @@ class EngineStartError(RuntimeError):
 class RemoteRunner:
     """A `BatchRunner` whose `generate` calls run in the engine process."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, engine_main: EngineMain | None = None) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
         self._commands, engine_commands = context.Pipe(duplex=False)[::-1]
         engine_events, self._events = context.Pipe(duplex=False)[::-1]
         self._process = context.Process(
-            target=_engine_main,
+            target=engine_main or _engine_main,
             args=(settings, engine_commands, engine_events),
             name="hf-engine",
             daemon=True,

@@ -15,7 +15,7 @@ import uvicorn
 
 from servers.hf.app import create_app
 from servers.hf.batcher import BatchRunner
-from servers.hf.engine import RemoteRunner, run_warmup
+from servers.hf.engine import EngineMain, RemoteRunner, run_warmup
 from servers.hf.loading import LoadedModel, load_model, resolve_device
 from servers.hf.runner import GenerateRunner
 from servers.hf.settings import ServerSettings
@@ -24,8 +24,9 @@ from servers.hf.warmup import WarmupReport
 log = logging.getLogger("servers.hf")
 
 
-def run(settings: ServerSettings, *, access_log: bool = False) -> None:
-    """Load the model and serve until a shutdown signal."""
+def run(settings: ServerSettings, *, access_log: bool = False, engine_main: EngineMain | None = None) -> None:
+    """Load the model and serve until a shutdown signal; `engine_main` replaces what the engine
+    process runs (with `--engine process`; a benchmark's paced stand-in for the model)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.gil_switch_interval_ms is not None:
         sys.setswitchinterval(settings.gil_switch_interval_ms / 1e3)
@@ -35,7 +36,7 @@ def run(settings: ServerSettings, *, access_log: bool = False) -> None:
     loaded: LoadedModel
     warmup: WarmupReport | None
     if engine == "process":
-        remote = runner = RemoteRunner(settings)
+        remote = runner = RemoteRunner(settings, engine_main)
         loaded, warmup = remote.loaded_model(settings), remote.warmup
         log.info("generate runs in engine process %s", remote.pid)
     else:
