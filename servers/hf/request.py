@@ -28,6 +28,9 @@ class Finish:
     """The stop string or stop token id that ended it (None for EOS and length)."""
     completion_tokens: int
 
+    def __reduce__(self) -> tuple[type[Finish], tuple[str, str | int | None, int]]:
+        return Finish, (self.reason, self.stop_reason, self.completion_tokens)
+
 
 @dataclass(slots=True, frozen=True)
 class StepEvent:
@@ -37,6 +40,12 @@ class StepEvent:
     new_tokens: int
     token_time_ns: int
     finish: Finish | None = None
+
+    def __reduce__(self) -> tuple[type[StepEvent], tuple[str, int, int, Finish | None]]:
+        # Every row's event of every step crosses the engine pipe: a frozen slotted dataclass
+        # pickles through `__setstate__`, which looks up its fields per object (1.6 us to pickle and
+        # 1.5 us to unpickle an event, against 0.4 and 0.6 us through the constructor).
+        return StepEvent, (self.text, self.new_tokens, self.token_time_ns, self.finish)
 
 
 @dataclass(slots=True, frozen=True)
