@@ -108,6 +108,24 @@ class Row:
     over longer than `--max-wait-ms`, its batch closed before the last requests came and they ran in
     a second call, so the window measures batch forming, not the server's cost per step."""
 
+    server_generate_s: list[float | None] = field(default_factory=list)
+    """Each wave's time inside the server's `generate` calls (its batch records' durations). The
+    round's direct call over it is the share of `generate`'s speed the server's generate loop kept
+    (its per-step hook, the engine pipe); it over the window, the share the HTTP side kept
+    (requests arriving, the first and last bytes)."""
+
+    @property
+    def generate_share(self) -> float | None:
+        """Median over rounds of direct call time / the server's generate time."""
+        pairs = [c / g for c, g in zip(self.direct_call_s, self.server_generate_s, strict=False) if g]
+        return statistics.median(pairs) if pairs else None
+
+    @property
+    def delivery_share(self) -> float | None:
+        """Median over rounds of the server's generate time / the wave's window."""
+        pairs = [g / w for g, w in zip(self.server_generate_s, self.server_window_s, strict=False) if g and w]
+        return statistics.median(pairs) if pairs else None
+
     @property
     def split_waves(self) -> int:
         """Waves the server ran as more than one batch."""
@@ -122,6 +140,7 @@ def summarize(
     driver: str,
     server_step_ms: list[float | None] | None = None,
     server_batches: list[int | None] | None = None,
+    server_generate_s: list[float | None] | None = None,
 ) -> Row:
     """The row of one batch size from its rounds."""
     expected = batch_size * output_len
@@ -144,16 +163,17 @@ def summarize(
         [c / output_len * 1e3 for c in calls],
         list(server_step_ms or []),
         list(server_batches or []),
+        list(server_generate_s or []),
     )
 
 
-def server_batches(batches: BatchCollector, label: str) -> tuple[float | None, int | None]:
-    """The median decode ms/step of the batches the server ran since the last look, and how many
-    there were (None, None: the server keeps no batch records)."""
+def server_batches(batches: BatchCollector, label: str) -> tuple[float | None, int | None, float | None]:
+    """Of the batches the server ran since the last look: the median decode ms/step, how many there
+    were, and their `generate` time in all (None each: the server keeps no batch records)."""
     seen = batches.collect("hf", label)
     if seen is None:
-        return None, None
-    return seen.get("decode_step_ms_p50"), int(seen.get("batches", 0))
+        return None, None, None
+    return seen.get("decode_step_ms_p50"), int(seen.get("batches", 0)), seen.get("generate_s_total")
 
 
 # --- prompts -------------------------------------------------------------------------------------
@@ -409,6 +429,7 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
             waves: list[ServerRun] = []
             steps: list[float | None] = []
             formed: list[int | None] = []
+            generating: list[float | None] = []
             for round_index in range(setup.rounds):
                 if round_index % 2:  # alternate which side goes first
                     waves.append(drive(url, prompts, setup))
@@ -416,10 +437,11 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
                 else:
                     calls.append(direct.once())
                     waves.append(drive(url, prompts, setup))
-                step_ms, count = server_batches(batches, f"b{batch_size}-round{round_index + 1}")
+                step_ms, count, generate_s = server_batches(batches, f"b{batch_size}-round{round_index + 1}")
                 steps.append(step_ms)
                 formed.append(count)
-        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver, steps, formed))
+                generating.append(generate_s)
+        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver, steps, formed, generating))
         row = rows[-1]
         print(
             f"batch {batch_size:>3}: direct {row.direct_tok_s:9.1f} tok/s  "
@@ -523,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "direct ms/step",
                 "server generate ms/step",
                 "server batches per wave",
+                "generate loop / direct",
+                "HTTP side",
             ],
             [
                 [
@@ -534,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     ", ".join(f"{v:.1f}" for v in r.direct_step_ms),
                     ", ".join("-" if v is None else f"{v:.1f}" for v in r.server_step_ms),
                     ", ".join("-" if v is None else str(v) for v in r.server_batches),
+                    "-" if r.generate_share is None else f"{r.generate_share:.1%}",
+                    "-" if r.delivery_share is None else f"{r.delivery_share:.1%}",
                 ]
                 for r in rows
             ],
@@ -545,7 +571,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         {
             "setup": setup_dict,
             "environment": environment(setup),
-            "rows": [{**asdict(r), "split_waves": r.split_waves} for r in rows],
+            "rows": [
+                {
+                    **asdict(r),
+                    "split_waves": r.split_waves,
+                    "generate_share": r.generate_share,
+                    "delivery_share": r.delivery_share,
+                }
+                for r in rows
+            ],
         },
     )
     print(f"wrote {path}")

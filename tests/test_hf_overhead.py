@@ -12,7 +12,7 @@ from benchmarks.hf_overhead import ServerRun, server_batches, summarize
 def test_a_row_holds_the_median_ratio_and_both_sides_step_times() -> None:
     # batch 4 x 10 tokens = 40 tokens; direct calls of 0.2 s and 0.4 s (200 and 100 tok/s)
     waves = [ServerRun(tokens=40, window_s=0.4, failed=0), ServerRun(tokens=40, window_s=0.4, failed=0)]
-    row = summarize(4, 10, [0.2, 0.4], waves, "test", [15.0, None], [1, 2])
+    row = summarize(4, 10, [0.2, 0.4], waves, "test", [15.0, None], [1, 2], [0.25, None])
     assert row.direct_tok_s == pytest.approx(150.0)
     assert row.server_tok_s == pytest.approx(100.0)
     assert (row.ratio_low, row.ratio_high) == (pytest.approx(0.5), pytest.approx(1.0))
@@ -20,6 +20,9 @@ def test_a_row_holds_the_median_ratio_and_both_sides_step_times() -> None:
     assert row.server_step_ms == [15.0, None]
     assert row.server_failed == 0
     assert row.server_batches == [1, 2] and row.split_waves == 1
+    # round 1: direct 0.2 s / generate 0.25 s = 80%; generate 0.25 s / window 0.4 s = 62.5%
+    assert row.generate_share == pytest.approx(0.8)
+    assert row.delivery_share == pytest.approx(0.625)
 
 
 def test_a_wave_short_of_tokens_counts_as_failed() -> None:
@@ -38,8 +41,8 @@ class _Batches:
 
 
 def test_the_server_side_step_is_the_batch_records_median_and_count() -> None:
-    batches = _Batches({"batches": 2, "decode_step_ms_p50": 12.5})
-    assert server_batches(batches, "b4-round1") == (12.5, 2)  # type: ignore[arg-type]
+    batches = _Batches({"batches": 2, "decode_step_ms_p50": 12.5, "generate_s_total": 3.0})
+    assert server_batches(batches, "b4-round1") == (12.5, 2, 3.0)  # type: ignore[arg-type]
     assert batches.labels == ["hf:b4-round1"]
-    assert server_batches(_Batches(None), "b4-round2") == (None, None)  # type: ignore[arg-type]
-    assert server_batches(_Batches({"batches": 0}), "b4-round3") == (None, 0)  # type: ignore[arg-type]
+    assert server_batches(_Batches(None), "b4-round2") == (None, None, None)  # type: ignore[arg-type]
+    assert server_batches(_Batches({"batches": 0}), "b4-round3") == (None, 0, None)  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ def digest(batches: Sequence[Mapping[str, Any]], max_batch_size: int | None) -> 
         "padding_mean": statistics.fmean(float(b["padding_fraction"]) for b in batches),
         "decode_step_ms_p50": statistics.median(steps_ms) if steps_ms else None,
         "decode_step_ms_max": max(worst_ms) if worst_ms else None,
+        "generate_s_total": sum(float(b.get("duration_s") or 0.0) for b in batches),
         "failed": sum(1 for b in batches if b.get("failed")),
     }
 
