@@ -107,12 +107,14 @@ class Row:
     """`generate` calls the server made for each wave. More than one: the wave reached the server
     over longer than `--max-wait-ms`, its batch closed before the last requests came and they ran in
     a second call, so the window measures batch forming, not the server's cost per step."""
-
     server_generate_s: list[float | None] = field(default_factory=list)
     """Each wave's time inside the server's `generate` calls (its batch records' durations). The
     round's direct call over it is the share of `generate`'s speed the server's generate loop kept
     (its per-step hook, the engine pipe); it over the window, the share the HTTP side kept
     (requests arriving, the first and last bytes)."""
+    direct_decode_step_ms: list[float | None] = field(default_factory=list)
+    """Each round's direct call's median decode step (prefill apart, `StepClock`): like for like
+    with `server_step_ms`."""
 
     @property
     def generate_share(self) -> float | None:
@@ -141,6 +143,7 @@ def summarize(
     server_step_ms: list[float | None] | None = None,
     server_batches: list[int | None] | None = None,
     server_generate_s: list[float | None] | None = None,
+    direct_decode_step_ms: list[float | None] | None = None,
 ) -> Row:
     """The row of one batch size from its rounds."""
     expected = batch_size * output_len
@@ -164,6 +167,7 @@ def summarize(
         list(server_step_ms or []),
         list(server_batches or []),
         list(server_generate_s or []),
+        list(direct_decode_step_ms or []),
     )
 
 
@@ -229,6 +233,33 @@ def load_direct(setup: Setup) -> Any:
     )
 
 
+class StepClock:
+    """A stopping criterion that never stops a row and notes when each step's tokens were seen.
+
+    transformers calls it once per step, as it calls the server's own per-step hook, so the gaps
+    between its stamps are the direct call's decode steps, measured like the server's batch records
+    (prefill, the first stamp, apart).
+    """
+
+    def __init__(self) -> None:
+        self.stamps_ns: list[int] = []
+        self._never: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        """Note the time; return "not done" for every row."""
+        import torch
+
+        self.stamps_ns.append(time.perf_counter_ns())
+        if self._never is None or self._never.shape[0] != input_ids.shape[0]:
+            self._never = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        return self._never
+
+    def median_step_ms(self) -> float | None:
+        """Median gap between successive steps, in ms (None: fewer than two steps)."""
+        gaps = [(b - a) / 1e6 for a, b in zip(self.stamps_ns, self.stamps_ns[1:], strict=False)]
+        return statistics.median(gaps) if gaps else None
+
+
 class DirectGenerate:
     """Times `model.generate` on one batch, as the server would run it (greedy, no EOS, fixed length)."""
 
@@ -250,6 +281,8 @@ class DirectGenerate:
             max_new_tokens=setup.output_len,
             use_cache=True,
         )
+        self.decode_step_ms: list[float | None] = []
+        """Each timed call's median decode step (`StepClock`), in call order."""
 
     def once(self) -> float:
         """Seconds for one `generate` call on the batch."""
@@ -258,15 +291,22 @@ class DirectGenerate:
         cuda = self._loaded.device.type == "cuda"
         if cuda:
             torch.cuda.synchronize()
+        from transformers import StoppingCriteriaList
+
+        clock = StepClock()
         start = time.perf_counter()
         with torch.inference_mode():
             out = self._loaded.model.generate(
-                input_ids=self._input_ids, attention_mask=self._mask, generation_config=self._config
+                input_ids=self._input_ids,
+                attention_mask=self._mask,
+                generation_config=self._config,
+                stopping_criteria=StoppingCriteriaList([clock]),
             )
         if cuda:
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
         assert out.shape[1] - self._input_ids.shape[1] == self._output_len
+        self.decode_step_ms.append(clock.median_step_ms())
         return elapsed
 
 
@@ -423,6 +463,7 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
         with hf_server(setup, batch_size, log_dir / f"hf-server-b{batch_size}.log") as url:
             batches = BatchCollector([Target("hf", url, MODEL_NAME)], log_dir)
             direct.once()  # warm-up, both sides
+            direct.decode_step_ms.clear()
             drive(url, prompts, setup)
             server_batches(batches, f"b{batch_size}-warmup")
             calls: list[float] = []
@@ -441,7 +482,19 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
                 steps.append(step_ms)
                 formed.append(count)
                 generating.append(generate_s)
-        rows.append(summarize(batch_size, setup.output_len, calls, waves, driver, steps, formed, generating))
+        rows.append(
+            summarize(
+                batch_size,
+                setup.output_len,
+                calls,
+                waves,
+                driver,
+                steps,
+                formed,
+                generating,
+                direct.decode_step_ms,
+            )
+        )
         row = rows[-1]
         print(
             f"batch {batch_size:>3}: direct {row.direct_tok_s:9.1f} tok/s  "
@@ -543,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "server/direct",
                 "per-round range",
                 "direct ms/step",
+                "direct decode ms/step",
                 "server generate ms/step",
                 "server batches per wave",
                 "generate loop / direct",
@@ -556,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{r.ratio:.1%}",
                     f"{r.ratio_low:.0%}-{r.ratio_high:.0%}",
                     ", ".join(f"{v:.1f}" for v in r.direct_step_ms),
+                    ", ".join("-" if v is None else f"{v:.1f}" for v in r.direct_decode_step_ms),
                     ", ".join("-" if v is None else f"{v:.1f}" for v in r.server_step_ms),
                     ", ".join("-" if v is None else str(v) for v in r.server_batches),
                     "-" if r.generate_share is None else f"{r.generate_share:.1%}",

@@ -46,3 +46,22 @@ def test_the_server_side_step_is_the_batch_records_median_and_count() -> None:
     assert batches.labels == ["hf:b4-round1"]
     assert server_batches(_Batches(None), "b4-round2") == (None, None, None)  # type: ignore[arg-type]
     assert server_batches(_Batches({"batches": 0}), "b4-round3") == (None, 0, None)  # type: ignore[arg-type]
+
+
+def test_the_step_clock_stops_no_row_and_times_the_gaps_between_steps() -> None:
+    import torch
+
+    from benchmarks.hf_overhead import StepClock
+
+    clock = StepClock()
+    assert clock.median_step_ms() is None
+    for _ in range(3):
+        done = clock(torch.zeros((4, 7), dtype=torch.long), None)
+        assert done.shape == (4,) and not bool(done.any())
+    clock.stamps_ns[:] = [0, 10_000_000, 30_000_000]  # gaps of 10 and 20 ms
+    assert clock.median_step_ms() == pytest.approx(15.0)
+
+
+def test_a_row_keeps_the_direct_decode_steps_beside_the_servers() -> None:
+    row = summarize(1, 4, [0.1], [ServerRun(4, 0.1, 0)], "test", [9.0], [1], [0.09], [8.5])
+    assert row.direct_decode_step_ms == [8.5] and row.server_step_ms == [9.0]
