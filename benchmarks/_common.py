@@ -27,6 +27,19 @@ OUT_DIR = REPO / "results" / "benchmarks"
 RT_PRIORITY = 10
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process and its reaped children, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[11..14] = utime, stime, cutime, cstime (field 14..17 of proc(5), after pid and comm)
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK
+
+
 def pin_self(core: int | None, nice: int = 0, realtime: bool = False) -> None:
     """Pin this process to one core (None: leave it); raise its priority (`nice`, or SCHED_FIFO; root)."""
     if core is not None:

@@ -32,6 +32,7 @@ from benchmarks._common import (
     REPO,
     clear_truth,
     fetch_truth,
+    proc_cpu_s,
     sim_server,
     table,
     vllm_bench_serve_command,
@@ -39,19 +40,8 @@ from benchmarks._common import (
 )
 from servers.vllm import launch
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 OUTPUT_TOKENS = 256
 DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
-
-
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process and its reaped children, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    # fields[11..14] = utime, stime, cutime, cstime (field 14..17 of proc(5), after pid and comm)
-    return sum(int(x) for x in fields[11:15]) / CLK_TCK
 
 
 class CpuSampler(threading.Thread):

@@ -41,8 +41,9 @@ from typing import Any
 import httpx
 import torch
 
-from benchmarks._common import REPO, machine, table, write_result
+from benchmarks._common import REPO, machine, proc_cpu_s, table, write_result
 from benchmarks.hf_overhead import MODEL_NAME, Setup, exact_length_prompts, wave_with_loadgen
+from benchmarks.hf_step_cost import TEXT
 from loadgen.compare.server_batches import BatchCollector
 from loadgen.launcher import free_port, start_process, wait_healthy
 from loadgen.run_config import Target
@@ -50,11 +51,6 @@ from servers.vllm import launch
 
 DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
 STEP_ENV = "SERVEBENCH_PACED_STEP_MS"
-TEXT = (
-    "The quick brown fox jumps over the lazy dog while the server streams tokens to many clients. "
-    "Naïve café owners in São Paulo serve crème brûlée; 東京の天気は晴れです。 Emoji 🙂🎉 appear too. "
-    "Throughput, latency and time to first token are measured for every request, then summarised. "
-)
 
 
 class PacedModel:
@@ -130,9 +126,11 @@ class Wave:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of server process `pid` so far (`proc_cpu_s`); an error if it has gone."""
+    used = proc_cpu_s(pid)
+    if used is None:
+        raise RuntimeError(f"server process {pid} has gone; see the logs in results/benchmarks/")
+    return used
 
 
 @contextmanager
@@ -158,18 +156,18 @@ def measure(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for batch_size in args.batch_sizes:
         setup = Setup(
-            args.model_dir,
-            "cpu",
-            "auto",
-            True,
-            None,
-            "auto",
-            args.input_len,
-            args.output_len,
-            args.rounds,
-            args.max_wait_ms,
-            args.seed,
-            None,
+            model_dir=args.model_dir,
+            device="cpu",
+            dtype="auto",
+            random_weights=True,
+            attn_implementation=None,
+            sdpa_backend="auto",
+            input_len=args.input_len,
+            output_len=args.output_len,
+            rounds=args.rounds,
+            max_wait_ms=args.max_wait_ms,
+            seed=args.seed,
+            threads=None,
         )
         prompts = exact_length_prompts(tokenizer, batch_size, args.input_len, args.seed + batch_size)
         with paced_server(

@@ -244,13 +244,14 @@ class StepClock:
     def __init__(self) -> None:
         self.stamps_ns: list[int] = []
         self._never: Any = None
+        """All-False, one per row: made at the first step (a `generate` call keeps its batch size)."""
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         """Note the time; return "not done" for every row."""
         import torch
 
         self.stamps_ns.append(time.perf_counter_ns())
-        if self._never is None or self._never.shape[0] != input_ids.shape[0]:
+        if self._never is None:
             self._never = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         return self._never
 
@@ -287,12 +288,11 @@ class DirectGenerate:
     def once(self) -> float:
         """Seconds for one `generate` call on the batch."""
         import torch
+        from transformers import StoppingCriteriaList
 
         cuda = self._loaded.device.type == "cuda"
         if cuda:
             torch.cuda.synchronize()
-        from transformers import StoppingCriteriaList
-
         clock = StepClock()
         start = time.perf_counter()
         with torch.inference_mode():
