@@ -49,6 +49,7 @@ TEST_ENV = {
     "VLLM_MAX_NUM_SEQS": "128",
     "HF_MAX_BATCH_SIZE": "16",
     "HF_MAX_WAIT_MS": "5",
+    "HF_BURST_GAP_MS": "3",
 }
 
 
@@ -225,14 +226,18 @@ def test_vllm_cpu_command_and_environment_are_the_launch_configuration(config: d
 
 def test_hf_server_cpu_command_is_the_launch_configuration(config: dict[str, Any]) -> None:
     svc = config["services"]["hf-server-cpu"]
-    argv = HfLaunch(CPU_SETTINGS, port=8001, host="0.0.0.0", max_batch_size=16, max_wait_ms=5).argv()
+    argv = HfLaunch(
+        CPU_SETTINGS, port=8001, host="0.0.0.0", max_batch_size=16, max_wait_ms=5, burst_gap_ms=3
+    ).argv()
     assert parsed_args(svc["command"]) == parsed_args(argv[3:])
     assert "deploy" not in svc
 
 
 def test_hf_server_command_is_the_launch_configuration(config: dict[str, Any]) -> None:
     svc = config["services"]["hf-server"]
-    argv = HfLaunch(LAUNCH_SETTINGS, port=8001, host="0.0.0.0", max_batch_size=16, max_wait_ms=5).argv()
+    argv = HfLaunch(
+        LAUNCH_SETTINGS, port=8001, host="0.0.0.0", max_batch_size=16, max_wait_ms=5, burst_gap_ms=3
+    ).argv()
     assert argv[1:4] == ["-m", "servers.hf", "serve"]
     assert parsed_args(svc["command"]) == parsed_args(argv[3:])
 

@@ -128,6 +128,7 @@ def _servers(
         port=free_port(),
         max_batch_size=launch.hf_max_batch_size,
         max_wait_ms=launch.hf_max_wait_ms,
+        burst_gap_ms=launch.hf_burst_gap_ms,
         gpu_memory_gib=budget,
     )
     log_dir = run_dir / "logs"

@@ -31,6 +31,7 @@ def config_blocks(data: ReportData) -> list[Block]:
             "dtype",
             "max_batch_size",
             "max_wait_ms",
+            "burst_gap_ms",
             "max_queue",
             "batching",
             "sampling",
@@ -76,6 +77,7 @@ LAUNCH_FLAGS = (
     "--gpu-memory-utilization",
     "--max-batch-size",
     "--max-wait-ms",
+    "--burst-gap-ms",
 )
 
 

@@ -31,6 +31,7 @@ class LaunchSettings:
     gpu_memory_gib: float | None = option(t.GPU_MEMORY_GIB)
     hf_max_batch_size: int = option(t.HF_MAX_BATCH_SIZE)
     hf_max_wait_ms: float = option(t.HF_MAX_WAIT_MS)
+    hf_burst_gap_ms: float = option(t.HF_BURST_GAP_MS)
     start_timeout: float = option(t.START_TIMEOUT)
 
 

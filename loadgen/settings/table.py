@@ -327,6 +327,12 @@ GPU_MEMORY_GIB = spec(
 )
 HF_MAX_BATCH_SIZE = spec("--hf-max-batch-size", type=click.IntRange(min=1), default=32)
 HF_MAX_WAIT_MS = spec("--hf-max-wait-ms", type=click.FloatRange(min=0), default=10.0)
+HF_BURST_GAP_MS = spec(
+    "--hf-burst-gap-ms",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    help="The HF server's --burst-gap-ms: a batch still receiving a burst keeps filling until this gap.",
+)
 START_TIMEOUT = spec(
     "--start-timeout",
     type=click.FloatRange(min=1),

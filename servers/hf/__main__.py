@@ -45,9 +45,11 @@ def _warmup_sizes(value: str, max_batch_size: int) -> tuple[int, ...] | None:
     return sizes
 
 
-def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> BatchingSettings:
+def _batching(
+    max_batch_size: int, max_wait_ms: float, max_queue: int, burst_gap_ms: float
+) -> BatchingSettings:
     try:
-        return BatchingSettings(max_batch_size, max_wait_ms, max_queue)
+        return BatchingSettings(max_batch_size, max_wait_ms, max_queue, burst_gap_ms)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -157,6 +159,16 @@ def _batching(max_batch_size: int, max_wait_ms: float, max_queue: int) -> Batchi
     ),
 )
 @click.option(
+    "--burst-gap-ms",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help=(
+        "If requests are still arriving when --max-wait-ms runs out, keep filling the batch until "
+        "none has arrived for this long (or it is full), so a burst forms one batch; 0: off."
+    ),
+)
+@click.option(
     "--max-queue",
     type=click.IntRange(min=1),
     default=256,
@@ -192,6 +204,7 @@ def serve(
     api_key: str | None,
     max_batch_size: int,
     max_wait_ms: float,
+    burst_gap_ms: float,
     max_queue: int,
     shutdown_timeout: float,
     access_log: bool,
@@ -232,7 +245,7 @@ def serve(
         random_weights=random_weights,
         max_model_len=max_model_len,
         api_key=api_key,
-        batching=_batching(max_batch_size, max_wait_ms, max_queue),
+        batching=_batching(max_batch_size, max_wait_ms, max_queue, burst_gap_ms),
         max_n=max_n,
         max_body_bytes=max_body_bytes,
         shutdown_timeout_s=shutdown_timeout,

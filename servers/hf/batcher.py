@@ -2,10 +2,14 @@
 
 The loop takes up to `max_batch_size` waiting requests, holding the batch open until it is full or
 `max_wait_ms` has passed since its first request arrived (or, if that request had to wait for the
-previous batch to end, since the loop got to it), then runs the batch in a worker thread and
-waits for it to end before forming the next one: requests that arrive meanwhile wait (nothing joins a
-running batch). The worker thread's per-step events come back through `call_soon_threadsafe`, one call
-per step, and are handed to each request's own event queue and to the metrics.
+previous batch to end, since the loop got to it). If requests are still arriving when that window
+ends, the batch keeps filling until `burst_gap_ms` pass without an arrival: a burst that takes longer
+than the window to arrive (256 clients resending at once take 50-85 ms to reach the server) forms one
+batch, not a batch of its first part and a second `generate` call that waits for the first. The batch
+then runs in a worker thread and the loop waits for it to end before forming the next one: requests
+that arrive meanwhile wait (nothing joins a running batch). The worker thread's per-step events come
+back through `call_soon_threadsafe`, one call per step, and are handed to each request's own event
+queue and to the metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from servers.hf.settings import BatchingSettings
 from servers.hf.stepper import Publish
 
 log = logging.getLogger("servers.hf")
+
+LATE_WAKEUP_NS = 1_000_000
+"""A fill timer that fires later than this found the event loop busy: the quiet it waited for is void."""
 
 
 class QueueFullError(Exception):
@@ -143,15 +150,30 @@ class Batcher:
         # requests, still arriving, into a batch of its first few and a whole extra `generate` call.
         window_start_ns = max(self._queue[0].arrival_ns, formed_from)
         deadline_ns = window_start_ns + int(settings.max_wait_ms * 1e6)
+        gap_ns = int(settings.burst_gap_ms * 1e6)
+        # However long a burst goes on, the batch closes by then: at most one gap per row it can hold.
+        cap_ns = deadline_ns + settings.max_batch_size * gap_ns
+        newest = self._queue[-1]
+        quiet_since_ns = newest.arrival_ns
         while 0 < len(self._queue) < settings.max_batch_size:
-            remaining_s = (deadline_ns - time.perf_counter_ns()) / 1e9
-            if remaining_s <= 0:
+            now_ns = time.perf_counter_ns()
+            if self._queue[-1] is not newest:
+                newest = self._queue[-1]
+                quiet_since_ns = max(quiet_since_ns, newest.arrival_ns)
+            # A burst: a request arrived after the window opened. A lone request waits the window only.
+            bursting = gap_ns > 0 and newest.arrival_ns > window_start_ns
+            close_ns = min(max(deadline_ns, quiet_since_ns + gap_ns), cap_ns) if bursting else deadline_ns
+            if now_ns >= close_ns:
                 break
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining_s)
+                await asyncio.wait_for(self._wakeup.wait(), (close_ns - now_ns) / 1e9)
             except TimeoutError:
-                break
+                woke_ns = time.perf_counter_ns()
+                if bursting and woke_ns - close_ns > LATE_WAKEUP_NS:
+                    # The timer fired late: the event loop was busy (ending the last batch's streams,
+                    # say), so requests may be waiting unread in their sockets. That was no quiet time.
+                    quiet_since_ns = woke_ns
         count = _cut(self._queue, settings.max_batch_size)
         batch = [self._queue.popleft() for _ in range(count)]
         self._metrics.waiting.set(len(self._queue))

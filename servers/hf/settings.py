@@ -29,12 +29,18 @@ class BatchingSettings:
     got to that request if it arrived while the previous batch was running."""
     max_queue: int = 256
     """Most requests waiting for a batch (the one being formed included); more get 503."""
+    burst_gap_ms: float = 10.0
+    """If requests were still arriving when `max_wait_ms` ran out (the newest arrived after the window
+    opened and less than this long ago), the batch keeps filling until none has arrived for this long
+    (or it is full): a burst that takes longer than the window to arrive is not cut in two. 0: off."""
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must not be negative, got {self.max_wait_ms}")
+        if self.burst_gap_ms < 0:
+            raise ValueError(f"burst_gap_ms must not be negative, got {self.burst_gap_ms}")
         if self.max_queue < self.max_batch_size:
             raise ValueError(
                 f"max_queue ({self.max_queue}) must be at least max_batch_size ({self.max_batch_size}): "

@@ -200,6 +200,7 @@ class HfLaunch:
     max_batch_size: int = 32
     """Most requests per `generate` call; 32 covers the offline batches (4-32) in one call."""
     max_wait_ms: float = 10.0
+    burst_gap_ms: float = 10.0
     gpu_memory_gib: float | None = None
     """GPU: cap on the server's CUDA memory (`--gpu-memory-gib`); None: the whole GPU."""
     extra_args: tuple[str, ...] = field(default_factory=tuple)
@@ -230,6 +231,8 @@ class HfLaunch:
             str(self.max_batch_size),
             "--max-wait-ms",
             f"{self.max_wait_ms:g}",
+            "--burst-gap-ms",
+            f"{self.burst_gap_ms:g}",
         ]
         if s.random_weights:
             args.append("--random-weights")
