@@ -92,7 +92,7 @@ def paced_engine_main(settings: Any, commands: Connection, events: Connection) -
     serve_batches(paced, GenerateRunner.for_model(paced), None, commands, events)
 
 
-def serve(model_dir: Path, port: int, max_batch_size: int, max_wait_ms: float) -> None:
+def serve(model_dir: Path, port: int, max_batch_size: int, max_wait_ms: float, burst_gap_ms: float) -> None:
     """The real HF server (process engine) over the paced engine; runs until a shutdown signal."""
     from servers.hf.serve import run
     from servers.hf.settings import BatchingSettings, ServerSettings
@@ -105,7 +105,7 @@ def serve(model_dir: Path, port: int, max_batch_size: int, max_wait_ms: float) -
         random_weights=True,
         warmup_batch_sizes=(),
         engine="process",
-        batching=BatchingSettings(max_batch_size, max_wait_ms, max(max_batch_size, 256)),
+        batching=BatchingSettings(max_batch_size, max_wait_ms, max(max_batch_size, 256), burst_gap_ms),
     )
     run(settings, engine_main=paced_engine_main)
 
@@ -135,12 +135,13 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def paced_server(
-    model_dir: Path, batch_size: int, step_ms: float, max_wait_ms: float, log_path: Path
+    model_dir: Path, batch_size: int, step_ms: float, max_wait_ms: float, burst_gap_ms: float, log_path: Path
 ) -> Iterator[tuple[str, int, int]]:
     """The paced server subprocess; yields its URL, its pid and its engine's pid."""
     port = free_port()
     args = [sys.executable, "-m", "benchmarks.hf_http_ceiling", "serve", "--model-dir", str(model_dir)]
     args += ["--port", str(port), "--max-batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms)]
+    args += ["--burst-gap-ms", str(burst_gap_ms)]
     url = f"http://127.0.0.1:{port}"
     with start_process(args, log_path, name="hf-server", env={STEP_ENV: str(step_ms)}, cwd=REPO) as server:
         wait_healthy(server, url + "/health", timeout_s=300)
@@ -170,13 +171,10 @@ def measure(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]:
             threads=None,
         )
         prompts = exact_length_prompts(tokenizer, batch_size, args.input_len, args.seed + batch_size)
+        log_path = log_dir / f"server-b{batch_size}.log"
         with paced_server(
-            args.model_dir, batch_size, args.step_ms, args.max_wait_ms, log_dir / f"server-b{batch_size}.log"
-        ) as (
-            url,
-            http_pid,
-            engine_pid,
-        ):
+            args.model_dir, batch_size, args.step_ms, args.max_wait_ms, args.burst_gap_ms, log_path
+        ) as (url, http_pid, engine_pid):
             batches = BatchCollector([Target("hf", url, MODEL_NAME)], log_dir)
             wave_with_loadgen(url, prompts, setup)  # warm-up
             batches.collect("hf", f"b{batch_size}-warmup")
@@ -207,6 +205,8 @@ def measure(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]:
             {
                 "batch_size": batch_size,
                 "step_ms": args.step_ms,
+                "max_wait_ms": args.max_wait_ms,
+                "burst_gap_ms": args.burst_gap_ms,
                 "paced_tok_s": paced,
                 "delivered_tok_s": delivered,
                 "delivered_share": delivered / paced,
@@ -242,6 +242,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=2000.0,
         help="the server's batch fill wait (a full batch starts at once: long, so a wave forms one batch)",
     )
+    parser.add_argument(
+        "--burst-gap-ms",
+        type=float,
+        default=10.0,
+        help="the server's --burst-gap-ms (0: the batch closes when the fill wait ends, burst or not)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="", help="suffix of the result file's name")
     return parser.parse_args(argv)
@@ -256,8 +262,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve_parser.add_argument("--port", type=int, required=True)
         serve_parser.add_argument("--max-batch-size", type=int, required=True)
         serve_parser.add_argument("--max-wait-ms", type=float, required=True)
+        serve_parser.add_argument("--burst-gap-ms", type=float, required=True)
         options = serve_parser.parse_args(argv[1:])
-        serve(options.model_dir, options.port, options.max_batch_size, options.max_wait_ms)
+        serve(
+            options.model_dir, options.port, options.max_batch_size, options.max_wait_ms, options.burst_gap_ms
+        )
         return
     args = parse_args(argv)
     if not (args.model_dir / "tokenizer.json").is_file():

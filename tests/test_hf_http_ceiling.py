@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmarks.hf_http_ceiling import PacedModel, measure
+from benchmarks.hf_http_ceiling import PacedModel, measure, parse_args
 
 
 class _Criterion:
@@ -58,15 +57,9 @@ def test_the_paced_model_ends_at_max_new_tokens() -> None:
 def test_the_real_server_over_the_paced_engine_delivers_every_token_in_one_batch(
     smollm2_dir: Path, tmp_path: Path
 ) -> None:
-    args = argparse.Namespace(
-        model_dir=smollm2_dir,
-        batch_sizes=[4],
-        step_ms=5.0,
-        input_len=16,
-        output_len=12,
-        rounds=2,
-        max_wait_ms=2000.0,
-        seed=0,
+    args = parse_args(
+        ["--model-dir", str(smollm2_dir), "--batch-sizes", "4", "--step-ms", "5", "--input-len", "16"]
+        + ["--output-len", "12", "--rounds", "2", "--max-wait-ms", "2000"]
     )
     (row,) = measure(args, tmp_path)
     assert row["failed"] == 0 and row["split_waves"] == 0
