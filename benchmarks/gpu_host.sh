@@ -13,6 +13,8 @@
 #   benchmarks/gpu_host.sh sdpa-probe OUT         first vs second generate call, cuDNN attention on / off
 #   benchmarks/gpu_host.sh compare OUT            vLLM vs HF server, concurrency 1,4,16,64,256, batches 4-32
 #   benchmarks/gpu_host.sh stability OUT [RUN...] back-to-back compares (default a b) + benchmarks/stability.py
+#   benchmarks/gpu_host.sh hf-burst OUT           HF server alone, concurrency 64/256: fixed fill window vs
+#                                                 the burst gap (BURST_GAPS, default "0 10")
 #   benchmarks/gpu_host.sh two-gpu OUT [STEP...]   needs 2 GPUs: vLLM on GPU 0 and HF on GPU 1 at once
 #                                                 (side-by-side) vs the one-GPU interleaved run (one-gpu),
 #                                                 identical weights, 3 repeats; then a Llama-2-70B shape
@@ -454,8 +456,8 @@ case ${1:-} in
     tar -czf "$2/gpu-compare.tar.gz" "$run" ;;
   stability)
     # stability OUT [RUN...]: the runs (default: a b) back to back; one run fits a device call, so two
-    # calls on one warm machine (`stability OUT a`, then `stability OUT b`) make the pair. The pair's
-    # stability.json is written once both run directories are on this host.
+    # calls on one warm machine (`stability OUT a`, then `stability OUT b`, ...) make the set. Its
+    # stability.json covers every results/stability-* run on this host, once there are two.
     out=${2:?usage: $0 stability OUT [RUN...]}
     shift 2
     [ $# -eq 0 ] && set -- a b
@@ -466,10 +468,28 @@ case ${1:-} in
       run_compare "results/stability-$name" "$out/compare-$name.txt"
       tar -czf "$out/stability-$name.tar.gz" "results/stability-$name"
     done
-    if [ -f results/stability-a/run.json ] && [ -f results/stability-b/run.json ]; then
-      python3 -m benchmarks.stability results/stability-a results/stability-b --out "$out/stability.json" \
-        2>&1 | tee "$out/stability.txt"
+    runs=()
+    for run in results/stability-*/; do [ -f "$run/run.json" ] && runs+=("${run%/}"); done
+    if [ "${#runs[@]}" -ge 2 ]; then
+      python3 -m benchmarks.stability "${runs[@]}" --out "$out/stability.json" 2>&1 | tee "$out/stability.txt"
     fi ;;
+  hf-burst)
+    # The HF server alone (`install-hf` is enough), closed loop at concurrency 64 and 256, 128 in / 128
+    # out: a fixed 10 ms fill window (--burst-gap-ms 0) against the burst gap (the default 10 ms), back
+    # to back. Each /batches record shows whether a wave of resent requests formed one batch.
+    out=${2:?usage: $0 hf-burst OUT}
+    host_env
+    gpu_header | tee "$out/host.txt"
+    for gap in ${BURST_GAPS:-0 10}; do
+      start_server hf-burst 8011 "$out/hf-gap$gap.log" python3 -m servers.hf serve --model-dir "$model_dir" \
+        --device cuda --dtype bfloat16 --random-weights --max-batch-size 256 --max-wait-ms 10 \
+        --burst-gap-ms "$gap" --warmup 1,64,256 --port 8011
+      x python3 -m loadgen run --base-url http://127.0.0.1:8011 --tokenizer "$model_dir" --input-len 128 \
+        --output-len 128 --ignore-eos --concurrency 64,256 --num-requests "${BURST_REQUESTS:-512}" \
+        --warmup 16 --no-progress --output-dir "results/hf-burst-gap$gap" 2>&1 | tee "$out/run-gap$gap.txt" || true
+      x curl -s http://127.0.0.1:8011/batches -o "$out/batches-gap$gap.json"
+      stop_server hf-burst
+    done ;;
   two-gpu)
     # Issue 15, in steps (no STEP: all, in order; each step fits one device call, docs/gpu-plan.md).
     out=${2:?usage: $0 two-gpu OUT [STEP...]}
@@ -484,6 +504,6 @@ case ${1:-} in
     [ $# -eq 0 ] && set -- side-by-side one-gpu 70b
     for step in "$@"; do two_gpu_step "$step"; done ;;
   *)
-    echo "usage: $0 stage PARTDIR... | install LASTPART | install-hf | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT [RUN...] | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
+    echo "usage: $0 stage PARTDIR... | install LASTPART | install-hf | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT [RUN...] | hf-burst OUT | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;
 esac

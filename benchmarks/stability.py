@@ -1,16 +1,20 @@
-"""HF-baseline stability: two back-to-back comparisons on one machine, level by level.
+"""HF-baseline stability: back-to-back comparisons on one machine, level by level.
 
-Reads two `loadgen compare` run directories (made by `benchmarks/gpu_host.sh stability`) and writes
+Reads two or more `loadgen compare` run directories (made by `benchmarks/gpu_host.sh stability`) and writes
 `stability.json` with, for each run, level and server, the output tok/s and, for the HF server, the
 decode ms/step of the batches it formed (median and max, from its own `/batches` record, saved by the
 comparison as `batches-*.json`). Three targets from docs/hf-server.md are checked and printed:
 
 - no HF batch's decode ms/step (its mean over its steps) above 1.5x the median of the batches of the
   same size, both runs pooled;
-- HF output tok/s at every level within 10% between the two runs; vLLM's too;
+- HF output tok/s at every level within 10% between the runs (each later run against the first);
+  vLLM's too;
 - fixed batches: the same, on the time to finish each batch.
 
-    python -m benchmarks.stability RUN_A RUN_B [--out stability.json]
+It also gives the ratio a comparison publishes, vLLM over HF, run by run, with its mean and 95% t
+interval over the runs.
+
+    python -m benchmarks.stability RUN_A RUN_B [RUN_C ...] [--out stability.json]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import table
+from benchmarks.claims import mean_ci95
 
 SLOW_FACTOR = 1.5
 RUN_TO_RUN = 0.10
@@ -106,36 +111,76 @@ def _change(a: float | None, b: float | None) -> float | None:
     return (b - a) / a
 
 
-def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
-    """The stability record of two runs."""
+def _label_order(label: str) -> tuple[str, float]:
+    """`concurrency=4` before `concurrency=16`: by name, then by number."""
+    name, _, value = label.partition("=")
+    try:
+        return name, float(value)
+    except ValueError:
+        return label, 0.0
+
+
+def _largest(changes: list[float | None]) -> float | None:
+    known = [c for c in changes if c is not None]
+    return max(known, key=abs) if known else None
+
+
+def _ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """vLLM over HF, run by run, for every level and fixed batch both servers ran in every run: output
+    tok/s for a level, HF's seconds over vLLM's for a fixed batch; mean and 95% t interval over runs."""
+    by_key = {(r["kind"], r["label"], r["server"]): r for r in rows}
+    out = []
+    for (kind, label, server), hf in by_key.items():
+        vllm = by_key.get((kind, label, "vllm"))
+        if server != "hf" or vllm is None:
+            continue
+        if kind == "level":
+            pairs = zip(vllm["output_tok_s"], hf["output_tok_s"], strict=True)
+        else:
+            pairs = zip(hf["seconds"], vllm["seconds"], strict=True)
+        per_run = [a / b if a is not None and b else None for a, b in pairs]
+        known = [r for r in per_run if r is not None]
+        mean, ci95 = mean_ci95(known) if known else (None, None)
+        out.append({"kind": kind, "label": label, "vllm_over_hf": per_run, "mean": mean, "ci95": ci95})
+    return out
+
+
+def compare_runs(runs: Sequence[Path]) -> dict[str, Any]:
+    """The stability record of two or more runs of one comparison, each later run against the first."""
+    if len(runs) < 2:
+        raise ValueError("stability needs at least two runs")
     rows: list[dict[str, Any]] = []
     for kind, read, key in (
         ("level", level_throughputs, "output_tok_s"),
         ("fixed batch", offline_results, "seconds"),
     ):
-        a, b = read(run_a), read(run_b)
-        for label, server in sorted(set(a) & set(b), key=lambda k: (k[1], k[0])):
-            first, second = a[(label, server)], b[(label, server)]
-            digests = [first.get("server_batches") or {}, second.get("server_batches") or {}]
+        found = [read(run) for run in runs]
+        common = set.intersection(*(set(f) for f in found))
+        for label, server in sorted(common, key=lambda k: (k[1], _label_order(k[0]))):
+            results = [f[(label, server)] for f in found]
+            digests = [r.get("server_batches") or {} for r in results]
+            changes = [_change(results[0][key], r[key]) for r in results[1:]]
             rows.append(
                 {
                     "kind": kind,
                     "label": label,
                     "server": server,
-                    "output_tok_s": [first["output_tok_s"], second["output_tok_s"]],
-                    "seconds": [first.get("seconds"), second.get("seconds")],
+                    "output_tok_s": [r["output_tok_s"] for r in results],
+                    "seconds": [r.get("seconds") for r in results],
                     "compared": key,
-                    "change": _change(first[key], second[key]),
+                    "changes": changes,
+                    "change": _largest(changes),
                     "decode_step_ms_p50": [d.get("decode_step_ms_p50") for d in digests],
                     "decode_step_ms_max": [d.get("decode_step_ms_max") for d in digests],
                     "batches": [d.get("batches") for d in digests],
                 }
             )
-    medians, slow = slow_batches(batch_records(run_a) + batch_records(run_b))
+    medians, slow = slow_batches([record for run in runs for record in batch_records(run)])
     unstable = [r for r in rows if r["change"] is not None and abs(r["change"]) > RUN_TO_RUN]
     return {
-        "runs": [str(run_a), str(run_b)],
+        "runs": [str(run) for run in runs],
         "rows": rows,
+        "vllm_over_hf": _ratios(rows),
         "hf_median_ms_per_step_by_batch_size": medians,
         "slow_batches": slow,
         "targets": {
@@ -152,22 +197,41 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _joined(values: Sequence[Any], spec: str) -> str:
+    return " / ".join(_fmt(v, spec) for v in values)
+
+
 def print_report(result: dict[str, Any]) -> None:
-    """The table and the targets' verdicts."""
+    """The tables and the targets' verdicts."""
+    names = "/".join(Path(run).name.removeprefix("stability-") for run in result["runs"])
     print(
         table(
-            ["level", "server", "tok/s run A", "tok/s run B", "change", "ms/step p50 A/B", "max step ms A/B"],
+            ["level", "server", f"tok/s {names}", "change vs first", f"ms/step p50 {names}", "max step ms"],
             [
                 [
                     r["label"],
                     r["server"],
-                    _fmt(r["output_tok_s"][0], ",.0f"),
-                    _fmt(r["output_tok_s"][1], ",.0f"),
-                    ("time " if r["compared"] == "seconds" else "") + _fmt(r["change"], "+.1%"),
-                    "/".join(_fmt(v, ".1f") for v in r["decode_step_ms_p50"]),
-                    "/".join(_fmt(v, ".1f") for v in r["decode_step_ms_max"]),
+                    _joined(r["output_tok_s"], ",.0f"),
+                    ("time " if r["compared"] == "seconds" else "") + _joined(r["changes"], "+.1%"),
+                    _joined(r["decode_step_ms_p50"], ".1f"),
+                    _joined(r["decode_step_ms_max"], ".1f"),
                 ]
                 for r in result["rows"]
+            ],
+        )
+    )
+    print()
+    print(
+        table(
+            ["level", f"vLLM / HF {names}", "mean", "95% interval"],
+            [
+                [
+                    r["label"],
+                    _joined(r["vllm_over_hf"], ".2f"),
+                    _fmt(r["mean"], ".2f"),
+                    "-" if r["ci95"] is None else f"{r['ci95'][0]:.2f}-{r['ci95'][1]:.2f}",
+                ]
+                for r in result["vllm_over_hf"]
             ],
         )
     )
@@ -188,16 +252,17 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Compare two runs, print the table and write the JSON."""
+    """Compare the runs, print the tables and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_a", type=Path)
-    parser.add_argument("run_b", type=Path)
+    parser.add_argument("runs", type=Path, nargs="+", help="two or more comparison run directories")
     parser.add_argument("--out", type=Path, default=Path("stability.json"))
     args = parser.parse_args(argv)
-    for run in (args.run_a, args.run_b):
+    if len(args.runs) < 2:
+        parser.error("give at least two run directories")
+    for run in args.runs:
         if not (run / "run.json").is_file():
             parser.error(f"{run} is not a comparison run directory (no run.json)")
-    result = compare_runs(args.run_a, args.run_b)
+    result = compare_runs(args.runs)
     print_report(result)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")

@@ -89,7 +89,7 @@ def check_command(argv: list[str]) -> dict[str, Any]:
     """Parse one printed command with the program it calls; return its parsed parameters."""
     argv = _strip_prefix(argv)
     program = argv[0]
-    if program in ("mkdir", "cp", "tar", "grep", "du", "stop", "export"):
+    if program in ("mkdir", "cp", "tar", "grep", "du", "stop", "export", "curl"):
         return {}
     assert program in ("python3", sys.executable), f"unexpected program {argv}"
     assert argv[1] == "-m", argv
@@ -122,13 +122,22 @@ def check_command(argv: list[str]) -> dict[str, Any]:
     raise AssertionError(f"no check for python -m {module}")
 
 
-@pytest.mark.parametrize("subcommand", ["claims", "seeds", "two-gpu", "workstation"])
+@pytest.mark.parametrize("subcommand", ["claims", "seeds", "two-gpu", "hf-burst", "workstation"])
 def test_every_dry_run_command_parses(subcommand: str, tmp_path: Path) -> None:
     args = [subcommand] if subcommand == "workstation" else [subcommand, str(tmp_path)]
     commands = dry_run(*args)
     assert commands
     for argv in commands:
         check_command(argv)
+
+
+def test_hf_burst_runs_the_fixed_window_then_the_burst_gap(tmp_path: Path) -> None:
+    commands = [_strip_prefix(a) for a in dry_run("hf-burst", str(tmp_path))]
+    servers = [check_command(a) for a in commands if a[2:4] == ["servers.hf", "serve"]]
+    assert [s["burst_gap_ms"] for s in servers] == [0.0, 10.0]
+    assert all(s["max_wait_ms"] == 10.0 and s["max_batch_size"] == 256 for s in servers)
+    runs = [check_command(a) for a in commands if a[2:4] == ["loadgen", "run"]]
+    assert len(runs) == 2
 
 
 def test_claims_runs_every_announcement_setting_on_identical_weights(tmp_path: Path) -> None:

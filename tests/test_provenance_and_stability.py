@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -59,10 +61,35 @@ def _run(directory: Path, hf_tok_s: float, steps_ms: list[float]) -> Path:
 
 def test_two_runs_are_compared_level_by_level(tmp_path: Path) -> None:
     run_a = _run(tmp_path / "a", 100.0, [10.0, 10.0])
-    result = compare_runs(run_a, _run(tmp_path / "b", 115.0, [10.0, 20.0]))
+    result = compare_runs([run_a, _run(tmp_path / "b", 115.0, [10.0, 20.0])])
     changes = {(r["server"], r["label"]): r["change"] for r in result["rows"]}
     assert changes[("hf", "concurrency=4")] == pytest.approx(0.15)
     assert changes[("vllm", "concurrency=4")] == 0.0
     within = result["targets"]["run_to_run_within_10pct"]
     assert not within["met"] and within["outside"] == ["hf concurrency=4: +15.0%"]
     assert result["targets"]["no_slow_batch"]["count"] == 1  # 20 ms against a median of 10
+
+
+def test_three_runs_give_each_later_run_against_the_first_and_the_ratios_interval(tmp_path: Path) -> None:
+    runs = [_run(tmp_path / name, tok_s, [10.0]) for name, tok_s in (("a", 100.0), ("b", 95.0), ("c", 125.0))]
+    result = compare_runs(runs)
+    hf = next(r for r in result["rows"] if r["server"] == "hf")
+    assert hf["changes"] == [pytest.approx(-0.05), pytest.approx(0.25)]
+    assert hf["change"] == pytest.approx(0.25)  # the largest, which decides the 10% target
+    (ratio,) = result["vllm_over_hf"]
+    assert ratio["label"] == "concurrency=4"
+    assert ratio["vllm_over_hf"] == [pytest.approx(10.0), pytest.approx(1000 / 95), pytest.approx(8.0)]
+    low, high = ratio["ci95"]
+    assert low < ratio["mean"] < high
+    # t(2 df) = 4.303: the half-width is 4.303 * stdev / sqrt(3)
+    values = [10.0, 1000 / 95, 8.0]
+    half = 4.303 * statistics.stdev(values) / math.sqrt(3)
+    assert (low, high) == (
+        pytest.approx(statistics.fmean(values) - half),
+        pytest.approx(statistics.fmean(values) + half),
+    )
+
+
+def test_one_run_is_not_a_stability_record(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least two"):
+        compare_runs([_run(tmp_path / "a", 100.0, [10.0])])
