@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 from loadgen.run_config import Target
 
 TIMEOUT_S = 5.0
+PENDING_WAIT_S = 2.0
+"""How long `collect` waits for the record of a batch the server has started but not yet logged."""
 
 
 def digest(batches: Sequence[Mapping[str, Any]], max_batch_size: int | None) -> dict[str, Any]:
@@ -80,12 +83,25 @@ class BatchCollector:
             return None
         return data
 
+    def _pending(self, target_name: str, data: Mapping[str, Any]) -> bool:
+        """True while the server says it started a batch whose record `data` does not hold yet."""
+        started = data.get("batches_started")
+        logged = max([int(b["batch_id"]) for b in data["batches"]], default=self._seen.get(target_name, 0))
+        return isinstance(started, int) and started > logged
+
     def collect(self, target_name: str, label: str) -> dict[str, Any] | None:
         """The digest of the batches `target_name` ran since the last call (saved to a file), or None."""
         target = self._targets.get(target_name)
         if target is None or target_name in self._unsupported:
             return None
         data = self._fetch(target)
+        deadline = time.monotonic() + PENDING_WAIT_S
+        while data is not None and self._pending(target_name, data) and time.monotonic() < deadline:
+            # The level's last response can reach the client a moment before its batch's record is
+            # logged (the record follows the batch's last events); without the wait that batch
+            # would be counted with the next level.
+            time.sleep(0.02)
+            data = self._fetch(target)
         if data is None:
             return None
         batches: list[dict[str, Any]] = data["batches"]
