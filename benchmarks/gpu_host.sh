@@ -438,7 +438,7 @@ case ${1:-} in
     log_gpu_state "$2/gpu-state-hf-overhead.csv"
     python3 -m benchmarks.hf_overhead --device cuda --dtype bfloat16 --random-weights \
       --model-dir "$model_dir" --batch-sizes ${HF_OVERHEAD_BATCHES:-1,4,16,32,64,256} --input-len 128 \
-      --output-len 128 --rounds ${HF_OVERHEAD_ROUNDS:-2} ${HF_OVERHEAD_ARGS:-} 2>&1 | tee "$2/hf_overhead${HF_OVERHEAD_TAG:-}.txt"
+      --output-len 128 --rounds ${HF_OVERHEAD_ROUNDS:-2} --in-process ${HF_OVERHEAD_ARGS:-} 2>&1 | tee "$2/hf_overhead${HF_OVERHEAD_TAG:-}.txt"
     cp results/benchmarks/hf_overhead-latest.json "$2/hf_overhead${HF_OVERHEAD_TAG:-}.json" 2>/dev/null || true ;;
   sdpa-probe)
     host_env

@@ -27,6 +27,12 @@ measures batch forming, not per-step cost (on an H100 at batch 256 that halved t
 docs/results/gpu-h100-2026-12-05-hf-overhead). A full batch starts at once, so the default wait is
 long: 2 s.
 
+With `--in-process`, each round also runs the server's own generate loop in this process
+(`GenerateRunner.run`: its per-step hook reads each step's tokens, detokenizes them and applies the
+stop rules; the events go to a sink), with no engine process, pipe or HTTP. Direct call over it is
+what the hook alone keeps of `generate`'s speed; set beside "generate loop / direct" (the server's
+own batches), it tells the hook's cost from the cost of the processes around it.
+
     python -m benchmarks.hf_overhead [--batch-sizes 1,4,8,16,32] [--input-len 64] [--output-len 64]
     python -m benchmarks.hf_overhead --device cuda --random-weights --model-dir DIR_OF_LLAMA_1B_SHAPE
 """
@@ -77,6 +83,8 @@ class Setup:
     """torch intra-op threads on both sides (None: torch's default)."""
     server_args: tuple[str, ...] = ()
     """Extra `hf-server serve` arguments (an experiment's knob, e.g. `--gil-switch-interval-ms 0.5`)."""
+    in_process: bool = False
+    """Also time the server's own generate loop in this process (`InProcessLoop`), each round."""
 
 
 @dataclass
@@ -115,6 +123,11 @@ class Row:
     direct_decode_step_ms: list[float | None] = field(default_factory=list)
     """Each round's direct call's median decode step (prefill apart, `StepClock`): like for like
     with `server_step_ms`."""
+    loop_call_s: list[float] = field(default_factory=list)
+    """With `--in-process`: each round's time for the server's generate loop run in this process
+    (`GenerateRunner.run`: its per-step hook, detokenizing, stop rules), no engine process or HTTP."""
+    loop_decode_step_ms: list[float | None] = field(default_factory=list)
+    """Its median decode step, from the runner's own step stamps (the server's batch records' clock)."""
 
     @property
     def generate_share(self) -> float | None:
@@ -126,6 +139,13 @@ class Row:
     def delivery_share(self) -> float | None:
         """Median over rounds of the server's generate time / the wave's window."""
         pairs = [g / w for g, w in zip(self.server_generate_s, self.server_window_s, strict=False) if g and w]
+        return statistics.median(pairs) if pairs else None
+
+    @property
+    def loop_share(self) -> float | None:
+        """Median over rounds of direct call time / the in-process loop's time: what the server's
+        per-step hook alone keeps of `generate`'s speed (None: not measured)."""
+        pairs = [c / g for c, g in zip(self.direct_call_s, self.loop_call_s, strict=False) if g]
         return statistics.median(pairs) if pairs else None
 
     @property
@@ -144,6 +164,8 @@ def summarize(
     server_batches: list[int | None] | None = None,
     server_generate_s: list[float | None] | None = None,
     direct_decode_step_ms: list[float | None] | None = None,
+    loop_call_s: list[float] | None = None,
+    loop_decode_step_ms: list[float | None] | None = None,
 ) -> Row:
     """The row of one batch size from its rounds."""
     expected = batch_size * output_len
@@ -168,6 +190,8 @@ def summarize(
         list(server_batches or []),
         list(server_generate_s or []),
         list(direct_decode_step_ms or []),
+        list(loop_call_s or []),
+        list(loop_decode_step_ms or []),
     )
 
 
@@ -307,6 +331,52 @@ class DirectGenerate:
         elapsed = time.perf_counter() - start
         assert out.shape[1] - self._input_ids.shape[1] == self._output_len
         self.decode_step_ms.append(clock.median_step_ms())
+        return elapsed
+
+
+class InProcessLoop:
+    """Times the server's own generate loop on the direct call's batch, in this process:
+    `GenerateRunner.run` with its per-step hook (reading each step's tokens, detokenizing, stop rules,
+    events to a sink that drops them), but no engine process, pipe or HTTP. Between the direct call
+    and the server it tells the hook's cost from the cost of the processes around it."""
+
+    def __init__(self, loaded: Any, prompts: Sequence[str], setup: Setup) -> None:
+        from servers.hf.params import GenerationParams
+        from servers.hf.runner import GenerateRunner
+
+        self._loaded = loaded
+        self._runner = GenerateRunner.for_model(loaded)
+        self._prompt_ids = [loaded.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+        self._params = GenerationParams(max_tokens=setup.output_len, temperature=0.0, ignore_eos=True)
+        self._output_len = setup.output_len
+        self.decode_step_ms: list[float | None] = []
+
+    def once(self) -> float:
+        """Seconds for one run of the loop on the batch."""
+        import torch
+
+        from servers.hf.request import Event, GenRequest
+
+        batch = [GenRequest(list(ids), self._params) for ids in self._prompt_ids]
+        tokens = 0
+
+        def sink(events: list[tuple[GenRequest, Event]]) -> None:
+            nonlocal tokens
+            tokens += sum(getattr(event, "new_tokens", 0) for _, event in events)
+
+        cuda = self._loaded.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        outcome = self._runner.run(batch, sink)
+        if cuda:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        if outcome.failed is not None:
+            raise RuntimeError(f"the in-process generate loop failed: {outcome.failed}")
+        assert tokens == len(batch) * self._output_len, tokens
+        gaps = [(b - a) / 1e6 for a, b in zip(outcome.step_ns, outcome.step_ns[1:], strict=False)]
+        self.decode_step_ms.append(statistics.median(gaps) if gaps else None)
         return elapsed
 
 
@@ -460,10 +530,14 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
     for batch_size in batch_sizes:
         prompts = exact_length_prompts(loaded.tokenizer, batch_size, setup.input_len, setup.seed + batch_size)
         direct = DirectGenerate(loaded, prompts, setup)
+        loop = InProcessLoop(loaded, prompts, setup) if setup.in_process else None
         with hf_server(setup, batch_size, log_dir / f"hf-server-b{batch_size}.log") as url:
             batches = BatchCollector([Target("hf", url, MODEL_NAME)], log_dir)
-            direct.once()  # warm-up, both sides
+            direct.once()  # warm-up, every side
             direct.decode_step_ms.clear()
+            if loop is not None:
+                loop.once()
+                loop.decode_step_ms.clear()
             drive(url, prompts, setup)
             server_batches(batches, f"b{batch_size}-warmup")
             calls: list[float] = []
@@ -471,6 +545,7 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
             steps: list[float | None] = []
             formed: list[int | None] = []
             generating: list[float | None] = []
+            looped: list[float] = []
             for round_index in range(setup.rounds):
                 if round_index % 2:  # alternate which side goes first
                     waves.append(drive(url, prompts, setup))
@@ -478,6 +553,8 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
                 else:
                     calls.append(direct.once())
                     waves.append(drive(url, prompts, setup))
+                if loop is not None:
+                    looped.append(loop.once())
                 step_ms, count, generate_s = server_batches(batches, f"b{batch_size}-round{round_index + 1}")
                 steps.append(step_ms)
                 formed.append(count)
@@ -493,6 +570,8 @@ def measure(setup: Setup, batch_sizes: Sequence[int], driver_name: str, log_dir:
                 formed,
                 generating,
                 direct.decode_step_ms,
+                looped,
+                loop.decode_step_ms if loop is not None else None,
             )
         )
         row = rows[-1]
@@ -556,6 +635,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="torch threads for both sides (OMP_NUM_THREADS for the server); 1 steadies a shared CPU box",
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help=(
+            "also time the server's generate loop in this process each round (its per-step hook, "
+            "no engine process or HTTP): tells the hook's cost from the processes around it"
+        ),
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -583,6 +670,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.seed,
         args.threads,
         tuple(args.server_arg),
+        args.in_process,
     )
     log_dir = REPO / "results" / "benchmarks" / "hf_overhead-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -601,6 +689,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "server batches per wave",
                 "generate loop / direct",
                 "HTTP side",
+                "in-process loop decode ms/step",
+                "in-process loop / direct",
             ],
             [
                 [
@@ -615,6 +705,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     ", ".join("-" if v is None else str(v) for v in r.server_batches),
                     "-" if r.generate_share is None else f"{r.generate_share:.1%}",
                     "-" if r.delivery_share is None else f"{r.delivery_share:.1%}",
+                    ", ".join("-" if v is None else f"{v:.1f}" for v in r.loop_decode_step_ms) or "-",
+                    "-" if r.loop_share is None else f"{r.loop_share:.1%}",
                 ]
                 for r in rows
             ],
@@ -632,6 +724,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "split_waves": r.split_waves,
                     "generate_share": r.generate_share,
                     "delivery_share": r.delivery_share,
+                    "loop_share": r.loop_share,
                 }
                 for r in rows
             ],

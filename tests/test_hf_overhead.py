@@ -1,7 +1,8 @@
-"""benchmarks.hf_overhead's arithmetic: the headline ratio and the two sides' ms per step."""
+"""benchmarks.hf_overhead: the headline ratio, both sides' ms per step, and the in-process generate loop."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,3 +66,24 @@ def test_the_step_clock_stops_no_row_and_times_the_gaps_between_steps() -> None:
 def test_a_row_keeps_the_direct_decode_steps_beside_the_servers() -> None:
     row = summarize(1, 4, [0.1], [ServerRun(4, 0.1, 0)], "test", [9.0], [1], [0.09], [8.5])
     assert row.direct_decode_step_ms == [8.5] and row.server_step_ms == [9.0]
+
+
+def test_the_in_process_loop_share_is_the_direct_call_over_the_loop() -> None:
+    row = summarize(1, 4, [0.1, 0.2], [ServerRun(4, 0.1, 0)] * 2, "test", loop_call_s=[0.125, 0.2])
+    assert row.loop_share == pytest.approx(0.9)  # median of 80% and 100%
+    assert summarize(1, 4, [0.1], [ServerRun(4, 0.1, 0)], "test").loop_share is None
+
+
+def test_the_in_process_loop_runs_the_servers_generate_loop_on_the_direct_calls_batch(
+    smollm2_dir: Path,
+) -> None:
+    from benchmarks.hf_overhead import DirectGenerate, InProcessLoop, Setup, exact_length_prompts, load_direct
+
+    setup = Setup(smollm2_dir, "cpu", "auto", False, None, "auto", 8, 5, 1, 2000.0, 0, 1, in_process=True)
+    loaded = load_direct(setup)
+    prompts = exact_length_prompts(loaded.tokenizer, 2, setup.input_len, 0)
+    loop = InProcessLoop(loaded, prompts, setup)
+    assert loop.once() > 0  # asserts inside: every row got exactly output-len tokens
+    assert DirectGenerate(loaded, prompts, setup).once() > 0  # the direct call still works after it
+    (step_ms,) = loop.decode_step_ms
+    assert step_ms is not None and step_ms > 0
