@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from servers.hf.batcher import Batcher
 from servers.hf.metrics import ServerMetrics
@@ -78,6 +79,19 @@ async def test_a_request_queued_behind_a_running_batch_still_gets_a_full_window(
         await batcher.close()
 
 
+@asynccontextmanager
+async def _open_batcher(settings: BatchingSettings) -> AsyncIterator[tuple[Batcher, GatedRunner]]:
+    """A started batcher over a runner whose gate is open; closed on the way out."""
+    runner = GatedRunner()
+    runner.release.set()
+    batcher = Batcher(runner, settings, ServerMetrics("test", 2048))
+    batcher.start()
+    try:
+        yield batcher, runner
+    finally:
+        await batcher.close()
+
+
 async def _trickle(batcher: Batcher, count: int, every_s: float) -> list[GenRequest]:
     requests = []
     for _ in range(count):
@@ -90,69 +104,45 @@ async def _trickle(batcher: Batcher, count: int, every_s: float) -> list[GenRequ
 
 async def test_a_burst_longer_than_the_window_forms_one_batch() -> None:
     """Arrivals every 10 ms for 150 ms, a 20 ms window, a 100 ms burst gap: one batch of all 16."""
-    runner = GatedRunner()
-    runner.release.set()
     settings = BatchingSettings(max_batch_size=64, max_wait_ms=20, max_queue=64, burst_gap_ms=100)
-    batcher = Batcher(runner, settings, ServerMetrics("test", 2048))
-    batcher.start()
-    try:
+    async with _open_batcher(settings) as (batcher, runner):
         burst = await _trickle(batcher, 16, 0.010)
         await _until(lambda: all(r.batch_id is not None for r in burst))
         assert runner.batches == [[r.request_id for r in burst]]
-    finally:
-        await batcher.close()
 
 
 async def test_without_the_burst_gap_the_window_cuts_the_burst() -> None:
     """The same burst with `burst_gap_ms=0` (a fixed window): the first batch closes after 20 ms."""
-    runner = GatedRunner()
-    runner.release.set()
     settings = BatchingSettings(max_batch_size=64, max_wait_ms=20, max_queue=64, burst_gap_ms=0)
-    batcher = Batcher(runner, settings, ServerMetrics("test", 2048))
-    batcher.start()
-    try:
+    async with _open_batcher(settings) as (batcher, runner):
         burst = await _trickle(batcher, 16, 0.010)
         await _until(lambda: all(r.batch_id is not None for r in burst))
         assert len(runner.batches) > 1
         assert len(runner.batches[0]) < 16
-    finally:
-        await batcher.close()
 
 
 async def test_a_busy_event_loop_is_not_a_quiet_gap() -> None:
     """The loop is blocked for longer than the gap mid-burst (as while it ends a batch's streams): the
     late timer does not count as quiet, and the requests that follow join the same batch."""
-    runner = GatedRunner()
-    runner.release.set()
     settings = BatchingSettings(max_batch_size=64, max_wait_ms=20, max_queue=64, burst_gap_ms=100)
-    batcher = Batcher(runner, settings, ServerMetrics("test", 2048))
-    batcher.start()
-    try:
+    async with _open_batcher(settings) as (batcher, runner):
         first = await _trickle(batcher, 4, 0.010)
         time.sleep(0.3)  # blocks the event loop: the batcher's timer cannot fire on time
         await asyncio.sleep(0.010)  # the overdue timer fires first, with nothing new in the queue
         rest = await _trickle(batcher, 4, 0.010)
         await _until(lambda: all(r.batch_id is not None for r in first + rest))
         assert runner.batches == [[r.request_id for r in first + rest]]
-    finally:
-        await batcher.close()
 
 
 async def test_a_lone_request_waits_the_window_only() -> None:
     """Nothing arrives after it: the burst gap does not lengthen the wait past `max_wait_ms`."""
-    runner = GatedRunner()
-    runner.release.set()
     settings = BatchingSettings(max_batch_size=8, max_wait_ms=20, max_queue=8, burst_gap_ms=2000)
-    batcher = Batcher(runner, settings, ServerMetrics("test", 2048))
-    batcher.start()
-    try:
+    async with _open_batcher(settings) as (batcher, _):
         started = time.perf_counter()
         lone = _request()
         batcher.submit(lone)
         await _until(lambda: lone.batch_id is not None)
         assert time.perf_counter() - started < 1.0
-    finally:
-        await batcher.close()
 
 
 def test_a_requests_choices_are_not_split_over_two_batches() -> None:
