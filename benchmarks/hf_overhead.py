@@ -346,7 +346,8 @@ class InProcessLoop:
 
         self._loaded = loaded
         self._runner = GenerateRunner.for_model(loaded)
-        self._prompt_ids = [loaded.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+        # Tokenized as the server's completions handler does it.
+        self._prompt_ids = [loaded.encode(p, add_special_tokens=True) for p in prompts]
         self._params = GenerationParams(max_tokens=setup.output_len, temperature=0.0, ignore_eos=True)
         self._output_len = setup.output_len
         self.decode_step_ms: list[float | None] = []
