@@ -11,6 +11,9 @@ comparison as `batches-*.json`). Three targets from docs/hf-server.md are checke
   vLLM's too;
 - fixed batches: the same, on the time to finish each batch.
 
+Where the runs sampled the GPU (`loadgen compare --gpu-monitor`), each row also gives the GPU's busy
+share per run, and the host-bound level runs are counted: figures the host's speed sets drift with it.
+
 It also gives the ratio a comparison publishes, vLLM over HF, run by run, with its mean and 95% t
 interval over the runs.
 
@@ -44,6 +47,7 @@ def level_throughputs(run: Path) -> dict[tuple[str, str], dict[str, Any]]:
             "completed": s.get("completed"),
             "failed": s.get("failed"),
             "server_batches": s.get("server_batches"),
+            "gpu": s.get("gpu"),
         }
     return out
 
@@ -58,6 +62,7 @@ def offline_results(run: Path) -> dict[tuple[str, str], dict[str, Any]]:
             "seconds": b["seconds"],
             "output_tok_s": b["output_tokens_per_s"],
             "server_batches": b.get("server_batches"),
+            "gpu": b.get("gpu"),
         }
         for b in json.loads(path.read_text())
     }
@@ -173,6 +178,8 @@ def compare_runs(runs: Sequence[Path]) -> dict[str, Any]:
                     "decode_step_ms_p50": [d.get("decode_step_ms_p50") for d in digests],
                     "decode_step_ms_max": [d.get("decode_step_ms_max") for d in digests],
                     "batches": [d.get("batches") for d in digests],
+                    "gpu_busy_pct": [(r.get("gpu") or {}).get("busy_pct") for r in results],
+                    "host_bound": [(r.get("gpu") or {}).get("host_bound") for r in results],
                 }
             )
     medians, slow = slow_batches([record for run in runs for record in batch_records(run)])
@@ -206,7 +213,15 @@ def print_report(result: dict[str, Any]) -> None:
     names = "/".join(Path(run).name.removeprefix("stability-") for run in result["runs"])
     print(
         table(
-            ["level", "server", f"tok/s {names}", "change vs first", f"ms/step p50 {names}", "max step ms"],
+            [
+                "level",
+                "server",
+                f"tok/s {names}",
+                "change vs first",
+                f"ms/step p50 {names}",
+                "max step ms",
+                "GPU busy %",
+            ],
             [
                 [
                     r["label"],
@@ -215,6 +230,7 @@ def print_report(result: dict[str, Any]) -> None:
                     ("time " if r["compared"] == "seconds" else "") + _joined(r["changes"], "+.1%"),
                     _joined(r["decode_step_ms_p50"], ".1f"),
                     _joined(r["decode_step_ms_max"], ".1f"),
+                    _joined(r["gpu_busy_pct"], ".0f"),
                 ]
                 for r in result["rows"]
             ],
@@ -249,6 +265,12 @@ def print_report(result: dict[str, Any]) -> None:
     within = targets["run_to_run_within_10pct"]
     verdict = "met" if within["met"] else "NOT met: " + "; ".join(within["outside"])
     print(f"run to run within {RUN_TO_RUN:.0%}: {verdict}")
+    judged = [flag for r in result["rows"] for flag in r["host_bound"] if flag is not None]
+    if judged:
+        print(
+            f"host-bound (GPU busy under half the time, from `loadgen compare`'s GPU monitor): "
+            f"{sum(judged)} of {len(judged)} level runs; their figures follow the host's speed"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

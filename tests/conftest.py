@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.locust",
     "tests.fixtures.docker",
+    "tests.fixtures.nvidia_smi",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.stability import compare_runs, slow_batches
+from benchmarks.stability import compare_runs, print_report, slow_batches
 from loadgen import provenance
 
 
@@ -46,11 +46,13 @@ def test_a_batch_above_one_and_a_half_times_its_sizes_median_is_slow() -> None:
     assert [(b["batch_id"], b["rows"]) for b in slow] == [(4, 8)]  # 18.1 > 1.5 x 11.5
 
 
-def _run(directory: Path, hf_tok_s: float, steps_ms: list[float]) -> Path:
+def _run(directory: Path, hf_tok_s: float, steps_ms: list[float], hf_busy: float | None = None) -> Path:
     directory.mkdir()
     (directory / "run.json").write_text("{}")
     for number, (target, tok_s) in enumerate((("hf", hf_tok_s), ("vllm", 1000.0)), 1):
-        summary = {"level": "concurrency=4", "target": target, "output_throughput": tok_s}
+        summary: dict[str, object] = {"level": "concurrency=4", "target": target, "output_throughput": tok_s}
+        if hf_busy is not None and target == "hf":
+            summary["gpu"] = {"busy_pct": hf_busy, "host_bound": hf_busy < 50}
         (directory / f"summary-0{number}-{target}-concurrency=4.json").write_text(json.dumps(summary))
     batches = [_batch(i, 4, ms) for i, ms in enumerate(steps_ms, 1)]
     (directory / "batches-01-hf-concurrency=4.json").write_text(
@@ -87,6 +89,21 @@ def test_three_runs_give_each_later_run_against_the_first_and_the_ratios_interva
     assert (low, high) == (
         pytest.approx(statistics.fmean(values) - half),
         pytest.approx(statistics.fmean(values) + half),
+    )
+
+
+def test_the_gpu_busy_share_is_kept_per_run_and_host_bound_runs_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = [_run(tmp_path / name, 100.0, [10.0], busy) for name, busy in (("a", 30.0), ("b", 70.0))]
+    result = compare_runs(runs)
+    hf = next(r for r in result["rows"] if r["server"] == "hf")
+    vllm = next(r for r in result["rows"] if r["server"] == "vllm")
+    assert hf["gpu_busy_pct"] == [30.0, 70.0] and hf["host_bound"] == [True, False]
+    assert vllm["gpu_busy_pct"] == [None, None]  # runs without the GPU monitor
+    print_report(result)
+    assert "host-bound (GPU busy under half the time, from `loadgen compare`'s GPU monitor): 1 of 2" in (
+        capsys.readouterr().out
     )
 
 

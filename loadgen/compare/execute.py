@@ -20,6 +20,7 @@ from loadgen.compare.targets import TargetSpec, check_same_model, parse_targets,
 from loadgen.compare.workload import build_compare_workload
 from loadgen.errors import ConfigError
 from loadgen.exit_status import EXIT_PARITY_FAILED, error_verdict
+from loadgen.gpu_monitor import available as gpu_monitor_available
 from loadgen.launcher import free_port
 from loadgen.progress import Progress
 from loadgen.results import default_run_dir
@@ -149,12 +150,20 @@ def _servers(
         yield [TargetSpec(s.name, s.base_url) for s in servers], servers
 
 
+def _gpu_monitor(choice: str) -> bool:
+    """Whether to sample the GPUs: `auto` when nvidia-smi is on PATH; `on` insists on it."""
+    if choice == "on" and not gpu_monitor_available():
+        raise click.UsageError("--gpu-monitor on needs nvidia-smi on PATH")
+    return choice == "on" or (choice == "auto" and gpu_monitor_available())
+
+
 def execute(settings: CompareSettings, argv: Sequence[str]) -> int:
     """Run a comparison and write its report; return the exit status."""
     from loadgen.report.build import write_report
     from loadgen.report.console import offline_table, summary_table, verdict_lines
 
     plan = build_plan(settings)
+    gpu_monitor = _gpu_monitor(settings.gpu_monitor)
     slo = SLO.parse(list(settings.slo)) if settings.slo else None
     run_dir = Path(settings.output_dir or default_run_dir())
     request = RequestOptions(
@@ -207,6 +216,7 @@ def execute(settings: CompareSettings, argv: Sequence[str]) -> int:
             warnings=setting_warnings(infos, random_weights=settings.servers.random_weights),
             command=argv,
             server_metrics_interval_s=settings.server_metrics_interval,
+            gpu_monitor=gpu_monitor,
             levels=built.levels,
         )
         _echo(

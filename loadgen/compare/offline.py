@@ -16,6 +16,7 @@ from typing import Any
 from loadgen.client.tokens import TokenCounter
 from loadgen.compare.memory import PeakRss
 from loadgen.compare.sweep import RelabelSink, level_order
+from loadgen.record import RequestRecord
 from loadgen.results import RecordSink
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import run_level
@@ -39,6 +40,8 @@ class BatchResult:
     peak_rss_bytes: int | None
     server_batches: dict[str, Any] | None = None
     """Digest of the batches the server itself formed for this batch (`server_batches.digest`)."""
+    gpu: dict[str, Any] | None = None
+    """The GPU's state while the batch ran (`loadgen.gpu_monitor.summarize`), when it was sampled."""
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict for `offline.json`."""
@@ -57,8 +60,10 @@ async def run_batches(
     token_counter: TokenCounter | None = None,
     stop: asyncio.Event | None = None,
     on_batch: Callable[[BatchResult], None] | None = None,
+    gpu_view: Callable[[Sequence[RequestRecord]], dict[str, Any] | None] | None = None,
 ) -> list[BatchResult]:
-    """Send each batch size to each target at once and time it."""
+    """Send each batch size to each target at once and time it (`gpu_view`: the GPU's state over a
+    batch's requests, e.g. `GpuMonitor.level_done`)."""
     results: list[BatchResult] = []
     for number, size in enumerate(sizes):
         load = LoadSpec(mode="closed", concurrency=size, num_requests=size, warmup_requests=0, seed=seed)
@@ -89,6 +94,7 @@ async def run_batches(
                     total_tokens_per_s=s["total_token_throughput"],
                     mean_ttft_ms=s["mean_ttft_ms"],
                     peak_rss_bytes=rss.peak,
+                    gpu=None if gpu_view is None else gpu_view(level.records),
                 )
             )
             if on_batch is not None:

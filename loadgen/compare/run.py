@@ -40,6 +40,7 @@ from loadgen.compare.plan import ComparePlan, choose_baseline, request_summary
 from loadgen.compare.server_batches import BatchCollector
 from loadgen.compare.sweep import RelabelSink, interleaved_sweep
 from loadgen.compare.targets import ServerInfo
+from loadgen.gpu_monitor import DEFAULT_INTERVAL_MS, GPU_STATE_FILE, GpuMonitor, GpuMonitorError, gpu_note
 from loadgen.progress import Progress
 from loadgen.record import RequestRecord
 from loadgen.results import JsonlSink, MemorySink, RunWriter
@@ -74,6 +75,9 @@ class CompareInputs:
     warnings: list[str] = field(default_factory=list)
     server_metrics_interval_s: float = 1.0
     """Seconds between scrapes of each target's `/metrics` during the sweep (0: off)."""
+    gpu_monitor: bool = False
+    """Sample the GPUs with nvidia-smi during the sweep and the fixed batches (`loadgen.gpu_monitor`)."""
+    gpu_monitor_interval_ms: int = DEFAULT_INTERVAL_MS
     levels: list[SweepLevel] | None = None
     """The sweep's levels with prompts of their own (variance sweep, the demo's realistic level);
     None: the plan's loads, all sending `prompts`."""
@@ -169,6 +173,7 @@ class Comparison:
         self.summaries: list[dict[str, Any]] = []
         self.batches = BatchCollector(inputs.targets, run_dir)
         self.scraper: ServerMetricsRecorder | None = None
+        self.gpu: GpuMonitor | None = None
         self.levels = {level.load.label: level for level in inputs.sweep_levels()}
 
     async def _probe(self, stop: asyncio.Event) -> dict[str, list[RequestRecord]]:
@@ -212,6 +217,8 @@ class Comparison:
             result.summary["server_metrics"] = self.scraper.level_done(
                 result.target, result.level, result.records
             )
+        if self.gpu is not None:
+            result.summary["gpu"] = self.gpu.level_done(result.records)
         level = self.levels.get(result.level)
         if level is not None:
             level.annotate(result.summary)
@@ -219,6 +226,7 @@ class Comparison:
         self.summaries.append(result.summary)
         s = result.summary
         verdict = " (client-bound!)" if result.selfcheck.client_bound else ""
+        verdict += gpu_note(s.get("gpu"))
         ttft = s.get("p50_ttft_ms")
         ttft_text = "-" if ttft is None else f"{ttft:.0f}"
         run = f" repeat {s['repeat'] + 1}/{s['repeats']}" if "repeat" in s else ""
@@ -243,10 +251,24 @@ class Comparison:
         )
         self.echo(
             f"  {batch.target} batch={batch.batch_size}: {batch.seconds:.2f} s to finish, "
-            f"{batch.output_tokens_per_s:.1f} output tok/s{peak}"
+            f"{batch.output_tokens_per_s:.1f} output tok/s{peak}{gpu_note(batch.gpu)}"
         )
 
     async def _run(self, stop: asyncio.Event) -> CompareOutcome:
+        if self.inputs.gpu_monitor:
+            self.gpu = GpuMonitor(self.run_dir / GPU_STATE_FILE, self.inputs.gpu_monitor_interval_ms)
+            try:
+                self.gpu.start()
+            except GpuMonitorError as exc:
+                self.echo(f"GPU monitor off: {exc}")
+                self.gpu = None
+        try:
+            return await self._measure(stop)
+        finally:
+            if self.gpu is not None:
+                self.gpu.close()
+
+    async def _measure(self, stop: asyncio.Event) -> CompareOutcome:
         inputs, plan = self.inputs, self.inputs.plan
         probes = await self._probe(stop)
         parity = ParityReport(
@@ -310,6 +332,7 @@ class Comparison:
                     seed=plan.seed,
                     stop=stop,
                     on_batch=self._on_batch,
+                    gpu_view=None if self.gpu is None else self.gpu.level_done,
                 )
             finally:
                 sink.close()

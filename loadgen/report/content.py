@@ -17,6 +17,7 @@ from loadgen.report.context import config_blocks, machine_blocks, method_blocks,
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
 from loadgen.report.extra_levels import extra_headlines, extra_level_blocks
+from loadgen.report.gpu_state import gpu_blocks, host_bound_notes
 from loadgen.report.intervals import interval_blocks, ratio_for, repeats_of
 from loadgen.report.lengths import length_blocks
 from loadgen.report.ratios import METRICS, Metric, batch_speedup, format_ratio, format_value, speedup
@@ -309,7 +310,8 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
     verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
-    verdict = [*(Callout("warn", note) for note in client_bound_notes(data)), *verdict]
+    bound = [*client_bound_notes(data), *host_bound_notes(data)]
+    verdict = [*(Callout("warn", note) for note in bound), *verdict]
     doc = Document(_title(data), _subtitle(data))
     verdict += [] if stopped else [*headline(data), *extra_headlines(data), *capacity_headline(data)]
     doc.sections.append(Section("Verdict", verdict))
@@ -352,5 +354,8 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
     selfcheck = selfcheck_blocks(data)
     if selfcheck:
         doc.sections.append(Section("Load generator self-check", selfcheck))
+    gpu = gpu_blocks(data)
+    if gpu:
+        doc.sections.append(Section("GPU during each level", gpu))
     doc.sections.append(Section("Method", method_blocks(data)))
     return doc

@@ -77,6 +77,7 @@ class CompareSettings:
     no_progress: bool = option(t.NO_PROGRESS)
     max_error_rate: float = option(t.MAX_ERROR_RATE)
     server_metrics_interval: float = option(t.SERVER_METRICS_INTERVAL)
+    gpu_monitor: Literal["auto", "on", "off"] = option(t.GPU_MONITOR)
     workload: WorkloadSettings = nested(WorkloadSettings)
     sweep: Literal["output-variance"] | None = option(t.SWEEP)
     realistic_level: bool = option(t.REALISTIC_LEVEL)

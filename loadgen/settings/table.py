@@ -257,6 +257,13 @@ SERVER_METRICS_INTERVAL = spec(
     default=1.0,
     help="Seconds between scrapes of each server's /metrics during each level (0: off).",
 )
+GPU_MONITOR = spec(
+    "--gpu-monitor",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    help="Sample the GPUs with nvidia-smi during each level and mark levels where the GPU was busy "
+    "under half the time as host-bound [auto: when nvidia-smi is on PATH].",
+)
 
 # ---- `loadgen run` only ---------------------------------------------------------------------------
 BASE_URL = spec("--base-url", help="Server base URL, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine).")
