@@ -3,7 +3,7 @@
 A GPU comparison can end up measuring the host instead of the GPU. When a server's Python, its kernel
 launches or its streaming cannot keep the GPU fed, the GPU sits idle between kernels, and the
 figures follow the host CPU's speed (on a shared VM they drift with it from run to run). On an H100
-VM, a 1B model at 128 in / 128 out kept the GPU 22-39% busy under the HF server and 18-65% under
+VM, a 1B model at 128 in / 128 out kept the GPU 21-39% busy under the HF server and 19-64% under
 vLLM (docs/results/gpu-h100-2026-12-05d-burst-gap): there, a ratio compares two servers' host code.
 
 nvidia-smi's `utilization.gpu` is the share of its sample period in which a kernel was running.

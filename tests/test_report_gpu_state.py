@@ -9,6 +9,7 @@ from typing import Any
 
 from loadgen.gpu_monitor import GpuSample, summarize
 from loadgen.report.build import write_report
+from loadgen.report.console import verdict_lines
 
 RUN = Path(__file__).parent.parent / "docs/results/gpu-h100-2026-12-05d-burst-gap/run-a"
 MS = 1_000_000
@@ -44,7 +45,9 @@ def test_host_bound_levels_are_named_at_the_top_and_every_level_is_shown(tmp_pat
         tmp_path,
         {("hf", "concurrency=256"): 37.0, ("vllm", "concurrency=256"): 80.0, ("hf", "batch=32"): 23.0},
     )
-    text = write_report([run]).markdown.read_text()
+    written = write_report([run])
+    assert verdict_lines(written.data)[0].startswith("HOST-BOUND: the GPU was busy less than 50%")
+    text = written.markdown.read_text()
     verdict = text.split("## ")[1]
     assert "HOST-BOUND: the GPU was busy less than 50% of the time at hf concurrency=256 (37%), " in verdict
     assert "hf batch=32 (23%)" in verdict and "vllm concurrency=256" not in verdict.split("HOST-BOUND")[1]
