@@ -74,6 +74,12 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def run_gpus(run_dir: Path) -> list[str]:
+    """The GPUs `run.json` says the run had (`name (N MiB)`); empty for older runs or none."""
+    machine = (_json(run_dir / "run.json") or {}).get("machine") or {}
+    return [str(gpu) for gpu in machine.get("gpus") or []]
+
+
 def summaries(run_dir: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(target, level) -> its summaries in file order (several when the level was repeated)."""
     if not (run_dir / "run.json").is_file():

@@ -54,7 +54,8 @@ def _catalog() -> list[Claim]:
                 f"vllm-hf-n1-{shape}",
                 "vLLM 14–24x HF throughput, one completion per request",
                 ANNOUNCEMENT,
-                f"LLaMA-{size} shape on one H200 (theirs: {gpu}); {SHAREGPT}; n=1",
+                f"LLaMA-{size} shape, each server 90% of an {gpu}'s memory (theirs: one {gpu}); "
+                f"{SHAREGPT}; n=1",
                 14.0,
                 24.0,
                 "x",
@@ -68,7 +69,8 @@ def _catalog() -> list[Claim]:
                 f"vllm-hf-n3-{shape}",
                 "vLLM 8.5–15x HF throughput, three parallel completions",
                 ANNOUNCEMENT,
-                f"LLaMA-{size} shape on one H200 (theirs: {gpu}); {SHAREGPT}; n=3",
+                f"LLaMA-{size} shape, each server 90% of an {gpu}'s memory (theirs: one {gpu}); "
+                f"{SHAREGPT}; n=3",
                 8.5,
                 15.0,
                 "x",
@@ -111,7 +113,7 @@ def _catalog() -> list[Claim]:
                 f"l32-3b-vllm-b{batch}",
                 f"vLLM finishes a batch of {batch} in {vllm_s} s",
                 "Llama-3.2-3B write-up (L4)",
-                f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / 256 out",
+                f"Llama-3.2-3B shape, 20 GiB each (theirs: L4), batch {batch}, 128 in / 256 out",
                 vllm_s,
                 vllm_s,
                 "s",
@@ -122,7 +124,7 @@ def _catalog() -> list[Claim]:
                 f"l32-3b-hf-b{batch}",
                 f"HF finishes a batch of {batch} in {hf_s} s",
                 "Llama-3.2-3B write-up (L4)",
-                f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / 256 out",
+                f"Llama-3.2-3B shape, 20 GiB each (theirs: L4), batch {batch}, 128 in / 256 out",
                 hf_s,
                 hf_s,
                 "s",
@@ -137,7 +139,8 @@ def _catalog() -> list[Claim]:
                     f"l32-3b-ratio-b{batch}-o{out}",
                     f"vLLM is 2–4x faster on offline batches (theirs at batch {batch}: {ratio}x)",
                     "Llama-3.2-3B write-up (L4)",
-                    f"Llama-3.2-3B shape, H200, batch {batch}, 128 in / {out} out (theirs: unstated)",
+                    f"Llama-3.2-3B shape, 20 GiB each (theirs: L4), batch {batch}, 128 in / {out} out "
+                    "(theirs: lengths unstated)",
                     2.0,
                     4.0,
                     "x",
@@ -145,7 +148,10 @@ def _catalog() -> list[Claim]:
                 )
             )
     # Write-up 2: TinyLlama-1.1B-Chat on a T4, GSM8K.
-    tiny = "TinyLlama-1.1B shape, H200, 128 in / 256 out, all requests at once (theirs: GSM8K test set, T4)"
+    tiny = (
+        "TinyLlama-1.1B shape, 13 GiB each, 128 in / 256 out, all requests at once "
+        "(theirs: GSM8K test set, T4)"
+    )
     for server, precision, toks, load in (
         ("vllm", "fp16", 1109, 119.6),
         ("vllm", "fp32", 365, 71.3),
@@ -198,8 +204,8 @@ def _catalog() -> list[Claim]:
               None, None, "% prefix", partial(c.cross_run_agreement, target="hf"), runs=2),
         # Write-up 3: Qwen2.5-7B on an RTX 3090 (24 GB).
         Claim(12, "qwen-concurrency-ratio", "vLLM supports 2–4x more concurrent requests in the same memory",
-              "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "Qwen2.5-7B shape, both servers capped at 24 GiB on "
-              "an H200, 512 in / 256 out; highest error-free concurrency, vLLM over HF", 2.0, 4.0, "x",
+              "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "Qwen2.5-7B shape, both servers capped at 24 GiB "
+              "on one GPU, 512 in / 128 out; highest error-free concurrency, vLLM over HF", 2.0, 4.0, "x",
               c.clean_level_ratio),
         Claim(12, "qwen-hf-max-concurrency", "(HF's most concurrent requests in 24 GB)",
               "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "same run: the HF server's highest error-free "
@@ -210,10 +216,11 @@ def _catalog() -> list[Claim]:
         # Write-up 4: the 1.6-1.9x table, "5x more traffic", "up to 3.5x over TGI".
         Claim(12, "llama2-7b-toks-ratio", "vLLM 1.6–1.9x tok/s (GPT-3 6.7B, 13B, LLaMA-2 7B shapes)",
               "vLLM-vs-HF table write-up",
-              "LLaMA-2-7B shape, H200, ShareGPT lengths, closed loop, concurrency 64 (issue 11's sweep run)",
+              "LLaMA-2-7B shape, 22 GiB each, ShareGPT lengths, closed loop, concurrency 64 "
+              "(issue 11's sweep run)",
               1.6, 1.9, "x", c.throughput_ratio, takes_level=True),
         Claim(12, "llama2-7b-traffic", "5x more traffic on the same hardware", "vLLM-vs-HF table write-up",
-              "LLaMA-2-7B shape, H200, ShareGPT lengths: capacity at SLO (highest Poisson rate with "
+              "LLaMA-2-7B shape, 22 GiB each, ShareGPT lengths: capacity at SLO (highest Poisson rate with "
               ">= 90% of requests within TTFT 2 s and TPOT 100 ms), vLLM over HF", 5.0, 5.0, "x",
               c.capacity_ratio),
         Claim(12, "tgi-3.5x", "up to 3.5x over TGI", "vLLM-vs-HF table write-up",
@@ -232,12 +239,13 @@ def measure(claim: Claim, runs: Sequence[Path], level: str | None, note: str = "
         raise c.ClaimError(f"{claim.id} reads {claim.runs} run director{'y' if claim.runs == 1 else 'ies'}")
     found = claim.metric(*runs, level=level) if claim.takes_level else claim.metric(*runs)
     notes = "; ".join(part for part in (claim.notes, *found.notes, note) if part)
+    gpus = sorted({gpu for run in runs for gpu in c.run_gpus(run)})
     return c.ClaimRow(
         issue=claim.issue,
         id=claim.id,
         claim=claim.claim,
         source=claim.source,
-        setting=claim.setting,
+        setting=claim.setting + (f"; measured on {', '.join(gpus)}" if gpus else ""),
         claimed_low=claim.claimed_low,
         claimed_high=claim.claimed_high,
         measured=found.value,

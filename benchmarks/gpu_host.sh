@@ -147,7 +147,20 @@ gpu_header() {
 gpu_cache=${GPU_CACHE:-.cache/gpu}
 host_models=${HOST_MODELS:-/root/models}
 sharegpt=${SHAREGPT:-$gpu_cache/sharegpt-subset.json}
-budget_gib=${GPU_BUDGET_GIB:-64}        # each server's share of the H200 in issue 11 and 12.1/12.2/12.4
+# Each server's GPU memory (GiB) for a model shape: what vLLM had in the claim's own setting, 90%
+# (its default --gpu-memory-utilization) of the card the claim was measured on. Both servers run on
+# one card at once, so two budgets must fit it: 2 x 36 GiB fits an 80 GB H100 beside two CUDA
+# contexts. GPU_BUDGET_GIB overrides every shape.
+budget_for() {
+  if [ -n "${GPU_BUDGET_GIB:-}" ]; then echo "$GPU_BUDGET_GIB"; return; fi
+  case $1 in
+    llama-2-7b) echo 22 ;;       # A10G, 24 GiB (the announcement's LLaMA-7B); also write-up 4's table
+    llama-2-13b) echo 36 ;;      # A100-40GB (the announcement's LLaMA-13B)
+    llama-3.2-3b) echo 20 ;;     # L4, 22.5 GiB visible (write-up 1)
+    tinyllama-1.1b) echo 13 ;;   # T4, 15 GiB (write-up 2)
+    *) echo 36 ;;
+  esac
+}
 step_timeout=${STEP_TIMEOUT:-540}       # a run stops cleanly (its finished requests on disk) before 10 min
 slo=(--slo ttft:2000 --slo tpot:100)
 
@@ -170,7 +183,7 @@ hf_batch() {
   local preset=$1 out=$2
   if [ -n "${HF_MAX_BATCH:-}" ]; then echo "$HF_MAX_BATCH"; return; fi
   local probe=(python3 -m benchmarks.hf_batch_probe --model-dir "$host_models/$preset-shape" --device cuda
-    --gpu-memory-gib "$budget_gib" --prompt-len 1024 --total-len 2048 --verify --out "$out")
+    --gpu-memory-gib "$(budget_for "$preset")" --prompt-len 1024 --total-len 2048 --verify --out "$out")
   if [ "${DRY_RUN:-0}" = 1 ]; then
     quoted "${probe[@]}" >&2
     echo 64  # stands in for the probe's answer
@@ -199,10 +212,10 @@ claim() {
   x python3 -m benchmarks.claims add "$out/claims.json" "$@" || true
 }
 
-# compare --launch on a host copy with identical weights; each server gets $budget_gib of the GPU.
+# compare --launch on a host copy with identical weights; each server gets the shape's budget.
 launch_args() {
   echo --launch --device cuda --dtype "${2:-bfloat16}" --model-dir "$host_models/$1-shape" \
-    --gpu-memory-gib "$budget_gib" --parity report
+    --gpu-memory-gib "$(budget_for "$1")" --parity report
 }
 
 claims_step() {
@@ -228,7 +241,7 @@ claims_step() {
         --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --n "${n#n}" \
         --concurrency "$count" --num-requests "$count" --warmup 0 --offline-batches none
       claim "vllm-hf-$step" --run "results/claims-$step" --level "concurrency=$count" \
-        --note "HF --max-batch-size $b (largest that fits $budget_gib GiB at 1024 in / 2048 total)" ;;
+        --note "HF --max-batch-size $b (largest that fits $(budget_for "$preset") GiB at 1024 in / 2048 total)" ;;
     sweep-7b)
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
@@ -273,10 +286,10 @@ seeds_step() {
       ensure_weights llama-3.2-3b
       start_server vllm 8000 "$out/seeds-3b-vllm.log" python3 -m servers.vllm --device cuda \
         --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8000 \
-        --gpu-memory-gib "$budget_gib" --max-model-len 2048
+        --gpu-memory-gib "$(budget_for llama-3.2-3b)" --max-model-len 2048
       start_server hf 8001 "$out/seeds-3b-hf.log" python3 -m servers.hf serve --device cuda \
         --dtype bfloat16 --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8001 \
-        --max-model-len 2048 --max-batch-size 32 --gpu-memory-gib "$budget_gib"
+        --max-model-len 2048 --max-batch-size 32 --gpu-memory-gib "$(budget_for llama-3.2-3b)"
       for o in 64 256 512; do
         compare_run "seeds-3b-o$o" vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 \
           --parity report --concurrency 1 --num-requests 4 --warmup 1 --input-len 128 \

@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,31 @@ def largest_batch(line: MemoryLine, budget_bytes: float, cap: int) -> int:
     return fits - fits % ROUND_TO if fits >= ROUND_TO else max(fits, 0)
 
 
+def probe_peaks(
+    measure: Callable[[int], float], batches: tuple[int, int], is_oom: Callable[[BaseException], bool]
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """Peaks at two batch sizes. A size that runs out of memory is halved and tried again (the first
+    down to 1, the second down to one above the first): a large model under a tight budget cannot
+    prefill 16 rows of 1,024 tokens, but two smaller probes still give the line."""
+    b1, b2 = batches
+    while True:
+        try:
+            p1 = measure(b1)
+            break
+        except Exception as exc:  # noqa: BLE001 - only out of memory is retried
+            if not is_oom(exc) or b1 == 1:
+                raise
+            b1 = max(1, b1 // 2)
+    b2 = max(b2, b1 + 1)
+    while True:
+        try:
+            return (b1, b2), (p1, measure(b2))
+        except Exception as exc:  # noqa: BLE001 - only out of memory is retried
+            if not is_oom(exc) or b2 == b1 + 1:
+                raise
+            b2 = max(b1 + 1, b2 // 2)
+
+
 def _peak_of(model: Any, batch: int, prompt_len: int, new_tokens: int, vocab: int) -> float:
     import torch
 
@@ -119,10 +145,10 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     element = torch.empty((), dtype=loaded.dtype).element_size()
     total = torch.cuda.get_device_properties(loaded.device).total_memory
     budget = args.gpu_memory_gib * 2**30 if args.gpu_memory_gib else total
-    b1, b2 = args.probe_batches
-    peaks = (
-        _peak_of(model, b1, args.prompt_len, 2, loaded.vocab_size),
-        _peak_of(model, b2, args.prompt_len, 2, loaded.vocab_size),
+    (b1, b2), peaks = probe_peaks(
+        lambda batch: _peak_of(model, batch, args.prompt_len, 2, loaded.vocab_size),
+        args.probe_batches,
+        is_out_of_memory,
     )
     line = fit_line((b1, b2), peaks, cache_rest_per_row(config, element, args.prompt_len, args.total_len))
     chosen = largest_batch(line, budget, args.max_batch)

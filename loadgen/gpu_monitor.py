@@ -151,6 +151,7 @@ class GpuMonitor:
         self._process: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._master: int | None = None
+        self._first = threading.Event()
 
     def start(self) -> None:
         """Start nvidia-smi and the reader thread; GpuMonitorError when it cannot run."""
@@ -195,11 +196,16 @@ class GpuMonitor:
                         continue
                     with self._lock:
                         self._samples.append(sample)
+                    self._first.set()
                     try:
                         out.write(orjson.dumps(asdict(sample), option=orjson.OPT_APPEND_NEWLINE))
                         out.flush()
                     except OSError:
                         pass  # a side record: a full disk stops the run through requests.jsonl
+
+    def wait_first(self, timeout_s: float) -> bool:
+        """Wait until the first sample has arrived (nvidia-smi takes a moment to start); False on timeout."""
+        return self._first.wait(timeout_s)
 
     def samples(self) -> list[GpuSample]:
         """The samples read so far."""

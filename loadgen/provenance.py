@@ -39,6 +39,26 @@ def source_commit() -> str | None:
     return None
 
 
+def gpus() -> list[str]:
+    """The host's NVIDIA GPUs as `name (N MiB)` from nvidia-smi; empty where there is none."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in done.stdout.splitlines():
+        name, _, memory = line.rpartition(",")
+        if name.strip():
+            found.append(f"{name.strip()} ({memory.strip()} MiB)")
+    return found
+
+
 @cache
 def cpu_model() -> str | None:
     """The host CPU's model name (`/proc/cpuinfo`), None where it cannot be read."""

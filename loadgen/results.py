@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from loadgen.provenance import cpu_model, source_commit
+from loadgen.provenance import cpu_model, gpus, source_commit
 from loadgen.record import RequestRecord
 from loadgen.redact import redact
 
@@ -123,13 +123,14 @@ def _version(dist: str) -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
-    """Where the run happened: host, CPU count, Python and the versions that matter."""
+    """Where the run happened: host, CPU, GPUs, Python and the versions that matter."""
     return {
         "hostname": platform.node(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
+        "gpus": gpus(),
         "servebench_commit": source_commit(),
         "python": sys.version.split()[0],
         "versions": {

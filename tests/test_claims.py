@@ -159,6 +159,18 @@ def test_a_catalogued_claim_becomes_a_row_and_the_table_shows_it(closed_run: Pat
     }  # fmt: skip
 
 
+def test_the_row_names_the_gpu_the_run_had(closed_run: Path, tmp_path: Path) -> None:
+    assert measure(CATALOG["vllm-hf-n1-7b"], [closed_run], None).setting == CATALOG["vllm-hf-n1-7b"].setting
+    run = tmp_path / "gpu-run"
+    shutil.copytree(closed_run, run)
+    meta = json.loads((run / "run.json").read_text())
+    meta["machine"]["gpus"] = ["NVIDIA H100 80GB HBM3 (81559 MiB)"]
+    (run / "run.json").write_text(json.dumps(meta))
+    setting = measure(CATALOG["vllm-hf-n1-7b"], [run], None).setting
+    assert setting.startswith("LLaMA-7B shape, each server 90% of an A10G's memory")
+    assert setting.endswith("; measured on NVIDIA H100 80GB HBM3 (81559 MiB)")
+
+
 def test_cli_add_merge_render(closed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b, joined = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "claims.json"
     assert c.main(["add", str(a), "l32-3b-ratio-b4-o64", "--run", str(closed_run)]) == 0

@@ -59,3 +59,4 @@ def test_every_level_and_batch_carries_the_gpu_view(
     text = write_report([run]).markdown.read_text()
     assert "HOST-BOUND: the GPU was busy less than 50% of the time at fast concurrency=2" in text
     assert "## GPU during each level" in text
+    assert "| gpus | NVIDIA H100 80GB HBM3 (81559 MiB), NVIDIA H100 80GB HBM3 (81559 MiB) |" in text

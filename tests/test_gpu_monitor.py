@@ -27,7 +27,9 @@ from loadgen.gpu_monitor import (
     parse_line,
     summarize,
 )
+from loadgen.provenance import gpus
 from loadgen.record import RequestRecord
+from loadgen.results import machine_info
 
 MS = 1_000_000
 
@@ -77,6 +79,7 @@ def test_the_monitor_reads_samples_while_nvidia_smi_runs(tmp_path: Path, fake_nv
     monitor = GpuMonitor(tmp_path / "gpu-state.jsonl", interval_ms=20)
     monitor.start()
     try:
+        assert monitor.wait_first(5.0)
         start = time.perf_counter_ns()
         deadline = time.monotonic() + 2  # a pipe's 8 KiB block buffer would take over 3 s to fill
         while len(monitor.samples()) < 10 and time.monotonic() < deadline:
@@ -112,3 +115,9 @@ def test_gpu_monitor_option(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert _gpu_monitor("auto") is False and _gpu_monitor("off") is False
     with pytest.raises(click.UsageError, match="needs nvidia-smi"):
         _gpu_monitor("on")
+
+
+def test_run_json_names_the_gpus(fake_nvidia_smi: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert machine_info()["gpus"] == ["NVIDIA H100 80GB HBM3 (81559 MiB)"] * 2
+    monkeypatch.setenv("PATH", str(fake_nvidia_smi.parent.parent))  # no nvidia-smi: no GPUs, no error
+    assert gpus() == []

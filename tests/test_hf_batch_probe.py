@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +14,7 @@ from benchmarks.hf_batch_probe import (
     kv_bytes_per_token,
     largest_batch,
     main,
+    probe_peaks,
 )
 
 GIB = 2**30
@@ -51,6 +53,40 @@ def test_a_line_that_does_not_grow_is_an_error() -> None:
         fit_line((4, 16), (20 * GIB, 20 * GIB), 0)
     with pytest.raises(ValueError, match="larger"):
         fit_line((16, 4), (20 * GIB, 14 * GIB), 0)
+
+
+class OutOfMemory(RuntimeError):
+    pass
+
+
+def memory(limit_rows: int, tried: list[int]) -> Callable[[int], float]:
+    """A stand-in measurement: 24 GiB of weights and 0.8 GiB a row, out of memory above `limit_rows`."""
+
+    def measure(batch: int) -> float:
+        tried.append(batch)
+        if batch > limit_rows:
+            raise OutOfMemory("CUDA out of memory")
+        return 24 * GIB + 0.8 * GIB * batch
+
+    return measure
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, OutOfMemory)
+
+
+def test_a_probe_that_runs_out_of_memory_is_halved() -> None:
+    tried: list[int] = []
+    batches, peaks = probe_peaks(memory(10, tried), (4, 16), is_oom)
+    assert tried == [4, 16, 8] and batches == (4, 8)  # 16 rows of 1,024 tokens did not fit a 13B shape
+    assert peaks == (24 * GIB + 3.2 * GIB, 24 * GIB + 6.4 * GIB)
+    tried.clear()
+    assert probe_peaks(memory(3, tried), (4, 16), is_oom)[0] == (2, 3)
+    assert tried == [4, 2, 16, 8, 4, 3]
+    with pytest.raises(OutOfMemory):  # not even one row: the weights alone fill the budget
+        probe_peaks(memory(0, []), (4, 16), is_oom)
+    with pytest.raises(ValueError, match="other"):  # only out of memory is retried
+        probe_peaks(lambda batch: (_ for _ in ()).throw(ValueError("other")), (4, 16), is_oom)
 
 
 def test_on_cpu_the_probe_says_it_needs_cuda(capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,6 +55,8 @@ OFFLINE_FILE = "offline.json"
 CAPACITY_FILE = "capacity.json"
 CAPACITY_RECORDS = "capacity.jsonl"
 EXIT_PARITY_FAILED = 3
+FIRST_SAMPLE_TIMEOUT_S = 10.0
+"""How long the GPU monitor may take to start before the first level (it keeps trying after)."""
 
 
 @dataclass
@@ -262,6 +264,9 @@ class Comparison:
             except GpuMonitorError as exc:
                 self.echo(f"GPU monitor off: {exc}")
                 self.gpu = None
+            else:
+                if not self.gpu.wait_first(FIRST_SAMPLE_TIMEOUT_S):
+                    self.echo(f"GPU monitor: no sample from nvidia-smi in {FIRST_SAMPLE_TIMEOUT_S:.0f} s")
         try:
             return await self._measure(stop)
         finally:

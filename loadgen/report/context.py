@@ -106,6 +106,8 @@ def machine_blocks(data: ReportData) -> list[Block]:
         rows = [
             [k, str(machine.get(k, "-"))] for k in ("hostname", "platform", "machine", "cpu_count", "python")
         ]
+        rows.insert(4, ["cpu_model", str(machine.get("cpu_model") or "-")])
+        rows.insert(5, ["gpus", ", ".join(machine.get("gpus") or []) or "none seen (no nvidia-smi)"])
         rows.append(["versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "-"])
         blocks.append(
             Table(["", "value"], rows, caption=f"machine of {run.label}" if len(data.runs) > 1 else None)
