@@ -219,7 +219,7 @@ launch_args() {
 }
 
 claims_step() {
-  local step=$1 n_sat=${N_SATURATION:-256} b
+  local step=$1 b
   case $step in
     prepare-7b|prepare-13b)
       local preset=llama-2-${step#prepare-}
@@ -232,8 +232,12 @@ claims_step() {
       # Throughput as the announcement measured it: every request available at once (closed loop,
       # concurrency = requests, no warm-up), ShareGPT lengths, max_tokens = the recorded answer's.
       local n=${step%%-*} shape=${step#*-}
-      local preset=llama-2-$shape count=$n_sat
-      [ "$n" = n3 ] && count=$((n_sat / 2))
+      # Requests at once: what the HF server, at the batch that fits the claim's card (a handful of
+      # worst-case rows), finishes within a call: ~25 ms (7B) or ~40 ms (13B) a step, each batch as
+      # long as its longest ShareGPT answer. n=3 sends a third as many requests (as many completions).
+      local preset=llama-2-$shape count
+      count=${N_SATURATION:-$([ "$shape" = 13b ] && echo 64 || echo 128)}
+      [ "$n" = n3 ] && count=$((count / 3))
       ensure_weights "$preset"
       b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
       # shellcheck disable=SC2046
@@ -266,7 +270,7 @@ claims_step() {
       # shellcheck disable=SC2046
       compare_run claims-variance-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
         --sweep output-variance --concurrency 64 --input-len 128 --output-len 256 --ignore-eos \
-        --num-requests "${N_VARIANCE:-128}" --warmup 0 --offline-batches none
+        --num-requests "${N_VARIANCE:-64}" --warmup 0 --offline-batches none
       claim static-batching-variance --run results/claims-variance-7b
       claim static-batching-falls --run results/claims-variance-7b ;;
     *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b)" >&2; exit 2 ;;
