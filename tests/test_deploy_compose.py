@@ -255,6 +255,14 @@ def test_each_server_reserves_its_own_gpu(config: dict[str, Any]) -> None:
         assert svc["ipc"] == "host"
 
 
+def test_the_gpu_comparison_can_read_the_gpus_but_not_compute_on_them(config: dict[str, Any]) -> None:
+    devices = config["services"]["loadgen"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [
+        {"driver": "nvidia", "count": -1, "capabilities": ["utility"]}
+    ]  # all GPUs, nvidia-smi only
+    assert "deploy" not in config["services"]["loadgen-cpu"]  # a machine without a GPU starts it too
+
+
 def test_gpu_services_wait_for_the_model_and_share_the_hf_cache(config: dict[str, Any]) -> None:
     for name in ("vllm", "hf-server"):
         svc = config["services"][name]
