@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from benchmarks._common import table
 from loadgen.gpu_monitor import GpuSample, summarize
+from loadgen.record import RequestRecord, records_window
 
 
 def _open(path: Path) -> IO[str]:
@@ -69,13 +70,15 @@ def level_windows(run: Path) -> tuple[float, dict[tuple[str, str], tuple[int, in
                 windows[(target, scrape["level"])] = (scrape["start_ns"], scrape["end_ns"])
     if offset is None:
         raise SystemExit(f"{run}: no server-metrics-*.jsonl to tie its clock to the wall clock")
-    batches: dict[tuple[str, str], list[int]] = defaultdict(list)
+    batches: dict[tuple[str, str], list[RequestRecord]] = defaultdict(list)
     offline = run / "offline.jsonl"
     for line in offline.read_text().splitlines() if offline.is_file() else []:
-        record = json.loads(line)
-        if record.get("send_ns") and record.get("end_ns"):
-            batches[(record["target"], record["level"])] += [record["send_ns"], record["end_ns"]]
-    windows.update({key: (min(times), max(times)) for key, times in batches.items()})
+        record = RequestRecord.from_dict(json.loads(line))
+        batches[(record.target, record.level)].append(record)
+    for key, records in batches.items():
+        window = records_window(records)
+        if window is not None:
+            windows[key] = window
     return offset, windows
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from loadgen.record import RequestRecord
+from loadgen.record import RequestRecord, records_window
 
 GPU_STATE_FILE = "gpu-state.jsonl"
 QUERY = "index,utilization.gpu,clocks.sm,power.draw,memory.used"
@@ -123,15 +123,6 @@ def gpu_note(view: dict[str, Any] | None) -> str:
     return f", GPU busy {view['busy_pct']:.0f}%" + (" (host-bound)" if view.get("host_bound") else "")
 
 
-def level_window(records: Sequence[RequestRecord]) -> tuple[int, int] | None:
-    """First send to last end of a level's requests (monotonic ns), or None when nothing was sent."""
-    sends = [r.send_ns for r in records if r.send_ns]
-    if not sends:
-        return None
-    start = min(sends)
-    return start, max((r.end_ns for r in records if r.end_ns is not None), default=start)
-
-
 def available(command: str = "nvidia-smi") -> bool:
     """Whether `command` is on PATH."""
     return shutil.which(command) is not None
@@ -214,7 +205,7 @@ class GpuMonitor:
 
     def level_done(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
         """The GPU figures over a level's window (None: nothing sent, or no sample in it)."""
-        window = level_window(records)
+        window = records_window(records)
         return None if window is None else summarize(self.samples(), *window)
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ Latencies are derived from them here, in one place, so every report uses the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -125,3 +126,12 @@ class RequestRecord:
     def to_dict(self) -> dict[str, Any]:
         """The record's fields as a plain dict."""
         return asdict(self)
+
+
+def records_window(records: Sequence[RequestRecord]) -> tuple[int, int] | None:
+    """First send to last end of a level's requests (`perf_counter_ns`), or None when nothing was sent."""
+    sends = [r.send_ns for r in records if r.send_ns]
+    if not sends:
+        return None
+    start = min(sends)
+    return start, max((r.end_ns for r in records if r.end_ns is not None), default=start)

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
-from loadgen.record import RequestRecord
+from loadgen.record import RequestRecord, records_window
 from loadgen.run_config import Target
 
 HISTOGRAMS: Mapping[str, str] = {
@@ -232,11 +232,10 @@ class ServerMetricsRecorder:
     def level_done(self, target: str, level: str, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
         """Scrape once more and return the level's server view (None: no usable scrape before and after)."""
         state = self._states.get(target)
-        sends = [r.send_ns for r in records if r.send_ns]
-        if state is None or not sends:
+        window = records_window(records)
+        if state is None or window is None:
             return None
-        start_ns = min(sends)
-        end_ns = max((r.end_ns for r in records if r.end_ns is not None), default=start_ns)
+        start_ns, end_ns = window
         mark = {"level": level, "start_ns": start_ns, "end_ns": end_ns}
         final = self._scrape(state, mark)
         with self._lock:

@@ -23,12 +23,11 @@ from loadgen.gpu_monitor import (
     GpuMonitorError,
     GpuSample,
     gpu_note,
-    level_window,
     parse_line,
     summarize,
 )
 from loadgen.provenance import gpus
-from loadgen.record import RequestRecord
+from loadgen.record import RequestRecord, records_window
 from loadgen.results import machine_info
 
 MS = 1_000_000
@@ -65,14 +64,14 @@ def test_summarize_keeps_the_window_and_judges_the_busiest_gpu() -> None:
     assert gpu_note(None) == ""
 
 
-def test_level_window_runs_from_first_send_to_last_end() -> None:
+def test_a_levels_window_runs_from_first_send_to_last_end() -> None:
     records = [
         RequestRecord("a", "t", 0, "completions", True, send_ns=50, end_ns=400),
         RequestRecord("b", "t", 1, "completions", True, send_ns=20, end_ns=None),  # cancelled
         RequestRecord("c", "t", 2, "completions", True, send_ns=90, end_ns=700),
     ]
-    assert level_window(records) == (20, 700)
-    assert level_window([]) is None
+    assert records_window(records) == (20, 700)
+    assert records_window([]) is None
 
 
 def test_the_monitor_reads_samples_while_nvidia_smi_runs(tmp_path: Path, fake_nvidia_smi: Path) -> None:
