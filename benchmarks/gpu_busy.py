@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks._common import table
-from loadgen.gpu_monitor import GpuSample, summarize
+from loadgen.gpu_monitor import GpuSample, busiest_gpu, summarize, verdict
 from loadgen.record import RequestRecord, records_window
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     printed = []
     for row in rows:
         view = row["gpu"] or {}
-        gpu = (view.get("gpus") or [{}])[0]
+        gpu = busiest_gpu(view)
         printed.append(
             [
                 row["run"],
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                 "-" if gpu.get("sm_mhz_min") is None else f"{gpu['sm_mhz_min']:.0f}",
                 "-" if gpu.get("power_w") is None else f"{gpu['power_w']:.0f}",
                 str(gpu.get("samples", 0)),
-                {True: "HOST-BOUND", False: "ok", None: "too short"}[view.get("host_bound")],
+                verdict(view),
             ]
         )
     print(

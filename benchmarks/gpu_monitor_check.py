@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import table
-from loadgen.gpu_monitor import GpuMonitor, summarize
-
-VERDICTS = {True: "host-bound", False: "ok", None: "too short"}
-"""The monitor's verdict on a loaded phase (an idle GPU is not judged: nothing waits on it)."""
+from loadgen.gpu_monitor import GpuMonitor, busiest_gpu, summarize, verdict
 
 
 def _phase(name: str, seconds: float) -> tuple[int, int]:
@@ -76,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     printed = []
     for row in rows:
         view = row["gpu"] or {}
-        gpu: dict[str, Any] = next((g for g in view.get("gpus") or [] if g["gpu"] == view.get("gpu")), {})
+        gpu = busiest_gpu(view)
         printed.append(
             [
                 row["phase"],
@@ -84,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                 "-" if gpu.get("sm_mhz_mean") is None else f"{gpu['sm_mhz_mean']:.0f}",
                 "-" if gpu.get("power_w") is None else f"{gpu['power_w']:.0f}",
                 str(gpu.get("samples", 0)),
-                "-" if row["phase"] == "idle" else VERDICTS[view.get("host_bound")],
+                "-" if row["phase"] == "idle" else verdict(view),  # nothing waits on an idle GPU
             ]
         )
     print(table(["phase", "GPU busy", "SM MHz mean", "power W", "samples", "verdict"], printed))

@@ -116,6 +116,18 @@ def summarize(samples: Sequence[GpuSample], start_ns: int, end_ns: int) -> dict[
     }
 
 
+def busiest_gpu(view: dict[str, Any] | None) -> dict[str, Any]:
+    """The per-GPU figures of the GPU a view's verdict is about ({} without a view)."""
+    if not view:
+        return {}
+    return next((g for g in view.get("gpus") or [] if g.get("gpu") == view.get("gpu")), {})
+
+
+def verdict(view: dict[str, Any] | None) -> str:
+    """`HOST-BOUND`, `ok`, or `too short to tell` (fewer than MIN_SAMPLES samples, or none)."""
+    return {True: "HOST-BOUND", False: "ok", None: "too short to tell"}[(view or {}).get("host_bound")]
+
+
 def gpu_note(view: dict[str, Any] | None) -> str:
     """`, GPU busy 27% (host-bound)` for a console line; empty without a view."""
     if not view or view.get("busy_pct") is None:

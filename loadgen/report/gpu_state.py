@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadgen.gpu_monitor import busiest_gpu, verdict
 from loadgen.report.data import ReportData
 from loadgen.report.doc import Block, Callout, Table
 from loadgen.report.ratios import format_value
@@ -43,11 +44,6 @@ def host_bound_notes(data: ReportData) -> list[str]:
     ]
 
 
-def _busiest(view: dict[str, Any]) -> dict[str, Any]:
-    """The per-GPU figures of the GPU the view's verdict is about."""
-    return next((g for g in view.get("gpus") or [] if g.get("gpu") == view.get("gpu")), {})
-
-
 def _clock(busiest: dict[str, Any]) -> str:
     low, mean = busiest.get("sm_mhz_min"), busiest.get("sm_mhz_mean")
     return "-" if low is None or mean is None else f"{low:.0f} / {mean:.0f}"
@@ -60,8 +56,7 @@ def gpu_blocks(data: ReportData) -> list[Block]:
         return []
     rows = []
     for server, level, view in views:
-        busiest = _busiest(view)
-        verdict = {True: "HOST-BOUND", False: "ok", None: "too short to tell"}[view.get("host_bound")]
+        busiest = busiest_gpu(view)
         rows.append(
             [
                 server,
@@ -72,7 +67,7 @@ def gpu_blocks(data: ReportData) -> list[Block]:
                 format_value(busiest.get("power_w")),
                 format_value(busiest.get("memory_mib_max")),
                 str(busiest.get("samples", 0)),
-                verdict,
+                verdict(view),
             ]
         )
     bound = sum(1 for *_, view in views if view.get("host_bound"))
