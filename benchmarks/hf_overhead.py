@@ -51,13 +51,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks._common import REPO, table, write_result
 from loadgen.compare.server_batches import BatchCollector
 from loadgen.launcher import free_port, start_process, wait_healthy
 from loadgen.run_config import Target
 from servers.vllm import launch
+
+T = TypeVar("T")
 
 DEFAULT_MODEL_DIR = REPO / launch.DEFAULT_MODEL_DIR
 MODEL_NAME = "bench-model"
@@ -281,8 +283,28 @@ class StepClock:
 
     def median_step_ms(self) -> float | None:
         """Median gap between successive steps, in ms (None: fewer than two steps)."""
-        gaps = [(b - a) / 1e6 for a, b in zip(self.stamps_ns, self.stamps_ns[1:], strict=False)]
-        return statistics.median(gaps) if gaps else None
+        return median_gap_ms(self.stamps_ns)
+
+
+def median_gap_ms(stamps_ns: Sequence[int]) -> float | None:
+    """Median gap between successive step stamps, in ms (None: fewer than two stamps)."""
+    gaps = [(b - a) / 1e6 for a, b in zip(stamps_ns, stamps_ns[1:], strict=False)]
+    return statistics.median(gaps) if gaps else None
+
+
+def timed(loaded: Any, call: Callable[[], T]) -> tuple[T, float]:
+    """`call()` and its seconds, with the device synchronized before and after (CUDA work is
+    asynchronous: without it the time would end before the GPU does)."""
+    import torch
+
+    cuda = loaded.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = call()
+    if cuda:
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
 
 
 class DirectGenerate:
@@ -314,21 +336,18 @@ class DirectGenerate:
         import torch
         from transformers import StoppingCriteriaList
 
-        cuda = self._loaded.device.type == "cuda"
-        if cuda:
-            torch.cuda.synchronize()
         clock = StepClock()
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = self._loaded.model.generate(
-                input_ids=self._input_ids,
-                attention_mask=self._mask,
-                generation_config=self._config,
-                stopping_criteria=StoppingCriteriaList([clock]),
-            )
-        if cuda:
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
+
+        def call() -> Any:
+            with torch.inference_mode():
+                return self._loaded.model.generate(
+                    input_ids=self._input_ids,
+                    attention_mask=self._mask,
+                    generation_config=self._config,
+                    stopping_criteria=StoppingCriteriaList([clock]),
+                )
+
+        out, elapsed = timed(self._loaded, call)
         assert out.shape[1] - self._input_ids.shape[1] == self._output_len
         self.decode_step_ms.append(clock.median_step_ms())
         return elapsed
@@ -354,8 +373,6 @@ class InProcessLoop:
 
     def once(self) -> float:
         """Seconds for one run of the loop on the batch."""
-        import torch
-
         from servers.hf.request import Event, GenRequest
 
         batch = [GenRequest(list(ids), self._params) for ids in self._prompt_ids]
@@ -365,19 +382,11 @@ class InProcessLoop:
             nonlocal tokens
             tokens += sum(getattr(event, "new_tokens", 0) for _, event in events)
 
-        cuda = self._loaded.device.type == "cuda"
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        outcome = self._runner.run(batch, sink)
-        if cuda:
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
+        outcome, elapsed = timed(self._loaded, lambda: self._runner.run(batch, sink))
         if outcome.failed is not None:
             raise RuntimeError(f"the in-process generate loop failed: {outcome.failed}")
         assert tokens == len(batch) * self._output_len, tokens
-        gaps = [(b - a) / 1e6 for a, b in zip(outcome.step_ns, outcome.step_ns[1:], strict=False)]
-        self.decode_step_ms.append(statistics.median(gaps) if gaps else None)
+        self.decode_step_ms.append(median_gap_ms(outcome.step_ns))
         return elapsed
 
 
