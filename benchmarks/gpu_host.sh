@@ -235,6 +235,8 @@ claims_step() {
       # Requests at once: what the HF server, at the batch that fits the claim's card (a handful of
       # worst-case rows), finishes within a call: ~25 ms (7B) or ~40 ms (13B) a step, each batch as
       # long as its longest ShareGPT answer. n=3 sends a third as many requests (as many completions).
+      # The last requests wait minutes in the HF server's queue for their first token: the TTFT and
+      # request limits are the step's own (the 300 s TTFT default would cut the queue's tail).
       local preset=llama-2-$shape count
       count=${N_SATURATION:-$([ "$shape" = 13b ] && echo 64 || echo 128)}
       [ "$n" = n3 ] && count=$((count / 3))
@@ -243,7 +245,8 @@ claims_step() {
       # shellcheck disable=SC2046
       compare_run "claims-$step" $(launch_args "$preset") --hf-max-batch-size "$b" \
         --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --n "${n#n}" \
-        --concurrency "$count" --num-requests "$count" --warmup 0 --offline-batches none
+        --concurrency "$count" --num-requests "$count" --warmup 0 --offline-batches none \
+        --ttft-timeout "$step_timeout" --request-timeout "$step_timeout"
       claim "vllm-hf-$step" --run "results/claims-$step" --level "concurrency=$count" \
         --note "HF --max-batch-size $b (largest that fits $(budget_for "$preset") GiB at 1024 in / 2048 total)" ;;
     sweep-7b)

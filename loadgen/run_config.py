@@ -51,7 +51,8 @@ class Timeouts:
     ttft_s: float | None = 300.0
     """From the send to the first content event."""
     idle_s: float | None = 120.0
-    """Longest gap between two arrivals of response bytes."""
+    """Longest gap between two arrivals of response bytes once content flows (before it, `ttft_s`
+    governs; where that is None, idle covers the wait for the first token too)."""
     total_s: float | None = 900.0
 
 

@@ -117,20 +117,30 @@ class SelfCheckReport:
 
 
 def steady_in_flight(
-    records: Sequence[RequestRecord], window_of: Sequence[RequestRecord] | None = None
+    records: Sequence[RequestRecord],
+    window_of: Sequence[RequestRecord] | None = None,
+    ramp: int = 0,
 ) -> float | None:
-    """Time-weighted mean requests in flight from the first send to the last send.
+    """Time-weighted mean requests in flight over a level's steady window, or None if it has none.
 
-    The window runs from the first to the last send of `window_of` (default: `records`); every
-    request of `records` in flight then counts, so warm-up requests still running when the measured
-    window opens fill their slots. The tail after the last send (the level draining) is left out, so
-    a closed loop that kept its level reads as exactly its concurrency.
+    The window ends at the last send of `window_of` (default: `records`); every request of `records`
+    in flight then counts, so warm-up requests still running when the measured window opens fill
+    their slots. The tail after the last send (the level draining) is left out, so a closed loop that
+    kept its level reads as exactly its concurrency. The window opens at the first send of
+    `window_of`, or at the `ramp`-th send of `records` if later: a closed loop's first wave goes out
+    one send at a time, and a mean over that ramp reads half the level whatever the client did. A
+    level whose every request went out in the first wave (all at once) has no steady window: None.
     """
     spans = [(r.send_ns, r.end_ns) for r in records if r.end_ns is not None]
     sends = [r.send_ns for r in (window_of if window_of is not None else records) if r.end_ns is not None]
     if len(sends) < 2:
         return None
     start, stop = min(sends), max(sends)
+    if ramp > 1:
+        every_send = sorted(send for send, _ in spans)
+        if len(every_send) <= ramp:
+            return None
+        start = max(start, every_send[ramp - 1])
     if stop <= start:
         return None
     area = sum(
@@ -153,7 +163,8 @@ def judge(
     measured = [r for r in records if not r.warmup]
     lags = np.asarray(lags_ns, dtype=np.float64) / NS_PER_MS
     sched = np.asarray(schedule_lags_ns, dtype=np.float64) / NS_PER_MS
-    achieved = steady_in_flight(records, window_of=measured)
+    ramp = int(target_in_flight) if target_in_flight else 0
+    achieved = steady_in_flight(records, window_of=measured, ramp=ramp)
     report = SelfCheckReport(
         wall_s=wall_s,
         cpu_s=cpu_s,

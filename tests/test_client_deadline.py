@@ -40,6 +40,20 @@ def test_time_to_first_token_runs_until_the_first_content_event() -> None:
     assert next_deadline(limits, rec) == (15 * S + 500, "idle")  # idle counts from the last byte
 
 
+def test_before_the_first_token_the_ttft_limit_governs_not_idle() -> None:
+    # A request queued behind a saturated server hears nothing until its first token: a 120 s idle
+    # limit must not cut a wait the 300 s TTFT limit allows (the H100 claims run lost 65 of 128).
+    limits = Timeouts(ttft_s=300.0, idle_s=120.0, total_s=900.0)
+    rec = recorder()
+    assert next_deadline(limits, rec) == (310 * S, "ttft")
+    content(rec, 200 * S)
+    assert next_deadline(limits, rec) == (320 * S, "idle")
+
+
+def test_without_a_ttft_limit_idle_covers_the_wait_for_the_first_token() -> None:
+    assert next_deadline(Timeouts(ttft_s=None, idle_s=5.0, total_s=None), recorder()) == (15 * S, "idle")
+
+
 def test_total_wins_once_it_is_the_earliest_and_ties_go_to_total() -> None:
     rec = recorder()
     content(rec, 18 * S)

@@ -58,6 +58,31 @@ def test_steady_in_flight_leaves_out_the_draining_tail() -> None:
     assert steady_in_flight(records) == 2.0
 
 
+def test_steady_in_flight_leaves_out_the_first_waves_ramp() -> None:
+    # Four slots filled one send every 10 ms, then a send as each request ends: 4 in flight from 30 ms.
+    first_wave = [rec(i, 10 * i, 10 * i + 200) for i in range(4)]
+    records = first_wave + [rec(4 + i, 200 + 10 * i, 400) for i in range(4)]
+    assert (steady_in_flight(records) or 0) < 3.9  # the ramp counted in
+    assert steady_in_flight(records, ramp=4) == 4.0
+
+
+def test_a_level_sent_all_at_once_has_no_steady_window_and_is_not_client_bound() -> None:
+    # 128 requests sent at once over 5 ms (the announcement's setting): the mean over the ramp is
+    # about 64, which read as "only 61.5 of 128 in flight" on the H100 claims run.
+    records = [rec(i, i * 5 / 128, 1000 + 30 * i) for i in range(128)]
+    assert 0 < (steady_in_flight(records) or 0) < 70
+    report = judge(
+        wall_s=5.0,
+        cpu_s=0.2,
+        lags_ns=[100_000] * 50,
+        records=records,
+        target_in_flight=128,
+        schedule_lags_ns=[],
+        waited_s=0.0,
+    )
+    assert report.achieved_in_flight is None and not report.client_bound
+
+
 async def test_blocked_event_loop_is_reported_as_client_bound(sim_server: ServerProcess) -> None:
     target = Target(name="sim", base_url=sim_server.base_url, model="sim-model")
     loop = asyncio.get_running_loop()

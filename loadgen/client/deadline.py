@@ -5,7 +5,10 @@ pool applies it); the other three run against one request, on `perf_counter_ns()
 
 - `total`: from the send stamp to the end of the response;
 - `ttft`: from the send stamp until the first content event (`ResponseRecorder.has_content`);
-- `idle`: from the last byte sent or received (`ResponseRecorder.last_ns`).
+- `idle`: from the last byte sent or received (`ResponseRecorder.last_ns`), once the first content
+  event arrived; before it, only where no `ttft` limit is set. A request queued behind a saturated
+  server (every request sent at once) waits silently for its first token: that wait is the `ttft`
+  limit's, or a 120 s idle limit would fail requests that a 300 s TTFT limit allows.
 
 A transport asks `next_deadline` when it (re)arms its timer, or before each blocking read, and
 fails a request whose deadline passed with `errors.TIMEOUT` and `timeout_message`, so a timeout
@@ -39,7 +42,7 @@ def next_deadline(timeouts: Timeouts, recorder: ResponseRecorder) -> tuple[int, 
         ttft = send + int(timeouts.ttft_s * 1e9)
         if best is None or ttft < best[0]:
             best = (ttft, TTFT)
-    if timeouts.idle_s is not None:
+    if timeouts.idle_s is not None and (recorder.has_content or timeouts.ttft_s is None):
         idle = recorder.last_ns + int(timeouts.idle_s * 1e9)
         if best is None or idle < best[0]:
             best = (idle, IDLE)

@@ -24,7 +24,7 @@ from loadgen.gpu_monitor import available as gpu_monitor_available
 from loadgen.launcher import free_port
 from loadgen.progress import Progress
 from loadgen.results import default_run_dir
-from loadgen.run_config import RequestOptions, Target
+from loadgen.run_config import RequestOptions, Target, Timeouts
 from loadgen.settings.compare import CompareSettings
 from loadgen.settings.table import load_mode
 from loadgen.stats import SLO
@@ -175,6 +175,11 @@ def execute(settings: CompareSettings, argv: Sequence[str]) -> int:
         temperature=0.0 if settings.n == 1 else 1.0,
         n=settings.n,
         client=settings.client_kind,
+        timeouts=Timeouts(
+            ttft_s=settings.ttft_timeout,
+            idle_s=settings.idle_timeout,
+            total_s=settings.request_timeout,
+        ),
     )
     early = None
     model_dir = _model_dir(settings)

@@ -145,8 +145,18 @@ IGNORE_EOS = spec(
     help="Ask the server to ignore EOS (vLLM) so lengths are exact.",
 )
 CONNECT_TIMEOUT = spec("--connect-timeout", type=POSITIVE, default=_TIMEOUTS.connect_s)
-TTFT_TIMEOUT = spec("--ttft-timeout", type=POSITIVE, default=_TIMEOUTS.ttft_s)
-IDLE_TIMEOUT = spec("--idle-timeout", type=POSITIVE, default=_TIMEOUTS.idle_s)
+TTFT_TIMEOUT = spec(
+    "--ttft-timeout",
+    type=POSITIVE,
+    default=_TIMEOUTS.ttft_s,
+    help="Seconds a request may wait for its first token (queued behind a busy server, it hears nothing).",
+)
+IDLE_TIMEOUT = spec(
+    "--idle-timeout",
+    type=POSITIVE,
+    default=_TIMEOUTS.idle_s,
+    help="Longest silence once tokens flow (before the first token, --ttft-timeout governs).",
+)
 REQUEST_TIMEOUT = spec(
     "--request-timeout",
     type=POSITIVE,
