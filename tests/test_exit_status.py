@@ -174,6 +174,32 @@ def test_compare_applies_the_rule_per_target(sim_server_factory: SimFactory, tmp
         assert lenient.returncode in (EXIT_OK, 3), lenient.stderr[-3000:]  # 3: parity may fail on `bad`
 
 
+def test_compare_applies_its_request_time_limits(sim_server_factory: SimFactory, tmp_path: Path) -> None:
+    # A server 1.5 s from the first token: a 0.4 s --ttft-timeout fails every request as a timeout
+    # (and 600 s, far above it, lets them all through: the limit is compare's, not a default).
+    if not Path(MODEL_DIR, "tokenizer.json").is_file():
+        pytest.skip(f"no tokenizer at {MODEL_DIR} (make model)")
+    with (
+        sim_server_factory(ttft_ms=1500, itl_ms=1, output_tokens=4, model="m") as slow_a,
+        sim_server_factory(ttft_ms=1500, itl_ms=1, output_tokens=4, model="m") as slow_b,
+    ):
+        args = ["compare", f"a={slow_a.base_url}", f"b={slow_b.base_url}", "--tokenizer", MODEL_DIR,
+                "--concurrency", "2", "--num-requests", "2", "--warmup", "0", "--output-len", "4",
+                "--input-len", "16", "--offline-batches", "none", "--parity", "report", "--no-progress",
+                "--probe-prompts", "1", "--max-error-rate", "1"]  # fmt: skip
+        cut = loadgen(*args, "--ttft-timeout", "0.4", "--output-dir", str(tmp_path / "cut"), timeout=180)
+        kept = loadgen(*args, "--ttft-timeout", "600", "--output-dir", str(tmp_path / "kept"), timeout=180)
+    assert cut.returncode == EXIT_NOTHING_SUCCEEDED, cut.stderr[-3000:]
+    assert kept.returncode in (EXIT_OK, 3), kept.stderr[-3000:]  # 3: the one-prompt probe's parity may fail
+
+    def errors(run: str) -> list[str | None]:
+        lines = (tmp_path / run / "requests.jsonl").read_bytes().splitlines()
+        return [orjson.loads(line)["error_message"] for line in lines]
+
+    assert errors("cut") and set(errors("cut")) == {"no token within 0.4 s"}
+    assert errors("kept") and set(errors("kept")) == {None}
+
+
 def test_the_exit_statuses_are_in_the_help() -> None:
     for command in ("run", "compare"):
         text = " ".join(loadgen(command, "--help").stdout.split())

@@ -134,9 +134,18 @@ def token_agreement_gate(
     tokens: Tokens,
     *,
     random_weights: bool,
+    random_values: bool = False,
     minimum: float = MIN_TOKEN_AGREEMENT,
 ) -> Gate:
-    """Compare every target's greedy outputs with the baseline's, prompt by prompt."""
+    """Compare every target's greedy outputs with the baseline's, prompt by prompt.
+
+    The share judged is the mean common prefix; with `random_values` (random weights saved once and
+    loaded by every server) it is the share of prompts whose first greedy token agrees. Random
+    weights give nearly flat next-token logits, so rounding differences between two servers' kernels
+    flip a greedy token within a few dozen steps even on identical weights (on the Llama-2-7B shape,
+    7 of 8 first tokens agreed and 26-33% of the tokens), while the first token of another set of
+    random weights agrees about once in the vocabulary's size.
+    """
     errors = probe_errors(probes)
     if errors:
         return Gate("token_agreement", "fail", "the greedy probe failed: " + "; ".join(errors))
@@ -173,6 +182,7 @@ def token_agreement_gate(
                     }
                 )
         mean = sum(shares) / len(shares) if shares else 0.0
+        judged = first / len(shares) if random_values and shares else mean
         details["targets"][name] = {
             "mean_prefix_agreement": mean,
             "exact_matches": exact,
@@ -180,8 +190,15 @@ def token_agreement_gate(
             "prompts": len(shares),
             "examples": examples,
         }
-        if mean < minimum:
-            failing.append(f"{name} agrees with {baseline} on {100 * mean:.0f}% of greedy {tokens.unit}")
+        if judged < minimum:
+            failing.append(
+                f"{name}'s first greedy {tokens.unit[:-1]} agrees with {baseline}'s "
+                f"on {first} of {len(shares)} prompts"
+                if random_values
+                else f"{name} agrees with {baseline} on {100 * mean:.0f}% of greedy {tokens.unit}"
+            )
+    if random_values:
+        details["judged_on"] = "first_token_matches"
     if failing:
         return Gate(
             "token_agreement",
@@ -191,6 +208,17 @@ def token_agreement_gate(
             details,
         )
     means = ", ".join(f"{n} {100 * d['mean_prefix_agreement']:.0f}%" for n, d in details["targets"].items())
+    if random_values:
+        firsts = ", ".join(
+            f"{n} {d['first_token_matches']}/{d['prompts']}" for n, d in details["targets"].items()
+        )
+        return Gate(
+            "token_agreement",
+            "pass",
+            f"first greedy {tokens.unit} agree with {baseline}: {firsts} prompts (saved random weights: "
+            f"nearly flat logits, so rounding flips later tokens; mean common prefix {means})",
+            details,
+        )
     return Gate(
         "token_agreement", "pass", f"greedy outputs agree with {baseline}: {means} of {tokens.unit}", details
     )

@@ -52,7 +52,8 @@ class ComparePlan:
     """Every server has random weights: the greedy token-agreement gate is skipped."""
     random_values: bool = False
     """The served directory's weights are random values saved once (`hf-server init-weights`), the
-    same on every server: greedy outputs must agree, but their text (arbitrary tokens) need not
+    same on every server: the first greedy token of each probe prompt must agree (later tokens part
+    on rounding: random weights have nearly flat logits), and the text (arbitrary tokens) need not
     re-tokenize to the count generated, so the usage gate checks output counts across servers only."""
     baseline: str | None = None
     """Target the speed-ups are relative to; None: `hf` if present, else the last target."""

@@ -278,7 +278,13 @@ class Comparison:
         probes = await self._probe(stop)
         parity = ParityReport(
             [
-                token_agreement_gate(probes, self.baseline, self.tokens, random_weights=plan.random_weights),
+                token_agreement_gate(
+                    probes,
+                    self.baseline,
+                    self.tokens,
+                    random_weights=plan.random_weights,
+                    random_values=plan.random_values,
+                ),
                 usage_gate(probes, [], self.tokens, random_weights=plan.random_weights or plan.random_values),
             ]
         )
