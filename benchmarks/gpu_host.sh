@@ -130,14 +130,16 @@ gpu_header() {
 }
 
 # --- issues 11 and 12: identical random weights, claims.json -------------------------------------
-# Device-time plan (30 min a session, 10 min a call, a fresh machine each session; minutes are
-# estimates to re-plan after the first session; docs/gpu-plan.md has the table and the reasons):
-#   every session: calls 1-5 stage the kit (2 parts a call) and install it (~5-7 min with machine start)
-#   S1  claims prepare-7b (4) | claims n1-7b (8) | claims n3-7b (8)
-#   S2  claims prepare-13b (5) | claims n1-13b (9) | claims n3-13b (9)
-#   S3  HF_MAX_BATCH=<S1 probe> claims prepare-7b (2) | claims sweep-7b (8) | claims capacity-7b (9)
-#   S4  claims prepare-7b + seeds prepare (3) | claims variance-7b (8) | seeds batches-3b (5) | seeds tinyllama (5)
-#   S5  seeds prepare (2) | seeds qwen-24g (8)
+# Device-time plan (30 min a session, 10 min a call, a fresh machine each session; S1's minutes are
+# measured, the rest estimated from them; docs/gpu-plan.md has the table and the reasons):
+#   every session: three stage calls (~1-2 min with the machine's start), then stage parts 06 + 08
+#   and install part 09 in the first measuring call (~40 s)
+#   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
+#   S2  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7) | HF_MAX_BATCH=7 claims n1-7b (6)
+#   S3  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
+#   S4  HF_MAX_BATCH=7 claims variance-7b (7) | claims capacity-7b (9)
+#   S5  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
+#   S6  seeds prepare (3) | seeds qwen-24g (8)
 # Each run stops cleanly after STEP_TIMEOUT (540 s) so the call returns its files; each call's
 # OUT/claims.json is joined afterwards with `python -m benchmarks.claims merge`.
 # Preset config dirs are made on the workstation (`gpu_host.sh workstation`: make-config needs the
@@ -233,12 +235,13 @@ claims_step() {
       # concurrency = requests, no warm-up), ShareGPT lengths, max_tokens = the recorded answer's.
       local n=${step%%-*} shape=${step#*-}
       # Requests at once: what the HF server, at the batch that fits the claim's card (a handful of
-      # worst-case rows), finishes within a call: ~25 ms (7B) or ~40 ms (13B) a step, each batch as
-      # long as its longest ShareGPT answer. n=3 sends a third as many requests (as many completions).
+      # worst-case rows), finishes within a call. Measured on an H100 (7B, 7 rows): 18.3 ms a step,
+      # 128 requests in 266 s; 13B (~5 rows, ~28 ms a step) is estimated. Each batch runs as long
+      # as its longest ShareGPT answer. n=3 sends a third as many requests (as many completions).
       # The last requests wait minutes in the HF server's queue for their first token: the TTFT and
       # request limits are the step's own (the 300 s TTFT default would cut the queue's tail).
       local preset=llama-2-$shape count
-      count=${N_SATURATION:-$([ "$shape" = 13b ] && echo 64 || echo 128)}
+      count=${N_SATURATION:-$([ "$shape" = 13b ] && echo 48 || echo 128)}
       [ "$n" = n3 ] && count=$((count / 3))
       ensure_weights "$preset"
       b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
@@ -250,13 +253,23 @@ claims_step() {
       claim "vllm-hf-$step" --run "results/claims-$step" --level "concurrency=$count" \
         --note "HF --max-batch-size $b (largest that fits $(budget_for "$preset") GiB at 1024 in / 2048 total)" ;;
     sweep-7b)
+      # One call holds one or two levels, not all three: the HF server at 7 rows turns out ~178
+      # tok/s on ShareGPT (an H100, 2026-12-05), so 128 requests at concurrency 64 take ~270 s
+      # and 32 at concurrency 1 ~210 s. SWEEP_CONCURRENCY picks the levels, SWEEP_REQUESTS the
+      # requests per level (default: compare's own, at least 32); each call its own run directory.
+      local levels=${SWEEP_CONCURRENCY:-1,16,64} name
+      name=claims-sweep-7b-c${levels//,/-}
+      local requests=()
+      [ -n "${SWEEP_REQUESTS:-}" ] && requests=(--num-requests "$SWEEP_REQUESTS")
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
-      compare_run claims-sweep-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
-        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --concurrency 1,16,64 \
-        --warmup 8 --offline-batches none "${slo[@]}"
-      claim llama2-7b-toks-ratio --run results/claims-sweep-7b --level concurrency=64 ;;
+      compare_run "$name" $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --concurrency "$levels" \
+        "${requests[@]}" --warmup 8 --offline-batches none "${slo[@]}"
+      case ,$levels, in
+        *,64,*) claim llama2-7b-toks-ratio --run "results/$name" --level concurrency=64 ;;
+      esac ;;
     capacity-7b)
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
