@@ -135,9 +135,9 @@ gpu_header() {
 #   every session: three stage calls (~1-2 min with the machine's start), then stage parts 06 + 08
 #   and install part 09 in the first measuring call (~40 s)
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
-#   S2  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7) | HF_MAX_BATCH=7 claims n1-7b (6)
+#   S2  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7) | HF_MAX_BATCH=7 claims n1-7b noise-7b (7)
 #   S3  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
-#   S4  HF_MAX_BATCH=7 claims variance-7b (7) | claims capacity-7b (9)
+#   S4  HF_MAX_BATCH=7 claims variance-7b (7) | claims capacity-7b (does not fit a call yet: gpu-plan.md)
 #   S5  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
 #   S6  seeds prepare (3) | seeds qwen-24g (8)
 # Each run stops cleanly after STEP_TIMEOUT (540 s) so the call returns its files; each call's
@@ -289,7 +289,16 @@ claims_step() {
         --num-requests "${N_VARIANCE:-64}" --warmup 0 --offline-batches none
       claim static-batching-variance --run results/claims-variance-7b
       claim static-batching-falls --run results/claims-variance-7b ;;
-    *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b)" >&2; exit 2 ;;
+    noise-7b|noise-13b)
+      # How far greedy decoding agrees with itself on this shape (batch 1 against one batch, bf16
+      # against fp32, plain transformers): the noise floor the parity gate's agreement is read
+      # against. Run with no server up: the fp32 copy of the 13B shape takes 50 GB.
+      local preset=llama-2-${step#noise-}
+      ensure_weights "$preset"
+      x python3 -m benchmarks.greedy_noise --model-dir "$host_models/$preset-shape" --device cuda \
+        --dtypes bfloat16,float32 2>&1 | grep -v "Loading weights" | tee "$out/greedy-noise-$preset.txt" || true
+      x cp results/benchmarks/greedy_noise-latest.json "$out/greedy-noise-$preset.json" || true ;;
+    *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b noise-7b noise-13b)" >&2; exit 2 ;;
   esac
 }
 

@@ -105,8 +105,8 @@ def run_precision(args: argparse.Namespace, dtype: str) -> dict[str, Any]:
     return {"dtype": dtype, "alone": alone, "batched": batched, "margins": margins, "attention": attention}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Decode the probe prompts per precision and batch shape; print the agreements and write JSON."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m benchmarks.greedy_noise`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
@@ -117,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--sdpa-backend", choices=("auto", "flash", "efficient", "cudnn", "math"), default="auto"
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Decode the probe prompts per precision and batch shape; print the agreements and write JSON."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     dtypes = args.dtypes.split(",")
     unknown = sorted(set(dtypes) - set(DTYPES))

@@ -115,11 +115,24 @@ def check_command(argv: list[str]) -> dict[str, Any]:
         from benchmarks.hf_batch_probe import build_parser as probe_parser
 
         return vars(probe_parser().parse_args(args))
+    if module == "benchmarks.greedy_noise":
+        from benchmarks.greedy_noise import build_parser as noise_parser
+
+        return vars(noise_parser().parse_args(args))
     if module == "benchmarks.sharegpt_subset":
         from benchmarks.sharegpt_subset import build_parser as subset_parser
 
         return vars(subset_parser().parse_args(args))
     raise AssertionError(f"no check for python -m {module}")
+
+
+def test_the_steps_outside_the_default_list_parse_too(tmp_path: Path) -> None:
+    commands = dry_run("claims", str(tmp_path), "noise-7b", "noise-13b")
+    noise = [a for a in commands if "benchmarks.greedy_noise" in a]
+    assert len(noise) == 2
+    for argv in commands:
+        check_command(argv)
+    assert check_command(noise[1])["model_dir"] == Path("/root/models/llama-2-13b-shape")
 
 
 @pytest.mark.parametrize("subcommand", ["claims", "seeds", "two-gpu", "hf-burst", "workstation"])
