@@ -9,10 +9,12 @@ A row is one published claim and what a comparison run measured in its setting:
 `claimed_low`/`claimed_high` bound the published figure (equal for a single number, null for a
 qualitative claim); `measured` is null when the run holds no figure for it (the notes say why);
 `ci95` is a 95% confidence interval when the run repeated its levels (`loadgen compare --repeats`:
-several summaries of one target and level), else null. The claims themselves, with the metric that
+several summaries of one target and level) or when `--repeat-run` adds runs of the same setting
+(throughput claims), else null. The claims themselves, with the metric that
 measures each, are in `benchmarks/claims_catalog.py`.
 
     python -m benchmarks.claims add OUT/claims.json CLAIM_ID --run RUN_DIR [--run RUN_DIR2] [--level L]
+        [--repeat-run RUN_DIR ...]   # runs of the same setting on other leases: repeats, an interval
     python -m benchmarks.claims render OUT/claims.json      # the README table, claimed beside measured
 
 `add` replaces the row of the same id, so a re-run overwrites its rows.
@@ -80,14 +82,28 @@ def run_gpus(run_dir: Path) -> list[str]:
     return [str(gpu) for gpu in machine.get("gpus") or []]
 
 
-def summaries(run_dir: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """(target, level) -> its summaries in file order (several when the level was repeated)."""
-    if not (run_dir / "run.json").is_file():
-        raise ClaimError(f"{run_dir} is not a run directory (no run.json)")
+Runs = Path | Sequence[Path]
+"""One run directory, or several runs of one setting (e.g. on separate leases) whose summaries of
+the same target and level count as repeats of it."""
+
+
+def _dirs(runs: Runs) -> list[Path]:
+    return [runs] if isinstance(runs, Path) else list(runs)
+
+
+def _named(runs: Runs) -> str:
+    return ", ".join(str(d) for d in _dirs(runs))
+
+
+def summaries(runs: Runs) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(target, level) -> its summaries in file order, run after run (several when repeated)."""
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for path in sorted(run_dir.glob("summary-*.json")):
-        summary = json.loads(path.read_text())
-        out.setdefault((str(summary["target"]), str(summary["level"])), []).append(summary)
+    for run_dir in _dirs(runs):
+        if not (run_dir / "run.json").is_file():
+            raise ClaimError(f"{run_dir} is not a run directory (no run.json)")
+        for path in sorted(run_dir.glob("summary-*.json")):
+            summary = json.loads(path.read_text())
+            out.setdefault((str(summary["target"]), str(summary["level"])), []).append(summary)
     return out
 
 
@@ -96,7 +112,7 @@ def _level_load(summary: dict[str, Any]) -> float:
     return float(load.get("rate") or load.get("concurrency") or 0)
 
 
-def level_order(run_dir: Path) -> list[str]:
+def level_order(run_dir: Runs) -> list[str]:
     """The run's level labels from lowest to highest load."""
     loads: dict[str, float] = {}
     for (_, level), items in summaries(run_dir).items():
@@ -117,19 +133,22 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float] | Non
 
 
 def throughput_ratio(
-    run_dir: Path,
+    run_dir: Runs,
     level: str | None,
     subject: str = "vllm",
     baseline: str = "hf",
     metric: str = "output_throughput",
 ) -> Measurement:
-    """subject / baseline `metric` at `level` (None: the run's highest load). With repeats, the ratio of
-    each repeat (paired in order) and their t interval."""
+    """subject / baseline `metric` at `level` (None: the run's highest load). With repeats (within a
+    run, or several runs of one setting), the ratio of each repeat (paired in order) and their t
+    interval."""
     found = summaries(run_dir)
     level = level or level_order(run_dir)[-1]
     a, b = found.get((subject, level)), found.get((baseline, level))
     if not a or not b:
-        return Measurement(None, notes=[f"no {subject} and {baseline} summaries at {level} in {run_dir}"])
+        return Measurement(
+            None, notes=[f"no {subject} and {baseline} summaries at {level} in {_named(run_dir)}"]
+        )
     ratios = [
         float(x[metric]) / float(y[metric])
         for x, y in zip(a, b, strict=False)
@@ -139,21 +158,25 @@ def throughput_ratio(
         return Measurement(None, notes=[f"no {metric} to divide at {level}"])
     value, ci = mean_ci95(ratios)
     failed = sum(int(s.get("failed") or 0) for s in [*a, *b])
-    notes = [f"{level}: {subject} {a[0][metric]:,.0f} vs {baseline} {b[0][metric]:,.0f} {metric}"]
+    notes = [
+        f"{level}: {subject} {' / '.join(f'{x[metric]:,.0f}' for x in a)} vs "
+        f"{baseline} {' / '.join(f'{y[metric]:,.0f}' for y in b)} {metric}"
+    ]
     if len(ratios) > 1:
-        notes.append(f"mean of {len(ratios)} repeats")
+        runs = len(_dirs(run_dir))
+        notes.append(f"mean of {len(ratios)} repeats" + (f" from {runs} runs" if runs > 1 else ""))
     if failed:
         notes.append(f"{failed} failed request(s) at this level")
     return Measurement(value, ci, notes)
 
 
-def target_throughput(run_dir: Path, level: str | None, target: str) -> Measurement:
+def target_throughput(run_dir: Runs, level: str | None, target: str) -> Measurement:
     """One target's output tok/s at `level` (None: the highest load), mean over repeats."""
     found = summaries(run_dir)
     level = level or level_order(run_dir)[-1]
     items = found.get((target, level))
     if not items:
-        return Measurement(None, notes=[f"no {target} summary at {level} in {run_dir}"])
+        return Measurement(None, notes=[f"no {target} summary at {level} in {_named(run_dir)}"])
     value, ci = mean_ci95([float(s["output_throughput"]) for s in items])
     return Measurement(value, ci, [f"{target} at {level}"])
 
@@ -393,6 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("claims", type=Path)
     add.add_argument("claim_id", choices=sorted(CATALOG))
     add.add_argument("--run", type=Path, action="append", default=[], help="run directory (twice for two)")
+    add.add_argument(
+        "--repeat-run",
+        type=Path,
+        action="append",
+        default=[],
+        help="another run of the same setting (e.g. another lease): its summaries count as repeats",
+    )
     add.add_argument("--level", help="level label, e.g. concurrency=1000 [default: the run's highest load]")
     add.add_argument("--note", default="", help="appended to the row's notes")
     show = commands.add_parser("render", help="print the markdown table of a claims.json")
@@ -418,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(read_rows(args.claims))} rows in {args.claims}")
         return 0
     try:
-        row = measure(CATALOG[args.claim_id], args.run, args.level, args.note)
+        row = measure(CATALOG[args.claim_id], args.run, args.level, args.note, repeats=args.repeat_run)
     except (ClaimError, FileNotFoundError) as exc:
         print(f"claims: {exc}", file=sys.stderr)
         return 2

@@ -233,12 +233,23 @@ def _catalog() -> list[Claim]:
 CATALOG: dict[str, Claim] = {claim.id: claim for claim in _catalog()}
 
 
-def measure(claim: Claim, runs: Sequence[Path], level: str | None, note: str = "") -> c.ClaimRow:
-    """The `claims.json` row of `claim` measured from `runs`."""
+POOLS_REPEATS = (c.throughput_ratio, c.target_throughput)
+"""The metrics that read several runs of one setting as repeats of one run (`--repeat-run`)."""
+
+
+def measure(
+    claim: Claim, runs: Sequence[Path], level: str | None, note: str = "", repeats: Sequence[Path] = ()
+) -> c.ClaimRow:
+    """The `claims.json` row of `claim` measured from `runs`; `repeats` are more runs of the same
+    setting (another lease), pooled with the one run as repeats where the metric allows."""
     if claim.runs and len(runs) != claim.runs:
         raise c.ClaimError(f"{claim.id} reads {claim.runs} run director{'y' if claim.runs == 1 else 'ies'}")
-    found = claim.metric(*runs, level=level) if claim.takes_level else claim.metric(*runs)
+    if repeats and (claim.runs != 1 or claim.metric not in POOLS_REPEATS):
+        raise c.ClaimError(f"{claim.id} cannot pool repeated runs: it reads {claim.runs} run(s) its own way")
+    given: list[c.Runs] = [[runs[0], *repeats]] if repeats else list(runs)
+    found = claim.metric(*given, level=level) if claim.takes_level else claim.metric(*given)
     notes = "; ".join(part for part in (claim.notes, *found.notes, note) if part)
+    runs = [*runs, *repeats]
     gpus = sorted({gpu for run in runs for gpu in c.run_gpus(run)})
     return c.ClaimRow(
         issue=claim.issue,

@@ -7,6 +7,7 @@ times slower), so every figure the claims read has a known expected value.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,34 @@ def test_repeated_levels_give_a_confidence_interval(
     assert found.ci95 is not None and found.value is not None
     assert found.ci95[0] < found.value < found.ci95[1]
     assert "mean of 2 repeats" in found.notes
+
+
+def test_runs_on_separate_leases_pool_as_repeats(
+    pair: tuple[ServerProcess, ServerProcess],
+    closed_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Session 1's run and session 2's, as `--repeat-run`: each run's ratio is one repeat.
+    second = compare(pair, tmp_path / "second", ComparePlan(levels=(1, 4), requests_per_level=8, warmup=1))
+    one, other = (c.throughput_ratio(run, "concurrency=4").value for run in (closed_run, second))
+    assert one is not None and other is not None
+    row = measure(CATALOG["vllm-hf-n1-7b"], [closed_run], "concurrency=4", repeats=[second])
+    assert row.measured == pytest.approx((one + other) / 2)
+    assert row.ci95 is not None and row.measured is not None
+    assert row.ci95[0] < row.measured < row.ci95[1]
+    assert "mean of 2 repeats from 2 runs" in row.notes
+    assert row.run_dir == f"{closed_run}, {second}"
+    with pytest.raises(c.ClaimError, match="cannot pool"):
+        measure(CATALOG["tinyllama-agree-hf-fp16-fp32"], [closed_run, second], None, repeats=[second])
+    out = tmp_path / "claims.json"
+    args = ["add", str(out), "vllm-hf-n1-7b", "--run", str(closed_run), "--repeat-run", str(second)]
+    assert c.main([*args, "--level", "concurrency=4"]) == 0
+    (written,) = c.read_rows(out)
+    assert written.ci95 == pytest.approx(row.ci95)
+    assert c.main(["render", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert re.search(r"\| \d[\d.,]* \(\d[\d.,]*–\d[\d.,]*\) \| x \|", table), table  # measured (interval)
 
 
 def test_offline_batch_seconds_and_ratio(closed_run: Path) -> None:
