@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import torch
 
-from benchmarks._common import REPO, machine, proc_cpu_s, table, write_result
+from benchmarks._common import REPO, machine, proc_cpu_s, process_cpu_clock_s, table, write_result
 from benchmarks.hf_overhead import MODEL_NAME, Setup, exact_length_prompts, wave_with_loadgen
 from benchmarks.hf_step_cost import TEXT
 from loadgen.compare.server_batches import BatchCollector
@@ -126,8 +126,11 @@ class Wave:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU seconds of server process `pid` so far (`proc_cpu_s`); an error if it has gone."""
-    used = proc_cpu_s(pid)
+    """CPU seconds of server process `pid` so far, to the nanosecond (`process_cpu_clock_s`; else
+    `proc_cpu_s`'s 10 ms ticks, which read a short wave's HTTP CPU as 0); an error if it has gone."""
+    used = process_cpu_clock_s(pid)
+    if used is None:
+        used = proc_cpu_s(pid)
     if used is None:
         raise RuntimeError(f"server process {pid} has gone; see the logs in results/benchmarks/")
     return used

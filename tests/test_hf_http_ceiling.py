@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchmarks._common import CLK_TCK, proc_cpu_s, process_cpu_clock_s
 from benchmarks.hf_http_ceiling import PacedModel, measure, parse_args
 
 
@@ -51,6 +54,26 @@ def test_the_paced_model_ends_at_max_new_tokens() -> None:
         stopping_criteria=[criterion],
     )
     assert len(criterion.columns) == 3
+
+
+def test_another_process_cpu_time_is_read_to_well_under_a_tick() -> None:
+    # A child that burns 25 ms of CPU and sleeps: /proc's ticks (10 ms) read it as 20 or 30 ms, the
+    # process clock within a few milliseconds of what the child itself measured.
+    code = (
+        "import sys, time\nt = time.process_time()\nwhile time.process_time() - t < 0.025: pass\n"
+        "print(time.process_time(), flush=True)\ntime.sleep(30)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        own = float(child.stdout.readline())  # type: ignore[union-attr]
+        seen = process_cpu_clock_s(child.pid)
+        assert seen is not None and abs(seen - own) < 0.005
+        ticks = proc_cpu_s(child.pid)
+        assert ticks is not None and abs(ticks * CLK_TCK - round(ticks * CLK_TCK)) < 1e-6  # whole ticks
+    finally:
+        child.kill()
+        child.wait()
+    assert process_cpu_clock_s(child.pid) is None  # gone: None, not an error
 
 
 @pytest.mark.slow
