@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from loadgen.client.recorder import ResponseRecorder
-from loadgen.client.transport_http1 import ConnectionPool, _Connection, _Exchange
+from loadgen.client.transport_http1 import ConnectionPool, TransportError, _Connection, _Exchange
 from loadgen.record import RequestRecord
 from loadgen.run_config import Timeouts
 
@@ -28,6 +28,9 @@ class FakeTransport:
 
     def abort(self) -> None:
         self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.aborted
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
@@ -75,6 +78,33 @@ async def exchange_with(
         conn.connection_lost(None)
     await future
     return record, conn
+
+
+class HandleClosedTransport(FakeTransport):
+    """uvloop's transport after its server died, before `connection_lost` ran: writes raise."""
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+
+
+@pytest.mark.parametrize("closing", ["aborted", "write raises"])
+async def test_a_connection_closed_under_the_request_fails_it_as_unsent_and_retryable(closing: str) -> None:
+    # The CI stack test killed the HF server mid-comparison: the next request's write met a closed
+    # uvloop handle and its RuntimeError ended the whole run with a traceback.
+    transport = FakeTransport() if closing == "aborted" else HandleClosedTransport()
+    conn = _Connection(ConnectionPool("127.0.0.1", 9, 1.0))
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    if closing == "aborted":
+        transport.abort()
+    record = RequestRecord(request_id="r", target="t", index=0, api="chat", stream=True, send_ns=0)
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    conn.start(
+        b"POST / HTTP/1.1\r\n\r\n",
+        _Exchange(ResponseRecorder(record, keep_text=False, counter=None), future, NO_LIMITS),
+    )
+    with pytest.raises(TransportError, match="closed before the request was sent"):
+        await future
+    assert conn.closed and record.error_class is None  # `exchange` retries once, or records it
 
 
 async def test_chunked_stream_parses_identically_at_every_split_point() -> None:

@@ -31,6 +31,9 @@ _HEAD_LIMIT = 64 * 1024
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _UNTIL_CLOSE, _IDLE = range(8)
 
 
+UNSENT = "the connection closed before the request was sent"
+
+
 class TransportError(Exception):
     """A connection could not be opened or failed before any response byte."""
 
@@ -149,7 +152,17 @@ class _Connection(asyncio.Protocol):
         self.used = True
         now = perf_counter_ns()
         ex.recorder.on_send(now)
-        self.transport.write(payload)
+        # A connection the peer or our side closed under us (its server died) but whose
+        # `connection_lost` has not run yet: the request never left, so it may be retried; uvloop
+        # raises RuntimeError for a write on a closed handle rather than reporting the loss.
+        if self.transport.is_closing():
+            self._fail(errors.STREAM_CUT, UNSENT, now, retryable=True)
+            return
+        try:
+            self.transport.write(payload)
+        except (RuntimeError, OSError) as exc:
+            self._fail(errors.STREAM_CUT, f"{UNSENT} ({exc})", now, retryable=True)
+            return
         self._arm(ex, now)
 
     def abort(self) -> None:
