@@ -30,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 """Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond)."""
@@ -54,6 +54,9 @@ class ClaimRow:
     ci95: tuple[float, float] | None = None
     notes: str = ""
     run_dir: str | None = None
+    bound: Literal["lower", "upper"] | None = None
+    """Set when `measured` is a bound, not an estimate: the true figure is at least (lower) or at
+    most (upper) it, e.g. a capacity ratio where one server failed at every rate tried."""
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Measurement:
     value: float | None
     ci95: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    bound: Literal["lower", "upper"] | None = None
+    """`value` is a bound on the figure, not an estimate of it."""
 
 
 class ClaimError(ValueError):
@@ -320,8 +325,13 @@ def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf"
 
 
 def capacity(run_dir: Path, target: str) -> Measurement:
-    """Capacity at SLO: the highest offered request rate among the run's open-loop levels at which at
-    least 90% of the target's requests met every SLO (goodput x duration / requests)."""
+    """Capacity at SLO. From the run's capacity search (`capacity.json`, `--capacity-search`) where it
+    has one: the highest rate that passed, or an upper bound (the lowest rate tried, which failed)
+    when every probe failed. Else the highest offered request rate among the run's open-loop levels
+    at which at least 90% of the target's requests met every SLO (goodput x duration / requests)."""
+    searched = _json(run_dir / "capacity.json")
+    if isinstance(searched, dict):
+        return _searched_capacity(searched, target)
     best: float | None = None
     for (name, _), items in summaries(run_dir).items():
         for s in items:
@@ -337,12 +347,44 @@ def capacity(run_dir: Path, target: str) -> Measurement:
     return Measurement(best, notes=[f"{target}: {best:g} req/s"])
 
 
+def _searched_capacity(searched: dict[str, Any], target: str) -> Measurement:
+    found = next((r for r in searched.get("results") or [] if r.get("target") == target), None)
+    if found is None:
+        return Measurement(None, notes=[f"the capacity search has no {target}"])
+    probes = found.get("probes") or []
+    rate, failing = found.get("capacity_rps"), found.get("lowest_failing_rps")
+    if rate:
+        bound: Literal["lower"] | None = "lower" if found.get("stopped") == "max-rate" else None
+        detail = "passed at the highest rate tried" if bound else ""
+        if failing and not bound:
+            detail = f"lowest failing {failing:g} req/s"
+        return Measurement(
+            float(rate),
+            bound=bound,
+            notes=[f"{target}: {rate:g} req/s ({len(probes)} probes{'; ' + detail if detail else ''})"],
+        )
+    if found.get("stopped") == "below-range" and failing:
+        return Measurement(
+            float(failing),
+            bound="upper",
+            notes=[f"{target}: below {failing:g} req/s (failed at every rate tried, {len(probes)} probes)"],
+        )
+    return Measurement(None, notes=[f"{target}: no capacity found (search {found.get('stopped')})"])
+
+
 def capacity_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
-    """subject's capacity at SLO over the baseline's."""
+    """subject's capacity at SLO over the baseline's; a lower bound when the subject's is one or the
+    baseline's is an upper bound (it failed at every rate tried), an upper bound the other way."""
     a, b = capacity(run_dir, subject), capacity(run_dir, baseline)
+    notes = [*a.notes, *b.notes]
     if not a.value or not b.value:
-        return Measurement(None, notes=[*a.notes, *b.notes])
-    return Measurement(a.value / b.value, notes=[*a.notes, *b.notes])
+        return Measurement(None, notes=notes)
+    lower = a.bound == "lower" or b.bound == "upper"
+    upper = a.bound == "upper" or b.bound == "lower"
+    if lower and upper:
+        return Measurement(None, notes=[*notes, "both capacities are bounds the other way: no ratio"])
+    bound: Literal["lower", "upper"] | None = "lower" if lower else "upper" if upper else None
+    return Measurement(a.value / b.value, bound=bound, notes=notes)
 
 
 # --- claims.json -------------------------------------------------------------------------------
@@ -399,6 +441,8 @@ def render(rows: Sequence[ClaimRow]) -> str:
     ]
     for r in rows:
         measured = _number(r.measured)
+        if r.bound is not None and r.measured is not None:
+            measured = ("≥ " if r.bound == "lower" else "≤ ") + measured
         if r.ci95 is not None:
             measured += f" ({_number(r.ci95[0])}–{_number(r.ci95[1])})"
         cells = [str(r.issue), r.claim, r.source, r.setting, claimed_text(r), measured, r.unit, r.notes]

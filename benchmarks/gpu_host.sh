@@ -271,12 +271,20 @@ claims_step() {
         *,64,*) claim llama2-7b-toks-ratio --run "results/$name" --level concurrency=64 ;;
       esac ;;
     capacity-7b)
+      # Capacity at the interactive SLO (TTFT 2 s, TPOT 100 ms), Poisson arrivals, ShareGPT lengths.
+      # One open-loop level at 1 req/s (16 requests) first, then the search from 1 req/s: up to 16
+      # (vLLM, ~9 req/s at saturation on an H100), down to 0.25 (CAPACITY_MIN_RATE). Static
+      # batching makes a request arriving mid-batch wait the whole batch (~14 s at 7 rows), so the HF
+      # server is expected to fail down to the floor: it is then reported below it, and the ratio is
+      # a lower bound. A probe ends once its failure is certain, so failing probes cost a batch or
+      # two, not their full count. Probes send max(16, 5 s' worth) requests.
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
       compare_run claims-capacity-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
-        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --arrival poisson --capacity-search \
-        --capacity-max-rate "${CAPACITY_MAX_RATE:-32}" --capacity-steps "${CAPACITY_STEPS:-5}" \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --rate 1 --min-requests 16 \
+        --arrival poisson --capacity-search --capacity-max-rate "${CAPACITY_MAX_RATE:-16}" \
+        --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-7}" \
         --offline-batches none "${slo[@]}"
       claim llama2-7b-traffic --run results/claims-capacity-7b ;;
     variance-7b)

@@ -9,7 +9,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loadgen.compare.capacity import DEFAULT_TOLERANCE, CapacityResult, Probe, ProbeResult, search_capacity
+from loadgen.compare.capacity import (
+    DEFAULT_TOLERANCE,
+    CapacityResult,
+    Probe,
+    ProbeResult,
+    failure_settled,
+    search_capacity,
+)
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison
 from loadgen.compare.targets import probe
@@ -84,6 +91,29 @@ def test_a_failing_first_probe_shrinks_the_rate() -> None:
     assert found is not None and 0.3 * (1 - DEFAULT_TOLERANCE) <= found <= 0.3 * 1.05
 
 
+def test_the_shrinking_search_stops_at_the_lowest_rate_tried() -> None:
+    tried, run = threshold_probe(0.05)
+    result = asyncio.run(search_capacity("x", run, start_rate=1.0, max_rate=16.0, max_steps=30, min_rate=0.2))
+    assert tried == [1.0, 0.5, 0.25, 0.2]  # the last halving is clamped to the floor
+    assert result.stopped == "below-range" and result.capacity_rps is None
+    assert result.lowest_failing_rps == 0.2
+    # a start below the floor starts at the floor
+    tried, run = threshold_probe(10.0)
+    asyncio.run(search_capacity("x", run, start_rate=0.1, max_rate=16.0, max_steps=2, min_rate=0.5))
+    assert tried == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("planned", "missed", "settled"),
+    [(40, 4, False), (40, 5, True), (10, 1, False), (10, 2, True), (32, 3, False), (32, 4, True)]
+    + [(0, 0, False)],
+)
+def test_a_probe_fails_for_certain_once_the_rest_cannot_reach_90_percent(
+    planned: int, missed: int, settled: bool
+) -> None:
+    assert failure_settled(planned, missed) is settled
+
+
 def test_a_client_bound_failure_counts_as_a_failure_and_is_named() -> None:
     async def run(rate: float) -> ProbeResult:
         return ProbeResult(rate, 10, 10 if rate < 4 else 0, client_bound=rate >= 4)
@@ -115,6 +145,8 @@ def test_bad_bounds_are_refused() -> None:
     _, run = threshold_probe(1.0)
     with pytest.raises(ValueError):
         asyncio.run(search_capacity("x", run, start_rate=1, max_rate=8, max_steps=0))
+    with pytest.raises(ValueError):
+        asyncio.run(search_capacity("x", run, start_rate=1, max_rate=8, max_steps=4, min_rate=9))
 
 
 # The scripted server: one request at a time (--max-concurrency 1), the others queue. A request takes
@@ -191,3 +223,18 @@ def test_capacity_ratio_is_a_lower_bound_when_only_the_subject_hit_the_max_rate(
     }
     assert _ratio_text(capacity, "a", "b") == "at least 4.00x"
     assert _ratio_text(capacity, "b", "a") == "0.25x"
+
+
+def test_capacity_ratio_is_a_lower_bound_when_the_base_failed_at_every_rate() -> None:
+    from loadgen.report.capacity import _capacity_text, _ratio_text
+
+    below: dict[str, object] = {
+        "target": "b",
+        "capacity_rps": None,
+        "lowest_failing_rps": 0.125,
+        "stopped": "below-range",
+    }
+    capacity = {"results": [{"target": "a", "capacity_rps": 6.0, "stopped": "converged"}, below]}
+    assert _ratio_text(capacity, "a", "b") == "at least 48.00x"
+    assert _ratio_text(capacity, "b", "a") == "at most 0.02x"
+    assert _capacity_text(below) == "below 0.125"

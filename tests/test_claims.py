@@ -147,6 +147,49 @@ def test_capacity_at_slo_is_the_highest_rate_meeting_it(open_run: Path) -> None:
     assert c.capacity_ratio(open_run).value == pytest.approx(10)
 
 
+@pytest.fixture(scope="module")
+def searched_run(pair: tuple[ServerProcess, ServerProcess], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A capacity search from 24 req/s, between 24 and 32, TTFT within 400 ms: `hf` completes about
+    10 req/s (2 at a time, 60 + 11 x 12 ms each), so it fails at 24, the lowest rate tried; `vllm`
+    passes up to the 32 req/s maximum."""
+    plan = ComparePlan(
+        mode="open",
+        levels=(24,),
+        requests_per_level=40,
+        warmup=0,
+        arrival="constant",
+        offline_batches=(),
+        capacity_search=True,
+        capacity_max_rate=32,
+        capacity_min_rate=24,
+        capacity_steps=4,
+    )
+    return compare(pair, tmp_path_factory.mktemp("claims") / "searched", plan, SLO.parse(["ttft:400"]))
+
+
+def test_capacity_from_a_search_is_a_bound_where_the_search_hit_its_range(
+    searched_run: Path, tmp_path: Path
+) -> None:
+    saved = json.loads((searched_run / "capacity.json").read_text())
+    hf = next(r for r in saved["results"] if r["target"] == "hf")
+    assert hf["stopped"] == "below-range" and hf["capacity_rps"] is None
+    assert [p["rate"] for p in hf["probes"]] == [24]
+    # so many of its requests missed the TTFT limit that it could not pass: it ended there
+    assert hf["probes"][0]["ended_early"] and hf["probes"][0]["requests"] == 40
+    assert hf["probes"][0]["met_slo"] < 36
+    vllm = c.capacity(searched_run, "vllm")
+    assert (vllm.value, vllm.bound) == (32, "lower")
+    slow = c.capacity(searched_run, "hf")
+    assert (slow.value, slow.bound) == (24, "upper") and "below 24 req/s" in slow.notes[0]
+    ratio = c.capacity_ratio(searched_run)
+    assert ratio.value == pytest.approx(32 / 24) and ratio.bound == "lower"
+    assert c.capacity_ratio(searched_run, "hf", "vllm").bound == "upper"
+    path = tmp_path / "claims.json"
+    c.upsert(path, measure(CATALOG["llama2-7b-traffic"], [searched_run], None))
+    row = c.read_rows(path)[0]
+    assert row.bound == "lower" and "| ≥ 1.33 |" in c.render([row])
+
+
 def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> None:
     clean = c.max_clean_level(closed_run, "hf")
     assert clean.value == 4 and "lower bound" in clean.notes[0]
@@ -184,7 +227,7 @@ def test_a_catalogued_claim_becomes_a_row_and_the_table_shows_it(closed_run: Pat
     raw = json.loads(path.read_text())
     assert set(raw[0]) == {
         "issue", "id", "claim", "source", "setting", "claimed_low", "claimed_high", "measured", "unit",
-        "ci95", "notes", "run_dir",
+        "ci95", "notes", "run_dir", "bound",
     }  # fmt: skip
 
 

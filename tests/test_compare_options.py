@@ -24,6 +24,12 @@ UNREACHABLE = ("a=http://127.0.0.1:9", "b=http://127.0.0.1:9")
         (["--rate", "2", "--burstiness", "0.5"], "--burstiness is the shape of gamma arrivals"),
         (["--concurrency", "2", "--burstiness", "0.5"], "--burstiness shapes open-loop load"),
         (["--capacity-steps", "4", "--slo", "ttft:100"], "--capacity-steps bounds --capacity-search"),
+        (["--capacity-min-rate", "1", "--slo", "ttft:100"], "--capacity-min-rate bounds --capacity-search"),
+        (
+            ["--capacity-search", "--slo", "ttft:100"]
+            + ["--capacity-max-rate", "4", "--capacity-min-rate", "8"],
+            "--capacity-min-rate 8 is above the highest rate tried (4)",
+        ),
         (["--capacity-search", "--slo", "ttft:100", "--capacity-max-rate", "0"], "not in the range x>0"),
     ],
 )

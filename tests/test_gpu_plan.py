@@ -31,6 +31,7 @@ CONTRACT_FLAGS: dict[str, Callable[[str], bool] | None] = {
     "--arrival": lambda v: v in ("poisson", "gamma"),
     "--capacity-search": None,
     "--capacity-max-rate": lambda v: float(v) > 0,
+    "--capacity-min-rate": lambda v: float(v) > 0,
     "--capacity-steps": lambda v: v.isdigit() and int(v) >= 1,
     "--rerun-client-bound": None,
 }

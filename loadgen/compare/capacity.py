@@ -5,9 +5,17 @@ measured requests succeeded and met every SLO. The search assumes that share fal
 rises (a server that passes at r passes below r), and runs in three phases:
 
 1. grow: from `start_rate`, double the rate while probes pass, up to `max_rate`;
-2. shrink (only when the first probe fails): halve it until one passes (down to `max_rate / 2**20`);
+2. shrink (only when the first probe fails): halve it until one passes, down to `min_rate`
+   (default `max_rate / 2**20`); a server that fails there too is "below-range", its capacity below
+   the lowest rate tried;
 3. bisect between the highest passing and the lowest failing rate until they are within
    `tolerance` (relative to the passing rate).
+
+A probe may end as soon as its verdict is certain: once so many of its planned requests missed an
+SLO that the rest could not lift it to `threshold` (`failure_settled`), it has failed, and waiting for
+the rest would only cost time. Static batching makes this matter: a request arriving while a batch
+runs waits for the whole batch, so a probe above such a server's capacity fails within a batch or
+two, where finishing it would take minutes.
 
 It never runs more than `max_steps` probes; the answer is the highest passing rate, so it is a
 lower bound on the true capacity, within `tolerance` when the search converged. A failing probe the
@@ -38,6 +46,8 @@ class ProbeResult:
     client_bound: bool = False
     achieved_rate: float | None = None
     """Successful requests per second of the measured window."""
+    ended_early: bool = False
+    """The probe stopped once its failure was certain; `requests` counts the planned ones."""
 
     @property
     def goodput_share(self) -> float:
@@ -80,6 +90,12 @@ class CapacityResult:
 Probe = Callable[[float], Awaitable[ProbeResult]]
 
 
+def failure_settled(planned: int, missed: int, threshold: float = GOODPUT_TARGET) -> bool:
+    """True when `missed` of a probe's `planned` requests already keep it below `threshold`, whatever
+    the others do."""
+    return planned > 0 and (planned - missed) / planned < threshold - 1e-12
+
+
 class CapacitySearch:
     """The search as a state machine: ask `next_rate()`, probe it, `record()` the result; repeat until
     `next_rate()` is None. (So a driver can alternate the probes of several servers.)"""
@@ -93,9 +109,13 @@ class CapacitySearch:
         max_steps: int,
         threshold: float = GOODPUT_TARGET,
         tolerance: float = DEFAULT_TOLERANCE,
+        min_rate: float | None = None,
     ) -> None:
         if not 0 < start_rate or not 0 < max_rate or max_steps < 1 or not 0 < tolerance:
             raise ValueError("start_rate, max_rate and tolerance must be above 0, max_steps at least 1")
+        self.min_rate = max_rate / 2**20 if min_rate is None else min_rate
+        if not 0 < self.min_rate <= max_rate:
+            raise ValueError("min_rate must be above 0 and at most max_rate")
         self.target, self.max_rate, self.max_steps = target, max_rate, max_steps
         self.threshold, self.tolerance = threshold, tolerance
         self.low: float | None = None
@@ -103,7 +123,7 @@ class CapacitySearch:
         self.high: float | None = None
         """Lowest failing rate."""
         self.probes: list[ProbeResult] = []
-        self._rate: float | None = min(start_rate, max_rate)
+        self._rate: float | None = min(max(start_rate, self.min_rate), max_rate)
         self.stopped: Stop = "steps"
 
     def next_rate(self) -> float | None:
@@ -128,7 +148,10 @@ class CapacitySearch:
             self._rate = None if rate >= self.max_rate else min(2 * rate, self.max_rate)
             self.stopped = "max-rate" if self._rate is None else self.stopped
         elif self.low is None:  # shrink
-            self._rate = rate / 2 if rate / 2 >= self.max_rate / 2**20 else None
+            if rate <= self.min_rate:
+                self._rate = None
+            else:
+                self._rate = max(rate / 2, self.min_rate)
             self.stopped = "below-range" if self._rate is None else self.stopped
         elif self.high - self.low <= self.tolerance * self.low:  # bisect until close enough
             self._rate, self.stopped = None, "converged"
@@ -149,9 +172,11 @@ async def search_capacity(
     max_steps: int,
     threshold: float = GOODPUT_TARGET,
     tolerance: float = DEFAULT_TOLERANCE,
+    min_rate: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> CapacityResult:
-    """Find the highest rate in (0, max_rate] at which `probe` passes, in at most `max_steps` probes."""
+    """Find the highest rate in [min_rate, max_rate] at which `probe` passes, in at most `max_steps`
+    probes."""
     search = CapacitySearch(
         target,
         start_rate=start_rate,
@@ -159,6 +184,7 @@ async def search_capacity(
         max_steps=max_steps,
         threshold=threshold,
         tolerance=tolerance,
+        min_rate=min_rate,
     )
     while (rate := search.next_rate()) is not None:
         if should_stop():

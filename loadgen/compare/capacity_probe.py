@@ -2,7 +2,9 @@
 
 Every probe sends the comparison's prompts with the plan's arrival process, seed and cap, at the
 probe's rate; its records go to `capacity.jsonl` (level `capacity rate=R`), the answers to
-`capacity.json`. The search itself is `loadgen.compare.capacity`.
+`capacity.json`. A probe whose failure is certain ends there (`capacity.failure_settled`): its
+requests in flight are recorded as cancelled and the rest are not sent. The search itself is
+`loadgen.compare.capacity`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from loadgen.compare.capacity import (
     CapacityResult,
     CapacitySearch,
     ProbeResult,
+    failure_settled,
 )
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.sweep import RelabelSink, level_order
+from loadgen.record import RequestRecord
 from loadgen.results import RecordSink
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import run_level
@@ -39,12 +43,40 @@ class CapacitySettings:
     max_steps: int = 12
     start_rate: float = 1.0
     threshold: float = GOODPUT_TARGET
+    min_rate: float | None = None
+    """Lowest rate tried (None: `max_rate / 2**20`)."""
 
     @classmethod
     def of(cls, plan: ComparePlan) -> CapacitySettings:
         """The plan's bounds; the search starts at the lowest `--rate` level (open loop), else 1 req/s."""
         start = min(plan.levels) if plan.mode == "open" and plan.levels else 1.0
-        return cls(plan.capacity_max_rate, plan.capacity_steps, min(start, plan.capacity_max_rate))
+        start = min(start, plan.capacity_max_rate)
+        if plan.capacity_min_rate is not None:
+            start = max(start, plan.capacity_min_rate)
+        return cls(plan.capacity_max_rate, plan.capacity_steps, start, min_rate=plan.capacity_min_rate)
+
+
+class VerdictSink:
+    """Forwards a probe's records and ends the probe (sets `done`) once its failure is certain: so
+    many measured requests missed the SLO that the probe cannot reach the threshold."""
+
+    def __init__(
+        self, sink: RecordSink, slo: SLO, planned: int, threshold: float, done: asyncio.Event
+    ) -> None:
+        self.sink, self.slo, self.planned, self.threshold, self.done = sink, slo, planned, threshold, done
+        self.missed = 0
+        self.settled = False
+        """True once this sink ended the probe."""
+
+    def write(self, record: RequestRecord) -> None:
+        """Forward `record`; count it if it is a measured request that missed the SLO."""
+        self.sink.write(record)
+        if record.warmup or self.settled or self.slo.met_by(record):
+            return
+        self.missed += 1
+        if failure_settled(self.planned, self.missed, self.threshold):
+            self.settled = True
+            self.done.set()
 
 
 def probe_load(plan: ComparePlan, rate: float) -> LoadSpec:
@@ -83,6 +115,7 @@ async def find_capacities(
             max_rate=settings.max_rate,
             max_steps=settings.max_steps,
             threshold=settings.threshold,
+            min_rate=settings.min_rate,
         )
         for t in targets
     }
@@ -98,29 +131,50 @@ async def find_capacities(
                 search.stop()
                 continue
             counts[target.name] += 1
-            result = await run_level(
-                target,
-                prompts,
-                probe_load(plan, rate),
-                request,
+            load = probe_load(plan, rate)
+            probe_stop = asyncio.Event()
+            verdict = VerdictSink(
                 RelabelSink(sink, f"capacity rate={rate:g}"),
-                stop=stop,
-                slo=slo,
-                id_prefix=f"{target.name}-capacity{counts[target.name]}",
+                slo,
+                load.num_requests or 0,
+                settings.threshold,
+                probe_stop,
             )
+            forward = asyncio.create_task(_forward(stop, probe_stop))
+            try:
+                result = await run_level(
+                    target,
+                    prompts,
+                    load,
+                    request,
+                    verdict,
+                    stop=probe_stop,
+                    slo=slo,
+                    id_prefix=f"{target.name}-capacity{counts[target.name]}",
+                )
+            finally:
+                forward.cancel()
             measured = result.measured
+            met = sum(1 for r in measured if slo.met_by(r))
             outcome = ProbeResult(
                 rate=rate,
-                requests=len(measured),
-                met_slo=sum(1 for r in measured if slo.met_by(r)),
+                requests=verdict.planned if verdict.settled else len(measured),
+                met_slo=met,
                 client_bound=result.selfcheck.client_bound,
                 achieved_rate=float(result.summary.get("request_throughput") or 0.0),
+                ended_early=verdict.settled,
             )
             search.record(outcome)
             if on_probe is not None:
                 on_probe(target.name, outcome)
         turn += 1
     return [s.result() for s in searches.values()]
+
+
+async def _forward(stop: asyncio.Event, probe_stop: asyncio.Event) -> None:
+    """Set `probe_stop` when the whole run's `stop` is set."""
+    await stop.wait()
+    probe_stop.set()
 
 
 def capacity_file(
@@ -133,6 +187,7 @@ def capacity_file(
         "max_rate": settings.max_rate,
         "max_steps": settings.max_steps,
         "start_rate": settings.start_rate,
+        "min_rate": settings.min_rate,
         "arrival": plan.arrival,
         "burstiness": plan.burstiness,
         "max_concurrency": plan.max_concurrency,

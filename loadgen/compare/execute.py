@@ -61,6 +61,7 @@ def build_plan(settings: CompareSettings) -> ComparePlan:
         capacity_search=settings.capacity_search,
         capacity_max_rate=settings.capacity_max_rate or ComparePlan.capacity_max_rate,
         capacity_steps=settings.capacity_steps or ComparePlan.capacity_steps,
+        capacity_min_rate=settings.capacity_min_rate,
     )
 
 

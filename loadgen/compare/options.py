@@ -6,6 +6,7 @@ from typing import Literal
 
 import click
 
+from loadgen.compare.plan import ComparePlan
 from loadgen.settings.compare import CompareSettings
 
 
@@ -32,10 +33,19 @@ def check_load_options(settings: CompareSettings, mode: Literal["closed", "open"
             )
         if settings.arrival != "gamma":
             raise click.UsageError("--burstiness is the shape of gamma arrivals: add --arrival gamma")
-    bounds = {"--capacity-max-rate": settings.capacity_max_rate, "--capacity-steps": settings.capacity_steps}
+    bounds = {
+        "--capacity-max-rate": settings.capacity_max_rate,
+        "--capacity-min-rate": settings.capacity_min_rate,
+        "--capacity-steps": settings.capacity_steps,
+    }
     for flag, value in bounds.items():
         if value is not None and not settings.capacity_search:
             raise click.UsageError(f"{flag} bounds --capacity-search: add it")
+    top = settings.capacity_max_rate or ComparePlan.capacity_max_rate
+    if settings.capacity_min_rate is not None and settings.capacity_min_rate > top:
+        raise click.UsageError(
+            f"--capacity-min-rate {settings.capacity_min_rate:g} is above the highest rate tried ({top:g})"
+        )
     if settings.capacity_search and not settings.slo:
         raise click.UsageError(
             "--capacity-search finds the highest rate within SLOs: "

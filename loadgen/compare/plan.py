@@ -41,6 +41,8 @@ class ComparePlan:
     """After the sweep, search each target's highest rate with goodput >= 90% under the SLOs."""
     capacity_max_rate: float = 64.0
     capacity_steps: int = 12
+    capacity_min_rate: float | None = None
+    """Lowest rate the search tries (None: `capacity_max_rate / 2**20`)."""
     seed: int = 0
     offline_batches: tuple[int, ...] = DEFAULT_BATCHES
     parity: ParityMode = "gate"

@@ -49,12 +49,27 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def _ratio_text(capacity: dict[str, Any], subject: str, base: str) -> str:
-    """The capacity ratio; `at least` when only the subject hit the maximum rate (a lower bound)."""
+    """The capacity ratio. A lower bound (`at least`) when only the subject hit the maximum rate, or
+    when the base failed even at the lowest rate tried (then over that rate, which it fell below); an
+    upper bound (`at most`) the other way round."""
     results = {str(r["target"]): r for r in capacity.get("results") or []}
     a, b = results.get(subject) or {}, results.get(base) or {}
+    if b.get("stopped") == "below-range" and not b.get("capacity_rps"):
+        text = format_ratio(_ratio(a.get("capacity_rps"), b.get("lowest_failing_rps")))
+        return f"at least {text}" if text != "-" else text
+    if a.get("stopped") == "below-range" and not a.get("capacity_rps"):
+        text = format_ratio(_ratio(a.get("lowest_failing_rps"), b.get("capacity_rps")))
+        return f"at most {text}" if text != "-" else text
     text = format_ratio(_ratio(a.get("capacity_rps"), b.get("capacity_rps")))
     bounded = a.get("stopped") == "max-rate" and b.get("stopped") != "max-rate"
     return f"at least {text}" if bounded and text != "-" else text
+
+
+def _capacity_text(result: dict[str, Any]) -> str:
+    """A server's capacity, `below R` when it failed even at the lowest rate tried."""
+    if result.get("stopped") == "below-range" and not result.get("capacity_rps"):
+        return f"below {_rate(result.get('lowest_failing_rps'))}"
+    return _rate(result.get("capacity_rps"))
 
 
 def capacity_headline(data: ReportData) -> list[str]:
@@ -62,15 +77,15 @@ def capacity_headline(data: ReportData) -> list[str]:
     capacity = read_capacity(data)
     if capacity is None or len(data.runs) != 1:
         return []
-    found = _capacities(capacity)
+    results = {str(r["target"]): r for r in capacity.get("results") or []}
     share = 100 * float(capacity.get("threshold") or 0.9)
     lines = []
     for subject, base in data.pairs:
-        if subject in found and base in found:
-            a, b = found[subject], found[base]
+        if subject in results and base in results:
+            a, b = results[subject], results[base]
             lines.append(
                 f"Capacity at SLO ({slo_text(capacity.get('slo') or {})}, goodput >= {share:.0f}%): "
-                f"**{subject}** {_rate(a)} req/s vs **{base}** {_rate(b)} req/s "
+                f"**{subject}** {_capacity_text(a)} req/s vs **{base}** {_capacity_text(b)} req/s "
                 f"({_ratio_text(capacity, subject, base)})."
             )
     return lines
@@ -88,20 +103,22 @@ def capacity_blocks(data: ReportData) -> list[Block]:
     cap = capacity.get("max_concurrency")
     results = capacity.get("results") or []
     tolerance = 100 * float(capacity.get("tolerance") or 0.05)
+    floor = f" (down to {_rate(capacity['min_rate'])} req/s)" if capacity.get("min_rate") else ""
     blocks: list[Block] = [
         f"The highest request rate each server sustains with at least {share:.0f}% of its requests "
         f"succeeding within every SLO ({slo_text(capacity.get('slo') or {})}). Each probe is a short "
         f"open-loop level ({arrival} arrivals{f', at most {cap} in flight' if cap else ''}); the search "
         f"doubles the rate from {_rate(capacity.get('start_rate'))} req/s while probes pass (up to "
-        f"{_rate(capacity.get('max_rate'))} req/s), then bisects between the last pass and the first "
+        f"{_rate(capacity.get('max_rate'))} req/s) or halves it while they fail{floor}, "
+        f"then bisects between the last pass and the first "
         f"failure to within {tolerance:g}%, at most {capacity.get('max_steps')} probes per server. "
-        "The capacity is "
-        "the highest rate that passed."
+        "A probe ends as soon as so many of its requests missed an SLO that it cannot pass. "
+        "The capacity is the highest rate that passed."
     ]
     rows = [
         [
             str(r["target"]),
-            _rate(r.get("capacity_rps")),
+            _capacity_text(r),
             _rate(r.get("lowest_failing_rps")),
             str(len(r.get("probes") or [])),
             _STOPS.get(str(r.get("stopped")), str(r.get("stopped")))
@@ -132,6 +149,8 @@ def capacity_blocks(data: ReportData) -> list[Block]:
         for number, p in enumerate(r.get("probes") or [], 1):
             passed = p["requests"] > 0 and p["met_slo"] / p["requests"] >= share / 100 - 1e-12
             verdict = "pass" if passed else "fail"
+            if p.get("ended_early"):
+                verdict += ", ended early: failure certain"
             probe_rows.append(
                 [
                     str(r["target"]),

@@ -55,6 +55,7 @@ class CompareSettings:
     capacity_search: bool = option(t.CAPACITY_SEARCH)
     capacity_max_rate: float | None = option(t.CAPACITY_MAX_RATE)
     capacity_steps: int | None = option(t.CAPACITY_STEPS)
+    capacity_min_rate: float | None = option(t.CAPACITY_MIN_RATE)
     num_requests: int | None = option(t.COMPARE_NUM_REQUESTS)
     min_requests: int = option(t.MIN_REQUESTS)
     warmup: int | None = option(t.COMPARE_WARMUP)

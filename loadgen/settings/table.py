@@ -380,6 +380,12 @@ CAPACITY_MAX_RATE = spec(
     type=POSITIVE,
     help="--capacity-search: highest rate tried, req/s [default: 64].",
 )
+CAPACITY_MIN_RATE = spec(
+    "--capacity-min-rate",
+    type=POSITIVE,
+    help="--capacity-search: lowest rate tried, req/s; a server failing there is reported as below "
+    "it [default: the max rate / 2^20].",
+)
 CAPACITY_STEPS = spec(
     "--capacity-steps",
     type=click.IntRange(min=1),
