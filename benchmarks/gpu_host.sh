@@ -137,7 +137,7 @@ gpu_header() {
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
 #   S2  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7) | HF_MAX_BATCH=7 claims n1-7b noise-7b (7)
 #   S3  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
-#   S4  HF_MAX_BATCH=7 claims variance-7b (7) | claims capacity-7b (does not fit a call yet: gpu-plan.md)
+#   S4  HF_MAX_BATCH=7 claims variance-7b (7) | HF_MAX_BATCH=7 claims capacity-7b (7.7)
 #   S5  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
 #   S6  seeds prepare (3) | seeds qwen-24g (8)
 # Each run stops cleanly after STEP_TIMEOUT (540 s) so the call returns its files; each call's
@@ -272,8 +272,9 @@ claims_step() {
       esac ;;
     capacity-7b)
       # Capacity at the interactive SLO (TTFT 2 s, TPOT 100 ms), Poisson arrivals, ShareGPT lengths.
-      # One open-loop level at 1 req/s (16 requests) first, then the search from 1 req/s: up to 16
-      # (vLLM, ~9 req/s at saturation on an H100), down to 0.25 (CAPACITY_MIN_RATE). Static
+      # One open-loop level at 2 req/s (16 requests) first, then the search from 2 req/s: up to 16
+      # (vLLM, ~9 req/s at saturation on an H100), down to 0.25 (CAPACITY_MIN_RATE), 5 probes a
+      # server: vLLM 2, 4, 8, 16 and one bisection; HF 2, 1, 0.5, 0.25. Static
       # batching makes a request arriving mid-batch wait the whole batch (~14 s at 7 rows), so the HF
       # server is expected to fail down to the floor: it is then reported below it, and the ratio is
       # a lower bound. A probe ends once its failure is certain, so failing probes cost a batch or
@@ -282,9 +283,9 @@ claims_step() {
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
       compare_run claims-capacity-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
-        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --rate 1 --min-requests 16 \
+        --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --rate 2 --min-requests 16 \
         --arrival poisson --capacity-search --capacity-max-rate "${CAPACITY_MAX_RATE:-16}" \
-        --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-7}" \
+        --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-5}" \
         --offline-batches none "${slo[@]}"
       claim llama2-7b-traffic --run results/claims-capacity-7b ;;
     variance-7b)
