@@ -108,3 +108,41 @@ def test_sigint_stops_records_in_flight_as_cancelled_and_writes_the_summary(
     assert 1 <= len(cancelled) <= 4
     assert run.summaries[0]["errors"].get("cancelled") == len(cancelled)
     assert run.summaries[0]["completed"] == len(records) - len(cancelled)
+
+
+def test_sigterm_stops_a_comparison_as_ctrl_c_does(
+    sim_server_factory: SimFactory, tmp_path: Path, prompts: Path
+) -> None:
+    # `timeout` (gpu_host.sh's STEP_TIMEOUT) sends SIGTERM: the comparison must end as a stopped one,
+    # with its summaries and report, not die with only the records it had streamed.
+    out = tmp_path / "run"
+    with (
+        sim_server_factory(ttft_ms=5, itl_ms=5, output_tokens=30, model="m") as a,
+        sim_server_factory(ttft_ms=5, itl_ms=10, output_tokens=30, model="m") as b,
+    ):
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "loadgen", "compare", f"a={a.base_url}", f"b={b.base_url}",
+                "--workload", "jsonl", "--dataset-path", str(prompts), "--concurrency", "4",
+                "--num-requests", "100000", "--output-len", "30", "--offline-batches", "none",
+                "--parity", "report", "--output-dir", str(out), "--no-progress",
+            ],  # fmt: skip
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_lines(out / "requests.jsonl", 8)
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode >= 0, stderr  # exited, not killed by the signal
+    assert b"stopping (SIGTERM)" in stdout + stderr
+    run = load_run(out)
+    assert run.meta["interrupted"] is True and run.meta["finished_at"]
+    assert run.summaries and run.summaries[0]["interrupted"] is True
+    assert (out / "report.md").is_file()
+    cancelled = [r for r in run.records() if r.error_class == "cancelled"]
+    assert 1 <= len(cancelled) <= 4

@@ -401,20 +401,27 @@ class Comparison:
         return results
 
     def run(self) -> CompareOutcome:
-        """Run on a fresh event loop. Ctrl-C stops scheduling and keeps what was measured (again: quit)."""
+        """Run on a fresh event loop. Ctrl-C or SIGTERM (e.g. from `timeout`) stops scheduling and keeps
+        what was measured: summaries, report, launched servers stopped. A second one quits at once
+        (KeyboardInterrupt: launched servers are still stopped on the way out)."""
         loop = new_event_loop("auto")
         stop = asyncio.Event()
 
-        def on_sigint() -> None:
-            self.echo("stopping: requests in flight are recorded as cancelled (Ctrl-C again to quit)")
+        def on_signal(name: str) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            self.echo(f"stopping ({name}): requests in flight are recorded as cancelled (again to quit)")
             stop.set()
-            loop.remove_signal_handler(signal.SIGINT)
 
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, on_signal, sig.name)
         outcome: CompareOutcome | None = None
         try:
             outcome = loop.run_until_complete(self._run(stop))
         finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
             loop.close()
             if outcome is not None:
                 self.writer.meta["parity_passed"] = outcome.parity.passed
