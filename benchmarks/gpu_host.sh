@@ -135,12 +135,16 @@ gpu_header() {
 #   every session: three stage calls (~1-2 min with the machine's start), then stage parts 06 + 08
 #   and install part 09 in the first measuring call (~40 s)
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
-#   S2  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7) | HF_MAX_BATCH=7 claims n1-7b noise-7b (7)
-#   S3  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
-#   S4  HF_MAX_BATCH=7 claims variance-7b (7) | HF_MAX_BATCH=7 claims capacity-7b (7.7)
-#   S5  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
-#   S6  seeds prepare (3) | seeds qwen-24g (8)
-# Each run stops cleanly after STEP_TIMEOUT (540 s) so the call returns its files; each call's
+#   S2  (done 2026-12-06, after 9 calls got no machine) HF_MAX_BATCH=7 claims capacity-7b (8.0, with the
+#       install) | claims noise-7b (1.0)
+#   S3  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7)
+#   S4  HF_MAX_BATCH=7 claims capacity-7b (8) | HF_MAX_BATCH=7 claims n1-7b (7)
+#   S5  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
+#   S6  HF_MAX_BATCH=7 claims variance-7b (7)
+#   S7  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
+#   S8  seeds prepare (3) | seeds qwen-24g (8)
+# Each run stops cleanly after STEP_TIMEOUT (540 s: compare takes SIGTERM as Ctrl-C, keeping its
+# summaries and stopping its servers) so the call returns its files; each call's
 # OUT/claims.json is joined afterwards with `python -m benchmarks.claims merge`.
 # Preset config dirs are made on the workstation (`gpu_host.sh workstation`: make-config needs the
 # SmolLM2 tokenizer, which the host cannot build) and carried in .cache/gpu; the weights are drawn on
@@ -273,19 +277,20 @@ claims_step() {
     capacity-7b)
       # Capacity at the interactive SLO (TTFT 2 s, TPOT 100 ms), Poisson arrivals, ShareGPT lengths.
       # One open-loop level at 2 req/s (16 requests) first, then the search from 2 req/s: up to 16
-      # (vLLM, ~9 req/s at saturation on an H100), down to 0.25 (CAPACITY_MIN_RATE), 5 probes a
-      # server: vLLM 2, 4, 8, 16 and one bisection; HF 2, 1, 0.5, 0.25. Static
-      # batching makes a request arriving mid-batch wait the whole batch (~14 s at 7 rows), so the HF
-      # server is expected to fail down to the floor: it is then reported below it, and the ratio is
-      # a lower bound. A probe ends once its failure is certain, so failing probes cost a batch or
-      # two, not their full count. Probes send max(16, 5 s' worth) requests.
+      # (vLLM turns out ~7 req/s at saturation on these lengths, 3,441 tok/s over ~466-token
+      # answers), down to 0.25 (CAPACITY_MIN_RATE), 7 probes a server. Measured on an H100
+      # (2026-12-06, before probes were judged for bursts): the HF server failed at 2, 1, 0.5 and
+      # 0.25 req/s (a request arriving mid-batch waits the whole batch, ~14 s at 7 rows), each probe
+      # ended early in 23-42 s; vLLM passed 2-16 req/s, but only as bursts (5-7 s of arrivals
+      # against a 2.6-3.4 s median E2E). Probes now span 3 median latencies of the last passing
+      # probe (at 8 req/s ~65 requests, ~18 s with the drain), and a burst pass is run again longer.
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
       compare_run claims-capacity-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
         --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --rate 2 --min-requests 16 \
         --arrival poisson --capacity-search --capacity-max-rate "${CAPACITY_MAX_RATE:-16}" \
-        --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-5}" \
+        --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-7}" \
         --offline-batches none "${slo[@]}"
       claim llama2-7b-traffic --run results/claims-capacity-7b ;;
     variance-7b)

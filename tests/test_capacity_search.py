@@ -238,3 +238,68 @@ def test_capacity_ratio_is_a_lower_bound_when_the_base_failed_at_every_rate() ->
     assert _ratio_text(capacity, "a", "b") == "at least 48.00x"
     assert _ratio_text(capacity, "b", "a") == "at most 0.02x"
     assert _capacity_text(below) == "below 0.125"
+
+
+def test_a_burst_pass_is_run_again_long_enough_and_only_that_run_counts(
+    sim_server_factory: SimFactory, tmp_path: Path
+) -> None:
+    # 4 requests at once, 20 + 38 x 10 = 400 ms each: 10 req/s. At 16 req/s the queue grows by 6 a
+    # second, so request k waits about k x 37.5 ms: a 16-request probe (1 s of arrivals) stays within
+    # the 1 s TTFT limit (the last waits ~0.6 s) but spans less than 3 median latencies (~0.7 s), a
+    # burst; run again with ~35 requests, those from k ~ 27 on wait over 1 s and it fails. 8 req/s is
+    # below the server's rate and passes on a 16-request probe spanning ~1.9 s (> 3 x ~0.42 s).
+    with sim_server_factory(ttft_ms=20, itl_ms=10, output_tokens=39, max_concurrency=4, model="m") as server:
+        infos = [probe("x", server.base_url)]
+        plan = ComparePlan(
+            mode="open",
+            levels=(16.0,),
+            requests_per_level=16,
+            warmup=0,
+            arrival="constant",
+            offline_batches=(),
+            capacity_search=True,
+            capacity_max_rate=16.0,
+            capacity_min_rate=4.0,
+            capacity_steps=3,
+        )
+        inputs = CompareInputs(
+            infos,
+            [Target("x", server.base_url, "m")],
+            [Prompt(text=f"prompt {i}") for i in range(8)],
+            {"kind": "test"},
+            RequestOptions(max_tokens=39, ignore_eos=True),
+            plan,
+            slo=SLO(ttft_ms=1000),
+            command=["test"],
+        )
+        outcome = Comparison(inputs, tmp_path / "run", lambda message: None).run()
+    (found,) = outcome.capacity
+    burst, again, lower = found.probes
+    assert (burst.rate, again.rate, lower.rate) == (16.0, 16.0, 8.0)
+    assert burst.passed() and burst.burst, burst
+    assert again.requests > burst.requests and not again.passed(), again
+    assert lower.passed() and not lower.burst, lower
+    assert found.capacity_rps == 8.0 and found.sustained_rps == 8.0
+    saved = orjson.loads((tmp_path / "run" / "capacity.json").read_bytes())
+    first, _, last = saved["results"][0]["probes"]
+    assert first["burst"] and not last["burst"]
+    assert saved["results"][0]["sustained_rps"] == 8.0
+
+
+def test_burst_and_sustained_probe_arithmetic() -> None:
+    from loadgen.compare.capacity import CapacitySearch, sustained_count
+
+    short = ProbeResult(16.0, 16, 16, window_s=0.94, e2e_p50_s=0.7)
+    long = ProbeResult(8.0, 40, 40, window_s=4.9, e2e_p50_s=0.45)
+    assert short.burst and not long.burst
+    assert not ProbeResult(1.0, 8, 8).burst  # nothing to judge by: not called a burst
+    assert sustained_count(16.0, 0.7) == 35  # 3 x 0.7 s x 16/s = 33.6 -> 34 gaps, 35 arrivals
+    search = CapacitySearch("x", start_rate=16.0, max_rate=16.0, max_steps=5)
+    search.note(short)  # kept, but the search does not move
+    assert search.next_rate() == 16.0 and search.low is None
+    search.record(ProbeResult(16.0, 35, 20))
+    assert search.next_rate() == 8.0
+    search.record(long)
+    result = search.result()
+    assert result.capacity_rps == 8.0 and result.sustained_rps == 8.0
+    assert [p.rate for p in result.probes] == [16.0, 16.0, 8.0]

@@ -261,3 +261,15 @@ def test_every_catalogued_claim_states_its_setting_and_unit() -> None:
         assert claim.issue in (11, 12) and claim.setting and claim.unit and claim.source
         if claim.claimed_low is not None and claim.claimed_high is not None:
             assert claim.claimed_low <= claim.claimed_high
+
+
+def test_a_capacity_json_without_burst_flags_is_judged_from_its_records() -> None:
+    # The H100 run of 2026-12-06 (before probes were judged for bursts): vLLM passed every probe up to
+    # 16 req/s, each on arrivals spanning under 3 median latencies (80 requests in 5.6 s, E2E p50
+    # 3.4 s at 16 req/s); the HF server failed at every rate down to 0.25 req/s.
+    run = Path(__file__).resolve().parents[1] / "docs" / "results" / "2026-12-06-claims" / "capacity-7b"
+    vllm = c.capacity(run, "vllm")
+    assert vllm.value is None and "burst at 2, 4, 8, 16 req/s" in vllm.notes[0]
+    hf = c.capacity(run, "hf")
+    assert (hf.value, hf.bound) == (0.25, "upper")
+    assert c.capacity_ratio(run).value is None

@@ -17,14 +17,24 @@ the rest would only cost time. Static batching makes this matter: a request arri
 runs waits for the whole batch, so a probe above such a server's capacity fails within a batch or
 two, where finishing it would take minutes.
 
-It never runs more than `max_steps` probes; the answer is the highest passing rate, so it is a
-lower bound on the true capacity, within `tolerance` when the search converged. A failing probe the
-load generator could not keep up with (client-bound) still counts as a failure, since lower rates ask
-less of the generator too, but the result names it: the upper bound may be the generator's.
+It runs at most `max_steps` probes (a burst and its re-run count as two; a re-run always runs, so it
+may be one more); the answer is the highest passing rate, so it is a lower bound on the true
+capacity, within `tolerance` when the search converged.
+
+A pass means something only if the probe lasted: a server takes a burst of arrivals that it could
+not keep up with for long (its batch and KV cache absorb them), so a probe whose arrivals span less
+than `SUSTAINED_SPANS` times its median end-to-end latency is a *burst* (`ProbeResult.burst`). The
+driver runs such a probe again at the same rate, long enough (`sustained_count`), and the capacity
+that counts is the highest rate that passed without being a burst (`CapacityResult.sustained_rps`).
+
+A failing probe the load generator could not keep up with (client-bound) still counts as a failure,
+since lower rates ask less of the generator too, but the result names it: the upper bound may be the
+generator's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -32,6 +42,10 @@ from typing import Any, Literal
 GOODPUT_TARGET = 0.9
 """Share of a probe's requests that must meet every SLO for the rate to count as sustained."""
 DEFAULT_TOLERANCE = 0.05
+SUSTAINED_SPANS = 3.0
+"""A probe's arrivals must span this many median end-to-end latencies for its pass to show a rate the
+server sustains: after one latency the requests in flight reach their steady number (Little's law),
+so two thirds of such a probe's requests meet the server in its steady state."""
 
 Stop = Literal["converged", "max-rate", "steps", "below-range", "interrupted"]
 
@@ -48,6 +62,18 @@ class ProbeResult:
     """Successful requests per second of the measured window."""
     ended_early: bool = False
     """The probe stopped once its failure was certain; `requests` counts the planned ones."""
+    window_s: float | None = None
+    """Span of the measured requests' scheduled arrivals."""
+    e2e_p50_s: float | None = None
+    """Median end-to-end latency of the measured requests that succeeded."""
+
+    @property
+    def burst(self) -> bool:
+        """True when the arrivals spanned less than `SUSTAINED_SPANS` median latencies: a pass then
+        shows only that the server absorbed a burst, not that it sustains the rate."""
+        if self.window_s is None or self.e2e_p50_s is None:
+            return False
+        return self.window_s < SUSTAINED_SPANS * self.e2e_p50_s
 
     @property
     def goodput_share(self) -> float:
@@ -60,7 +86,12 @@ class ProbeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict for `capacity.json`."""
-        return {**asdict(self), "goodput_share": self.goodput_share}
+        return {**asdict(self), "goodput_share": self.goodput_share, "burst": self.burst}
+
+
+def sustained_count(rate: float, e2e_p50_s: float) -> int:
+    """Arrivals at `rate` that span `SUSTAINED_SPANS` median latencies (n arrivals span n - 1 gaps)."""
+    return math.ceil(SUSTAINED_SPANS * e2e_p50_s * rate) + 1
 
 
 @dataclass
@@ -75,6 +106,12 @@ class CapacityResult:
     probes: list[ProbeResult] = field(default_factory=list)
 
     @property
+    def sustained_rps(self) -> float | None:
+        """The highest rate that passed on a probe long enough to show a sustained rate (not a burst)."""
+        rates = [p.rate for p in self.probes if p.passed() and not p.burst]
+        return max(rates) if rates else None
+
+    @property
     def client_bound_failures(self) -> list[float]:
         """Rates whose probe failed while the load generator was the bottleneck."""
         return [p.rate for p in self.probes if p.client_bound and not p.passed()]
@@ -84,6 +121,7 @@ class CapacityResult:
         out = asdict(self)
         out["probes"] = [p.to_dict() for p in self.probes]
         out["client_bound_failures"] = self.client_bound_failures
+        out["sustained_rps"] = self.sustained_rps
         return out
 
 
@@ -135,6 +173,10 @@ class CapacitySearch:
         if self._rate is not None and len(self.probes) < self.max_steps:
             self.stopped = "interrupted"
         self._rate = None
+
+    def note(self, result: ProbeResult) -> None:
+        """Keep a probe that does not count (a burst run again longer) without moving the search."""
+        self.probes.append(result)
 
     def record(self, result: ProbeResult) -> None:
         """Take a probe's result and choose the next rate."""

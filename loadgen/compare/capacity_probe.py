@@ -3,13 +3,17 @@
 Every probe sends the comparison's prompts with the plan's arrival process, seed and cap, at the
 probe's rate; its records go to `capacity.jsonl` (level `capacity rate=R`), the answers to
 `capacity.json`. A probe whose failure is certain ends there (`capacity.failure_settled`): its
-requests in flight are recorded as cancelled and the rest are not sent. The search itself is
-`loadgen.compare.capacity`.
+requests in flight are recorded as cancelled and the rest are not sent. A probe sends at least
+`--num-requests` (default: 5 seconds' worth, at least `--min-requests`), and more when the target's
+last passing probe says that many would not span `SUSTAINED_SPANS` median latencies; a probe that
+passed as a burst anyway is run once more at the same rate, long enough, and only that run counts.
+The search itself is `loadgen.compare.capacity`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +25,7 @@ from loadgen.compare.capacity import (
     CapacitySearch,
     ProbeResult,
     failure_settled,
+    sustained_count,
 )
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.sweep import RelabelSink, level_order
@@ -33,6 +38,8 @@ from loadgen.workloads.base import Prompt
 
 PROBE_SECONDS = 5.0
 """Arrivals per probe when `--num-requests` is not given: about this many seconds' worth."""
+MAX_PROBE_REQUESTS = 2000
+"""The most requests a probe lengthened to a sustained span sends."""
 
 
 @dataclass(frozen=True)
@@ -79,9 +86,19 @@ class VerdictSink:
             self.done.set()
 
 
-def probe_load(plan: ComparePlan, rate: float) -> LoadSpec:
-    """The open-loop level one probe runs."""
+def probe_count(plan: ComparePlan, rate: float, e2e_p50_s: float | None = None) -> int:
+    """Requests of a probe at `rate`: `--num-requests`, else 5 seconds' worth and at least
+    `--min-requests`; raised to span `SUSTAINED_SPANS` latencies of `e2e_p50_s` (the target's last
+    passing probe) when that takes more, up to `MAX_PROBE_REQUESTS`."""
     count = plan.requests_per_level or max(plan.min_requests, round(PROBE_SECONDS * rate))
+    if e2e_p50_s:
+        count = max(count, min(MAX_PROBE_REQUESTS, sustained_count(rate, e2e_p50_s)))
+    return count
+
+
+def probe_load(plan: ComparePlan, rate: float, count: int | None = None) -> LoadSpec:
+    """The open-loop level one probe runs (`count` requests, default `probe_count`)."""
+    count = count if count is not None else probe_count(plan, rate)
     return LoadSpec(
         mode="open",
         rate=rate,
@@ -120,6 +137,46 @@ async def find_capacities(
         for t in targets
     }
     counts = dict.fromkeys(searches, 0)
+    latency: dict[str, float] = {}
+    """Target -> median E2E (s) of its last passing probe: sizes its next probe."""
+
+    async def run_probe(target: Target, rate: float, count: int) -> ProbeResult:
+        counts[target.name] += 1
+        load = probe_load(plan, rate, count)
+        probe_stop = asyncio.Event()
+        verdict = VerdictSink(
+            RelabelSink(sink, f"capacity rate={rate:g}"), slo, count, settings.threshold, probe_stop
+        )
+        forward = asyncio.create_task(_forward(stop, probe_stop))
+        try:
+            result = await run_level(
+                target,
+                prompts,
+                load,
+                request,
+                verdict,
+                stop=probe_stop,
+                slo=slo,
+                id_prefix=f"{target.name}-capacity{counts[target.name]}",
+            )
+        finally:
+            forward.cancel()
+        measured = result.measured
+        window_s, e2e_p50_s = probe_shape(measured)
+        outcome = ProbeResult(
+            rate=rate,
+            requests=count if verdict.settled else len(measured),
+            met_slo=sum(1 for r in measured if slo.met_by(r)),
+            client_bound=result.selfcheck.client_bound,
+            achieved_rate=float(result.summary.get("request_throughput") or 0.0),
+            ended_early=verdict.settled,
+            window_s=window_s,
+            e2e_p50_s=e2e_p50_s,
+        )
+        if on_probe is not None:
+            on_probe(target.name, outcome)
+        return outcome
+
     turn = 0
     while any(s.next_rate() is not None for s in searches.values()):
         for target in level_order(targets, turn):
@@ -130,45 +187,28 @@ async def find_capacities(
             if stop.is_set():
                 search.stop()
                 continue
-            counts[target.name] += 1
-            load = probe_load(plan, rate)
-            probe_stop = asyncio.Event()
-            verdict = VerdictSink(
-                RelabelSink(sink, f"capacity rate={rate:g}"),
-                slo,
-                load.num_requests or 0,
-                settings.threshold,
-                probe_stop,
-            )
-            forward = asyncio.create_task(_forward(stop, probe_stop))
-            try:
-                result = await run_level(
-                    target,
-                    prompts,
-                    load,
-                    request,
-                    verdict,
-                    stop=probe_stop,
-                    slo=slo,
-                    id_prefix=f"{target.name}-capacity{counts[target.name]}",
-                )
-            finally:
-                forward.cancel()
-            measured = result.measured
-            met = sum(1 for r in measured if slo.met_by(r))
-            outcome = ProbeResult(
-                rate=rate,
-                requests=verdict.planned if verdict.settled else len(measured),
-                met_slo=met,
-                client_bound=result.selfcheck.client_bound,
-                achieved_rate=float(result.summary.get("request_throughput") or 0.0),
-                ended_early=verdict.settled,
-            )
+            outcome = await run_probe(target, rate, probe_count(plan, rate, latency.get(target.name)))
+            passed = outcome.passed(settings.threshold)
+            if passed and outcome.burst and outcome.e2e_p50_s and not stop.is_set():
+                # The server absorbed a burst: only a probe that spans its latency says it keeps up.
+                search.note(outcome)
+                longer = max(outcome.requests + 1, sustained_count(rate, outcome.e2e_p50_s))
+                outcome = await run_probe(target, rate, min(MAX_PROBE_REQUESTS, longer))
+                passed = outcome.passed(settings.threshold)
+            if passed and outcome.e2e_p50_s:
+                latency[target.name] = outcome.e2e_p50_s
             search.record(outcome)
-            if on_probe is not None:
-                on_probe(target.name, outcome)
         turn += 1
     return [s.result() for s in searches.values()]
+
+
+def probe_shape(measured: Sequence[RequestRecord]) -> tuple[float | None, float | None]:
+    """A probe's arrival span (first to last scheduled start, s) and the median end-to-end latency
+    (s) of its requests that succeeded; None where there are too few."""
+    starts = [r.start_ns for r in measured]
+    window = (max(starts) - min(starts)) / 1e9 if len(starts) > 1 else None
+    latencies = sorted(r.e2e_ns for r in measured if r.ok and r.e2e_ns is not None)
+    return window, (statistics.median(latencies) / 1e9 if latencies else None)
 
 
 async def _forward(stop: asyncio.Event, probe_stop: asyncio.Event) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.report.data import ReportData
 from loadgen.report.doc import Block, Table
 from loadgen.report.ratios import format_ratio
@@ -40,8 +41,19 @@ def slo_text(slo: dict[str, Any]) -> str:
     return ", ".join(f"{_SLO_NAMES.get(k, k)} <= {v:g} ms" for k, v in slo.items()) or "none"
 
 
+def _value(result: dict[str, Any]) -> float | None:
+    """The capacity that counts: the highest sustained pass (a burst's pass is not), where saved."""
+    return result["sustained_rps"] if "sustained_rps" in result else result.get("capacity_rps")
+
+
+def _at_max(result: dict[str, Any]) -> bool:
+    """True when the capacity is the search's top rate, which passed: it may be higher."""
+    value = _value(result)
+    return result.get("stopped") == "max-rate" and value is not None and value == result.get("capacity_rps")
+
+
 def _capacities(capacity: dict[str, Any]) -> dict[str, float | None]:
-    return {str(r["target"]): r.get("capacity_rps") for r in capacity.get("results") or []}
+    return {str(r["target"]): _value(r) for r in capacity.get("results") or []}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -54,22 +66,28 @@ def _ratio_text(capacity: dict[str, Any], subject: str, base: str) -> str:
     upper bound (`at most`) the other way round."""
     results = {str(r["target"]): r for r in capacity.get("results") or []}
     a, b = results.get(subject) or {}, results.get(base) or {}
-    if b.get("stopped") == "below-range" and not b.get("capacity_rps"):
-        text = format_ratio(_ratio(a.get("capacity_rps"), b.get("lowest_failing_rps")))
+    if _below_range(b):
+        text = format_ratio(_ratio(_value(a), b.get("lowest_failing_rps")))
         return f"at least {text}" if text != "-" else text
-    if a.get("stopped") == "below-range" and not a.get("capacity_rps"):
-        text = format_ratio(_ratio(a.get("lowest_failing_rps"), b.get("capacity_rps")))
+    if _below_range(a):
+        text = format_ratio(_ratio(a.get("lowest_failing_rps"), _value(b)))
         return f"at most {text}" if text != "-" else text
-    text = format_ratio(_ratio(a.get("capacity_rps"), b.get("capacity_rps")))
-    bounded = a.get("stopped") == "max-rate" and b.get("stopped") != "max-rate"
+    text = format_ratio(_ratio(_value(a), _value(b)))
+    bounded = _at_max(a) and not _at_max(b)
     return f"at least {text}" if bounded and text != "-" else text
+
+
+def _below_range(result: dict[str, Any]) -> bool:
+    return result.get("stopped") == "below-range" and not result.get("capacity_rps")
 
 
 def _capacity_text(result: dict[str, Any]) -> str:
     """A server's capacity, `below R` when it failed even at the lowest rate tried."""
-    if result.get("stopped") == "below-range" and not result.get("capacity_rps"):
+    if _below_range(result):
         return f"below {_rate(result.get('lowest_failing_rps'))}"
-    return _rate(result.get("capacity_rps"))
+    if _value(result) is None and result.get("capacity_rps"):
+        return "none sustained"
+    return _rate(_value(result))
 
 
 def capacity_headline(data: ReportData) -> list[str]:
@@ -112,8 +130,10 @@ def capacity_blocks(data: ReportData) -> list[Block]:
         f"{_rate(capacity.get('max_rate'))} req/s) or halves it while they fail{floor}, "
         f"then bisects between the last pass and the first "
         f"failure to within {tolerance:g}%, at most {capacity.get('max_steps')} probes per server. "
-        "A probe ends as soon as so many of its requests missed an SLO that it cannot pass. "
-        "The capacity is the highest rate that passed."
+        "A probe ends as soon as so many of its requests missed an SLO that it cannot pass. A pass "
+        f"counts only if the probe's arrivals spanned at least {SUSTAINED_SPANS:g} times its median "
+        "end-to-end latency; a shorter one shows that the server absorbed a burst, and is run again "
+        "at the same rate, long enough. The capacity is the highest rate that passed that way."
     ]
     rows = [
         [
@@ -151,6 +171,11 @@ def capacity_blocks(data: ReportData) -> list[Block]:
             verdict = "pass" if passed else "fail"
             if p.get("ended_early"):
                 verdict += ", ended early: failure certain"
+            if passed and p.get("burst"):
+                verdict += (
+                    f" as a burst only (arrivals over {_rate(p.get('window_s'))} s, under "
+                    f"{SUSTAINED_SPANS:g} x the median E2E {_rate(p.get('e2e_p50_s'))} s)"
+                )
             probe_rows.append(
                 [
                     str(r["target"]),
