@@ -375,7 +375,14 @@ class Comparison:
         )
 
         def on_probe(target: str, probe: ProbeResult) -> None:
-            verdict = "pass" if probe.passed(settings.threshold) else "fail"
+            passed = probe.passed(settings.threshold)
+            verdict = "pass" if passed else "fail"
+            if passed and probe.burst:
+                verdict += (
+                    f" as a burst only ({probe.window_s:.1f} s of arrivals, E2E p50 {probe.e2e_p50_s:.1f} s)"
+                )
+            elif probe.ended_early:
+                verdict += " (ended once certain)"
             bound = " (client-bound!)" if probe.client_bound else ""
             self.echo(
                 f"  {target} rate={probe.rate:g}: {probe.met_slo}/{probe.requests} within SLO "
