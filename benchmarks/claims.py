@@ -331,8 +331,9 @@ def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf"
 
 def capacity(run_dir: Path, target: str) -> Measurement:
     """Capacity at SLO. From the run's capacity search (`capacity.json`, `--capacity-search`) where it
-    has one: the highest rate that passed, or an upper bound (the lowest rate tried, which failed)
-    when every probe failed. Else the highest offered request rate among the run's open-loop levels
+    has one: the highest rate that passed on a probe that was not a burst (`ProbeResult.burst`), a
+    lower bound if that was the search's top rate, or an upper bound (the lowest rate tried) when
+    every probe failed. Else the highest offered request rate among the run's open-loop levels
     at which at least 90% of the target's requests met every SLO (goodput x duration / requests)."""
     searched = _json(run_dir / "capacity.json")
     if isinstance(searched, dict):
