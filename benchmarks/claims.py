@@ -23,7 +23,6 @@ measures each, are in `benchmarks/claims_catalog.py`.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import statistics
@@ -33,9 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from loadgen.compare.capacity import SUSTAINED_SPANS, ProbeResult
+from loadgen.compare.capacity import SUSTAINED_SPANS, is_burst
 from loadgen.compare.capacity_probe import probe_shape
 from loadgen.record import RequestRecord
+from loadgen.results import iter_records
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 """Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond)."""
@@ -356,13 +356,9 @@ def capacity(run_dir: Path, target: str) -> Measurement:
 def _capacity_records(run_dir: Path) -> dict[str, list[RequestRecord]]:
     """The capacity probes' records by probe (`vllm-capacity3`), from `capacity.jsonl` (or `.gz`)."""
     path = run_dir / "capacity.jsonl"
-    opened = path.open("rb") if path.is_file() else gzip.open(path.with_suffix(".jsonl.gz"), "rb")
     probes: dict[str, list[RequestRecord]] = {}
-    with opened as lines:
-        for line in lines:
-            if line.strip():
-                record = RequestRecord.from_dict(json.loads(line))
-                probes.setdefault(record.request_id.rsplit("-", 1)[0], []).append(record)
+    for record in iter_records(path if path.is_file() else path.with_suffix(".jsonl.gz")):
+        probes.setdefault(record.request_id.rsplit("-", 1)[0], []).append(record)
     return probes
 
 
@@ -378,9 +374,7 @@ def _probe_shapes(run_dir: Path, target: str, probes: list[dict[str, Any]]) -> l
     shaped = []
     for number, probe in enumerate(probes, 1):
         measured = [r for r in records.get(f"{target}-capacity{number}", []) if not r.warmup]
-        window, e2e = probe_shape(measured)
-        shape = ProbeResult(probe["rate"], 0, 0, window_s=window, e2e_p50_s=e2e)
-        shaped.append({**probe, "burst": shape.burst})
+        shaped.append({**probe, "burst": is_burst(*probe_shape(measured))})
     return shaped
 
 

@@ -15,6 +15,7 @@ Everything but the records passes through `loadgen.redact` first: no API key lan
 from __future__ import annotations
 
 import errno
+import gzip
 import os
 import platform
 import re
@@ -197,8 +198,9 @@ class RunWriter:
 
 
 def iter_records(path: Path) -> Iterator[RequestRecord]:
-    """Records of a `requests.jsonl`; a torn last line (a crash mid-write) is skipped."""
-    with path.open("rb") as file:
+    """Records of a `requests.jsonl` (or a gzipped `.jsonl.gz`, as committed results keep them); a
+    torn last line (a crash mid-write) is skipped."""
+    with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as file:
         for line in file:
             if not line.strip():
                 continue

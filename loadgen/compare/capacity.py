@@ -69,11 +69,8 @@ class ProbeResult:
 
     @property
     def burst(self) -> bool:
-        """True when the arrivals spanned less than `SUSTAINED_SPANS` median latencies: a pass then
-        shows only that the server absorbed a burst, not that it sustains the rate."""
-        if self.window_s is None or self.e2e_p50_s is None:
-            return False
-        return self.window_s < SUSTAINED_SPANS * self.e2e_p50_s
+        """True when the arrivals spanned less than `SUSTAINED_SPANS` median latencies (`is_burst`)."""
+        return is_burst(self.window_s, self.e2e_p50_s)
 
     @property
     def goodput_share(self) -> float:
@@ -126,6 +123,15 @@ class CapacityResult:
 
 
 Probe = Callable[[float], Awaitable[ProbeResult]]
+
+
+def is_burst(window_s: float | None, e2e_p50_s: float | None) -> bool:
+    """True when a probe's arrivals spanned less than `SUSTAINED_SPANS` median end-to-end latencies: a
+    pass then shows only that the server absorbed a burst, not that it sustains the rate. False where
+    either is unknown."""
+    if window_s is None or e2e_p50_s is None:
+        return False
+    return window_s < SUSTAINED_SPANS * e2e_p50_s
 
 
 def failure_settled(planned: int, missed: int, threshold: float = GOODPUT_TARGET) -> bool:
