@@ -32,10 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from loadgen.compare.capacity import SUSTAINED_SPANS, is_burst
-from loadgen.compare.capacity_probe import probe_shape
-from loadgen.record import RequestRecord
-from loadgen.results import iter_records
+from loadgen.compare.capacity import SUSTAINED_SPANS
+from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
+from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 """Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond)."""
@@ -335,9 +334,9 @@ def capacity(run_dir: Path, target: str) -> Measurement:
     lower bound if that was the search's top rate, or an upper bound (the lowest rate tried) when
     every probe failed. Else the highest offered request rate among the run's open-loop levels
     at which at least 90% of the target's requests met every SLO (goodput x duration / requests)."""
-    searched = _json(run_dir / "capacity.json")
-    if isinstance(searched, dict):
-        return _searched_capacity(searched, target, run_dir)
+    searched = read_capacities(run_dir)
+    if searched is not None:
+        return _searched_capacity(searched.get(target), target)
     best: float | None = None
     for (name, _), items in summaries(run_dir).items():
         for s in items:
@@ -353,84 +352,44 @@ def capacity(run_dir: Path, target: str) -> Measurement:
     return Measurement(best, notes=[f"{target}: {best:g} req/s"])
 
 
-def _capacity_records(run_dir: Path) -> dict[str, list[RequestRecord]]:
-    """The capacity probes' records by probe (`vllm-capacity3`), from `capacity.jsonl` (or `.gz`)."""
-    path = run_dir / "capacity.jsonl"
-    probes: dict[str, list[RequestRecord]] = {}
-    for record in iter_records(path if path.is_file() else path.with_suffix(".jsonl.gz")):
-        probes.setdefault(record.request_id.rsplit("-", 1)[0], []).append(record)
-    return probes
-
-
-def _probe_shapes(run_dir: Path, target: str, probes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The probes with `burst` known: as saved, or (a capacity.json from before it was saved) from
-    the probes' records, probe k of a target being the requests `{target}-capacity{k}-*`."""
-    if all("burst" in p for p in probes):
-        return probes
-    try:
-        records = _capacity_records(run_dir)
-    except OSError:
-        return probes
-    shaped = []
-    for number, probe in enumerate(probes, 1):
-        measured = [r for r in records.get(f"{target}-capacity{number}", []) if not r.warmup]
-        shaped.append({**probe, "burst": is_burst(*probe_shape(measured))})
-    return shaped
-
-
-def _searched_capacity(searched: dict[str, Any], target: str, run_dir: Path) -> Measurement:
-    found = next((r for r in searched.get("results") or [] if r.get("target") == target), None)
+def _searched_capacity(found: SavedCapacity | None, target: str) -> Measurement:
     if found is None:
         return Measurement(None, notes=[f"the capacity search has no {target}"])
-    probes = _probe_shapes(run_dir, target, found.get("probes") or [])
-    threshold = float(searched.get("threshold") or MIN_GOOD_SHARE)
-    passes = [p for p in probes if p["requests"] and p["met_slo"] / p["requests"] >= threshold - 1e-12]
-    sustained = [p["rate"] for p in passes if not p.get("burst")]
-    bursts = sorted({p["rate"] for p in passes if p.get("burst")} - set(sustained))
-    failing = found.get("lowest_failing_rps")
     burst_note = (
-        f"; passed only as a burst at {', '.join(f'{r:g}' for r in bursts)} req/s (arrivals spanning "
-        f"less than {SUSTAINED_SPANS:g} median latencies: not a rate it sustains)"
-        if bursts
+        f"; passed only as a burst at {', '.join(f'{r:g}' for r in found.burst_rps)} req/s (arrivals "
+        f"spanning less than {SUSTAINED_SPANS:g} median latencies: not a rate it sustains)"
+        if found.burst_rps
         else ""
     )
-    if sustained:
-        rate = max(sustained)
-        bound: Literal["lower"] | None = (
-            "lower" if found.get("stopped") == "max-rate" and rate == max(p["rate"] for p in probes) else None
+    rate, probes, failing = found.value, len(found.probes), found.lowest_failing_rps
+    if rate is not None and found.bound == "upper":
+        return Measurement(
+            rate,
+            bound="upper",
+            notes=[
+                f"{target}: below {rate:g} req/s (failed at every rate tried, {probes} probes{burst_note})"
+            ],
         )
-        detail = "; passed at the highest rate tried" if bound else ""
-        if failing and not bound:
+    if rate is not None:
+        detail = "; passed at the highest rate tried" if found.bound == "lower" else ""
+        if failing and found.bound is None:
             detail = f"; lowest failing {failing:g} req/s"
         return Measurement(
-            float(rate),
-            bound=bound,
-            notes=[f"{target}: {rate:g} req/s ({len(probes)} probes{detail}{burst_note})"],
+            rate, bound=found.bound, notes=[f"{target}: {rate:g} req/s ({probes} probes{detail}{burst_note})"]
         )
-    if found.get("stopped") == "below-range" and failing and not passes:
-        return Measurement(
-            float(failing),
-            bound="upper",
-            notes=[f"{target}: below {failing:g} req/s (failed at every rate tried, {len(probes)} probes)"],
-        )
-    return Measurement(
-        None, notes=[f"{target}: no sustained capacity (search {found.get('stopped')}{burst_note})"]
-    )
+    return Measurement(None, notes=[f"{target}: no sustained capacity (search {found.stopped}{burst_note})"])
 
 
 def capacity_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
     """subject's capacity at SLO over the baseline's; a lower bound when the subject's is one or the
-    baseline's is an upper bound (it failed at every rate tried), an upper bound the other way."""
+    baseline's is an upper bound (it failed at every rate tried), an upper bound the other way
+    (`loadgen.compare.capacity_saved.capacity_ratio`)."""
     a, b = capacity(run_dir, subject), capacity(run_dir, baseline)
     notes = [*a.notes, *b.notes]
-    if not a.value or not b.value:
-        return Measurement(None, notes=notes)
-    lower = a.bound == "lower" or b.bound == "upper"
-    upper = a.bound == "upper" or b.bound == "lower"
-    if lower and upper:
+    ratio = saved_ratio(a, b)
+    if ratio.conflict:
         return Measurement(None, notes=[*notes, "both capacities are bounds the other way: no ratio"])
-    bound: Literal["lower", "upper"] | None = "lower" if lower else "upper" if upper else None
-    return Measurement(a.value / b.value, bound=bound, notes=notes)
+    return Measurement(ratio.value, bound=ratio.bound, notes=notes)
 
 
 # --- claims.json -------------------------------------------------------------------------------

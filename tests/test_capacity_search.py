@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from loadgen.compare.capacity import (
     failure_settled,
     search_capacity,
 )
+from loadgen.compare.capacity_saved import saved_capacities
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison
 from loadgen.compare.targets import probe
@@ -212,32 +214,52 @@ def test_capacity_search_finds_the_scripted_servers_known_capacity(
     assert markdown.count("| fast | ") >= len(found["fast"].probes)
 
 
+def searched(target: str, capacity: float, min_rate: float | None = None) -> dict[str, Any]:
+    """A search's saved result (`capacity.json`, from 1 req/s up to 64) against a server that passes
+    up to `capacity` and fails above."""
+
+    async def run(rate: float) -> ProbeResult:
+        return ProbeResult(rate, 10, 10 if rate <= capacity else 0)
+
+    result = asyncio.run(
+        search_capacity(target, run, start_rate=1.0, max_rate=64.0, max_steps=30, min_rate=min_rate)
+    )
+    return result.to_dict()
+
+
 def test_capacity_ratio_is_a_lower_bound_when_only_the_subject_hit_the_max_rate() -> None:
     from loadgen.report.capacity import _ratio_text
 
-    capacity = {
-        "results": [
-            {"target": "a", "capacity_rps": 64.0, "stopped": "max-rate"},
-            {"target": "b", "capacity_rps": 16.0, "stopped": "converged"},
-        ]
-    }
-    assert _ratio_text(capacity, "a", "b") == "at least 4.00x"
-    assert _ratio_text(capacity, "b", "a") == "0.25x"
+    a, b = searched("a", 1000.0), searched("b", 16.0)
+    assert (a["stopped"], a["capacity_rps"]) == ("max-rate", 64.0)
+    assert (b["stopped"], b["capacity_rps"]) == ("converged", 16.0)
+    found = saved_capacities({"results": [a, b]})
+    assert _ratio_text(found["a"], found["b"]) == "at least 4.00x"
+    # the base's capacity is a lower bound, so the ratio over it is an upper bound
+    assert _ratio_text(found["b"], found["a"]) == "at most 0.25x"
 
 
 def test_capacity_ratio_is_a_lower_bound_when_the_base_failed_at_every_rate() -> None:
     from loadgen.report.capacity import _capacity_text, _ratio_text
 
-    below: dict[str, object] = {
-        "target": "b",
-        "capacity_rps": None,
-        "lowest_failing_rps": 0.125,
-        "stopped": "below-range",
-    }
-    capacity = {"results": [{"target": "a", "capacity_rps": 6.0, "stopped": "converged"}, below]}
-    assert _ratio_text(capacity, "a", "b") == "at least 48.00x"
-    assert _ratio_text(capacity, "b", "a") == "at most 0.02x"
-    assert _capacity_text(below) == "below 0.125"
+    a, below = searched("a", 6.0), searched("b", 0.0, min_rate=0.125)
+    assert (a["stopped"], a["capacity_rps"]) == ("converged", 6.0)
+    assert (below["stopped"], below["capacity_rps"], below["lowest_failing_rps"]) == (
+        "below-range",
+        None,
+        0.125,
+    )
+    found = saved_capacities({"results": [a, below]})
+    assert _ratio_text(found["a"], found["b"]) == "at least 48.00x"
+    assert _ratio_text(found["b"], found["a"]) == "at most 0.02x"
+    assert _capacity_text(found["b"]) == "below 0.125"
+
+
+def test_capacity_ratio_is_unknown_when_both_servers_hit_the_max_rate() -> None:
+    from loadgen.report.capacity import _ratio_text
+
+    found = saved_capacities({"results": [searched("a", 1000.0), searched("b", 1000.0)]})
+    assert _ratio_text(found["a"], found["b"]) == "unknown: both are bounds"
 
 
 def test_a_burst_pass_is_run_again_long_enough_and_only_that_run_counts(

@@ -35,9 +35,12 @@ generator's.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+import statistics
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from loadgen.record import RequestRecord
 
 GOODPUT_TARGET = 0.9
 """Share of a probe's requests that must meet every SLO for the rate to count as sustained."""
@@ -132,6 +135,15 @@ def is_burst(window_s: float | None, e2e_p50_s: float | None) -> bool:
     if window_s is None or e2e_p50_s is None:
         return False
     return window_s < SUSTAINED_SPANS * e2e_p50_s
+
+
+def probe_shape(measured: Sequence[RequestRecord]) -> tuple[float | None, float | None]:
+    """A probe's arrival span (first to last scheduled start, s) and the median end-to-end latency
+    (s) of its requests that succeeded; None where there are too few."""
+    starts = [r.start_ns for r in measured]
+    window = (max(starts) - min(starts)) / 1e9 if len(starts) > 1 else None
+    latencies = sorted(r.e2e_ns for r in measured if r.ok and r.e2e_ns is not None)
+    return window, (statistics.median(latencies) / 1e9 if latencies else None)
 
 
 def failure_settled(planned: int, missed: int, threshold: float = GOODPUT_TARGET) -> bool:

@@ -13,7 +13,6 @@ The search itself is `loadgen.compare.capacity`.
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from loadgen.compare.capacity import (
     CapacitySearch,
     ProbeResult,
     failure_settled,
+    probe_shape,
     sustained_count,
 )
 from loadgen.compare.plan import ComparePlan
@@ -200,15 +200,6 @@ async def find_capacities(
             search.record(outcome)
         turn += 1
     return [s.result() for s in searches.values()]
-
-
-def probe_shape(measured: Sequence[RequestRecord]) -> tuple[float | None, float | None]:
-    """A probe's arrival span (first to last scheduled start, s) and the median end-to-end latency
-    (s) of its requests that succeeded; None where there are too few."""
-    starts = [r.start_ns for r in measured]
-    window = (max(starts) - min(starts)) / 1e9 if len(starts) > 1 else None
-    latencies = sorted(r.e2e_ns for r in measured if r.ok and r.e2e_ns is not None)
-    return window, (statistics.median(latencies) / 1e9 if latencies else None)
 
 
 async def _forward(stop: asyncio.Event, probe_stop: asyncio.Event) -> None:

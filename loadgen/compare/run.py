@@ -24,6 +24,7 @@ import orjson
 from loadgen.client.tokens import TokenCounter
 from loadgen.compare.capacity import CapacityResult, ProbeResult
 from loadgen.compare.capacity_probe import CapacitySettings, capacity_file, find_capacities
+from loadgen.compare.capacity_saved import CAPACITY_FILE, CAPACITY_RECORDS
 from loadgen.compare.launch import LaunchedServer
 from loadgen.compare.levels import SweepLevel
 from loadgen.compare.memory import listening_pid, tree_rss_bytes
@@ -52,8 +53,6 @@ from loadgen.workloads.base import Prompt
 
 PARITY_FILE = "parity.json"
 OFFLINE_FILE = "offline.json"
-CAPACITY_FILE = "capacity.json"
-CAPACITY_RECORDS = "capacity.jsonl"
 EXIT_PARITY_FAILED = 3
 FIRST_SAMPLE_TIMEOUT_S = 10.0
 """How long the GPU monitor may take to start before the first level (it keeps trying after)."""

@@ -1,17 +1,15 @@
-"""The report's "Capacity at SLO" section, from `capacity.json` (`loadgen compare --capacity-search`)."""
+"""The report's "Capacity at SLO" section, from `capacity.json` (`loadgen compare --capacity-search`)
+as `loadgen.compare.capacity_saved` reads it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from loadgen.compare.capacity import SUSTAINED_SPANS
+from loadgen.compare.capacity import GOODPUT_TARGET, SUSTAINED_SPANS
+from loadgen.compare.capacity_saved import SavedCapacity, capacity_ratio, read_search, saved_capacities
 from loadgen.report.data import ReportData
 from loadgen.report.doc import Block, Table
 from loadgen.report.ratios import format_ratio
-
-CAPACITY_FILE = "capacity.json"
 
 _STOPS = {
     "converged": "converged",
@@ -25,11 +23,7 @@ _SLO_NAMES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2el_ms": 
 
 def read_capacity(data: ReportData) -> dict[str, Any] | None:
     """The primary run's `capacity.json` (None when the run had no capacity search)."""
-    path = data.primary.saved.directory / CAPACITY_FILE
-    if not path.is_file():
-        return None
-    raw = orjson.loads(path.read_bytes())
-    return raw if isinstance(raw, dict) else None
+    return read_search(data.primary.saved.directory)
 
 
 def _rate(value: Any) -> str:
@@ -41,53 +35,24 @@ def slo_text(slo: dict[str, Any]) -> str:
     return ", ".join(f"{_SLO_NAMES.get(k, k)} <= {v:g} ms" for k, v in slo.items()) or "none"
 
 
-def _value(result: dict[str, Any]) -> float | None:
-    """The capacity that counts: the highest sustained pass (a burst's pass is not), where saved."""
-    return result["sustained_rps"] if "sustained_rps" in result else result.get("capacity_rps")
+def _ratio_text(subject: SavedCapacity, base: SavedCapacity) -> str:
+    """The capacity ratio, `at least` or `at most` where it is a bound (`capacity_ratio`)."""
+    ratio = capacity_ratio(subject, base)
+    if ratio.conflict:
+        return "unknown: both are bounds"
+    text = format_ratio(ratio.value)
+    if ratio.bound is None or text == "-":
+        return text
+    return f"{'at least' if ratio.bound == 'lower' else 'at most'} {text}"
 
 
-def _at_max(result: dict[str, Any]) -> bool:
-    """True when the capacity is the search's top rate, which passed: it may be higher."""
-    value = _value(result)
-    return result.get("stopped") == "max-rate" and value is not None and value == result.get("capacity_rps")
-
-
-def _capacities(capacity: dict[str, Any]) -> dict[str, float | None]:
-    return {str(r["target"]): _value(r) for r in capacity.get("results") or []}
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a and b else None
-
-
-def _ratio_text(capacity: dict[str, Any], subject: str, base: str) -> str:
-    """The capacity ratio. A lower bound (`at least`) when only the subject hit the maximum rate, or
-    when the base failed even at the lowest rate tried (then over that rate, which it fell below); an
-    upper bound (`at most`) the other way round."""
-    results = {str(r["target"]): r for r in capacity.get("results") or []}
-    a, b = results.get(subject) or {}, results.get(base) or {}
-    if _below_range(b):
-        text = format_ratio(_ratio(_value(a), b.get("lowest_failing_rps")))
-        return f"at least {text}" if text != "-" else text
-    if _below_range(a):
-        text = format_ratio(_ratio(a.get("lowest_failing_rps"), _value(b)))
-        return f"at most {text}" if text != "-" else text
-    text = format_ratio(_ratio(_value(a), _value(b)))
-    bounded = _at_max(a) and not _at_max(b)
-    return f"at least {text}" if bounded and text != "-" else text
-
-
-def _below_range(result: dict[str, Any]) -> bool:
-    return result.get("stopped") == "below-range" and not result.get("capacity_rps")
-
-
-def _capacity_text(result: dict[str, Any]) -> str:
+def _capacity_text(found: SavedCapacity) -> str:
     """A server's capacity, `below R` when it failed even at the lowest rate tried."""
-    if _below_range(result):
-        return f"below {_rate(result.get('lowest_failing_rps'))}"
-    if _value(result) is None and result.get("capacity_rps"):
+    if found.bound == "upper":
+        return f"below {_rate(found.value)}"
+    if found.value is None and found.burst_rps:
         return "none sustained"
-    return _rate(_value(result))
+    return _rate(found.value)
 
 
 def capacity_headline(data: ReportData) -> list[str]:
@@ -95,8 +60,8 @@ def capacity_headline(data: ReportData) -> list[str]:
     capacity = read_capacity(data)
     if capacity is None or len(data.runs) != 1:
         return []
-    results = {str(r["target"]): r for r in capacity.get("results") or []}
-    share = 100 * float(capacity.get("threshold") or 0.9)
+    results = saved_capacities(capacity, data.primary.saved.directory)
+    share = 100 * float(capacity.get("threshold") or GOODPUT_TARGET)
     lines = []
     for subject, base in data.pairs:
         if subject in results and base in results:
@@ -104,7 +69,7 @@ def capacity_headline(data: ReportData) -> list[str]:
             lines.append(
                 f"Capacity at SLO ({slo_text(capacity.get('slo') or {})}, goodput >= {share:.0f}%): "
                 f"**{subject}** {_capacity_text(a)} req/s vs **{base}** {_capacity_text(b)} req/s "
-                f"({_ratio_text(capacity, subject, base)})."
+                f"({_ratio_text(a, b)})."
             )
     return lines
 
@@ -114,12 +79,13 @@ def capacity_blocks(data: ReportData) -> list[Block]:
     capacity = read_capacity(data)
     if capacity is None:
         return []
-    share = 100 * float(capacity.get("threshold") or 0.9)
+    threshold = float(capacity.get("threshold") or GOODPUT_TARGET)
+    share = 100 * threshold
     arrival = str(capacity.get("arrival") or "poisson")
     if arrival == "gamma":
         arrival += f" (burstiness {float(capacity.get('burstiness') or 1):g})"
     cap = capacity.get("max_concurrency")
-    results = capacity.get("results") or []
+    results = saved_capacities(capacity, data.primary.saved.directory)
     tolerance = 100 * float(capacity.get("tolerance") or 0.05)
     floor = f" (down to {_rate(capacity['min_rate'])} req/s)" if capacity.get("min_rate") else ""
     blocks: list[Block] = [
@@ -137,19 +103,19 @@ def capacity_blocks(data: ReportData) -> list[Block]:
     ]
     rows = [
         [
-            str(r["target"]),
+            r.target,
             _capacity_text(r),
-            _rate(r.get("lowest_failing_rps")),
-            str(len(r.get("probes") or [])),
-            _STOPS.get(str(r.get("stopped")), str(r.get("stopped")))
+            _rate(r.lowest_failing_rps),
+            str(len(r.probes)),
+            _STOPS.get(r.stopped, r.stopped)
             + (
-                f"; client-bound failure at {', '.join(_rate(x) for x in r['client_bound_failures'])} "
+                f"; client-bound failure at {', '.join(_rate(x) for x in r.client_bound_failures)} "
                 "req/s: that bound may be the load generator's"
-                if r.get("client_bound_failures")
+                if r.client_bound_failures
                 else ""
             ),
         ]
-        for r in results
+        for r in results.values()
     ]
     blocks.append(
         Table(
@@ -158,33 +124,34 @@ def capacity_blocks(data: ReportData) -> list[Block]:
             caption="Capacity at SLO",
         )
     )
-    found = _capacities(capacity)
     pair_rows = [
-        [f"{a} over {b}", _ratio_text(capacity, a, b)] for a, b in data.pairs if a in found and b in found
+        [f"{a} over {b}", _ratio_text(results[a], results[b])]
+        for a, b in data.pairs
+        if a in results and b in results
     ]
     if pair_rows:
         blocks.append(Table(["capacity ratio", "x"], pair_rows))
     probe_rows = []
-    for r in results:
-        for number, p in enumerate(r.get("probes") or [], 1):
-            passed = p["requests"] > 0 and p["met_slo"] / p["requests"] >= share / 100 - 1e-12
+    for r in results.values():
+        for number, p in enumerate(r.probes, 1):
+            passed = p.passed(threshold)
             verdict = "pass" if passed else "fail"
-            if p.get("ended_early"):
+            if p.ended_early:
                 verdict += ", ended early: failure certain"
-            if passed and p.get("burst"):
+            if passed and p.burst:
                 verdict += (
-                    f" as a burst only (arrivals over {_rate(p.get('window_s'))} s, under "
-                    f"{SUSTAINED_SPANS:g} x the median E2E {_rate(p.get('e2e_p50_s'))} s)"
+                    f" as a burst only (arrivals over {_rate(p.window_s)} s, under "
+                    f"{SUSTAINED_SPANS:g} x the median E2E {_rate(p.e2e_p50_s)} s)"
                 )
             probe_rows.append(
                 [
-                    str(r["target"]),
+                    r.target,
                     str(number),
-                    _rate(p["rate"]),
-                    f"{p['met_slo']} / {p['requests']}",
-                    f"{100 * p['goodput_share']:.0f}%",
-                    _rate(p.get("achieved_rate")),
-                    verdict + (" (client-bound)" if p.get("client_bound") else ""),
+                    _rate(p.rate),
+                    f"{p.met_slo} / {p.requests}",
+                    f"{100 * p.goodput_share:.0f}%",
+                    _rate(p.achieved_rate),
+                    verdict + (" (client-bound)" if p.client_bound else ""),
                 ]
             )
     blocks.append(

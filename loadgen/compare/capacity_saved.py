@@ -1,0 +1,209 @@
+"""A saved capacity search read back: the capacity that counts for each server, and ratios of them.
+
+`capacity.json` (`loadgen compare --capacity-search`) holds each server's probes. The capacity that
+counts is the highest rate that passed on a probe that was not a burst (`capacity.is_burst`). It is a
+bound rather than an estimate where the search hit its range: a lower bound when the search stopped at
+`--capacity-max-rate` and that top rate passed, an upper bound (the capacity is below the lowest rate
+tried) when the search failed at every rate down to `--capacity-min-rate` ("below-range").
+
+Runs saved before probes carried a `burst` flag are judged from the probes' records in
+`capacity.jsonl` (or `capacity.jsonl.gz`, as committed results keep them): probe k of a target is
+the requests `{target}-capacity{k}-*`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from loadgen.compare.capacity import GOODPUT_TARGET, is_burst, probe_shape
+from loadgen.record import RequestRecord
+from loadgen.results import iter_records
+
+CAPACITY_FILE = "capacity.json"
+CAPACITY_RECORDS = "capacity.jsonl"
+
+Bound = Literal["lower", "upper"]
+
+
+@dataclass(frozen=True)
+class SavedProbe:
+    """One probe as `capacity.json` saved it, with its burst verdict known."""
+
+    rate: float
+    requests: int
+    met_slo: int
+    burst: bool
+    """As saved, or judged from the probe's records for a run saved before the flag was."""
+    client_bound: bool = False
+    achieved_rate: float | None = None
+    ended_early: bool = False
+    window_s: float | None = None
+    e2e_p50_s: float | None = None
+
+    @property
+    def goodput_share(self) -> float:
+        """Share of the measured requests that succeeded within every SLO."""
+        return self.met_slo / self.requests if self.requests else 0.0
+
+    def passed(self, threshold: float) -> bool:
+        """True when the share reaches `threshold`."""
+        return self.requests > 0 and self.goodput_share >= threshold - 1e-12
+
+
+@dataclass(frozen=True)
+class SavedCapacity:
+    """One server's capacity at SLO as its saved search found it."""
+
+    target: str
+    value: float | None
+    """The highest rate that passed on a probe that was not a burst; with `bound` "upper", the
+    lowest rate tried, which failed (the capacity is below it); None when neither is known."""
+    bound: Bound | None
+    """"lower": the capacity is at least `value`; "upper": below it; None: `value` is an estimate."""
+    burst_rps: tuple[float, ...]
+    """Rates that passed only as a burst (ascending)."""
+    lowest_failing_rps: float | None
+    stopped: str
+    """Why the search ended (`capacity.Stop`)."""
+    probes: tuple[SavedProbe, ...]
+    client_bound_failures: tuple[float, ...] = ()
+    """Rates whose probe failed while the load generator was the bottleneck."""
+
+
+class Bounded(Protocol):
+    """A figure that may be a bound (`SavedCapacity`, or a measurement with the same two fields)."""
+
+    @property
+    def value(self) -> float | None: ...
+
+    @property
+    def bound(self) -> Bound | None: ...
+
+
+@dataclass(frozen=True)
+class CapacityRatio:
+    """subject / base capacity, and whether it is a bound on the true ratio."""
+
+    value: float | None
+    bound: Bound | None = None
+    conflict: bool = False
+    """Both capacities are bounds that pull the ratio opposite ways (e.g. both at least the max
+    rate): no ratio can be stated, so `value` is None."""
+
+
+def read_search(run_dir: Path) -> dict[str, Any] | None:
+    """The run's `capacity.json` as saved (None when the run had no capacity search)."""
+    path = run_dir / CAPACITY_FILE
+    if not path.is_file():
+        return None
+    raw = orjson.loads(path.read_bytes())
+    return raw if isinstance(raw, dict) else None
+
+
+def read_capacities(run_dir: Path) -> dict[str, SavedCapacity] | None:
+    """Each server's capacity from the run's `capacity.json`, by target (None: no capacity search)."""
+    search = read_search(run_dir)
+    return None if search is None else saved_capacities(search, run_dir)
+
+
+def saved_capacities(search: Mapping[str, Any], run_dir: Path | None = None) -> dict[str, SavedCapacity]:
+    """Each server's capacity from a parsed `capacity.json`, by target in saved order. Probes saved
+    without a `burst` flag are judged from the records in `run_dir` where they can be read (else they
+    count as no burst, having nothing to judge by)."""
+    threshold = float(search.get("threshold") or GOODPUT_TARGET)
+    results = [r for r in search.get("results") or [] if isinstance(r, Mapping)]
+    unjudged = any(not all("burst" in p for p in r.get("probes") or []) for r in results)
+    records = _probe_records(run_dir) if unjudged and run_dir is not None else None
+    found: dict[str, SavedCapacity] = {}
+    for result in results:
+        target = str(result["target"])
+        probes = _probes(target, result.get("probes") or [], records)
+        found[target] = _reading(result, target, probes, threshold)
+    return found
+
+
+def capacity_ratio(subject: Bounded, base: Bounded) -> CapacityRatio:
+    """subject / base: a lower bound when the subject's capacity is one or the base's is an upper
+    bound, an upper bound the other way round; no ratio when both directions apply at once."""
+    if not subject.value or not base.value:
+        return CapacityRatio(None)
+    lower = subject.bound == "lower" or base.bound == "upper"
+    upper = subject.bound == "upper" or base.bound == "lower"
+    if lower and upper:
+        return CapacityRatio(None, conflict=True)
+    return CapacityRatio(subject.value / base.value, "lower" if lower else "upper" if upper else None)
+
+
+def _reading(
+    result: Mapping[str, Any], target: str, probes: tuple[SavedProbe, ...], threshold: float
+) -> SavedCapacity:
+    passes = [p for p in probes if p.passed(threshold)]
+    sustained = [p.rate for p in passes if not p.burst]
+    bursts = tuple(sorted({p.rate for p in passes if p.burst} - set(sustained)))
+    stopped = str(result.get("stopped"))
+    saved_failing = result.get("lowest_failing_rps")
+    failing = float(saved_failing) if isinstance(saved_failing, int | float) else None
+    value: float | None = None
+    bound: Bound | None = None
+    if sustained:
+        value = max(sustained)
+        # max-rate: every probe the search counted passed, the top rate too; the capacity may be higher
+        if stopped == "max-rate" and value == max(p.rate for p in probes):
+            bound = "lower"
+    elif stopped == "below-range" and failing:
+        value, bound = failing, "upper"
+    return SavedCapacity(
+        target,
+        value,
+        bound,
+        bursts,
+        failing,
+        stopped,
+        probes,
+        tuple(float(x) for x in result.get("client_bound_failures") or []),
+    )
+
+
+def _probes(
+    target: str, saved: Sequence[Mapping[str, Any]], records: Mapping[str, list[RequestRecord]] | None
+) -> tuple[SavedProbe, ...]:
+    if all("burst" in p for p in saved) or records is None:
+        return tuple(_probe(p, bool(p.get("burst")), p.get("window_s"), p.get("e2e_p50_s")) for p in saved)
+    judged = []
+    for number, raw in enumerate(saved, 1):
+        measured = [r for r in records.get(f"{target}-capacity{number}", []) if not r.warmup]
+        window_s, e2e_p50_s = probe_shape(measured)
+        judged.append(_probe(raw, is_burst(window_s, e2e_p50_s), window_s, e2e_p50_s))
+    return tuple(judged)
+
+
+def _probe(raw: Mapping[str, Any], burst: bool, window_s: Any, e2e_p50_s: Any) -> SavedProbe:
+    achieved = raw.get("achieved_rate")
+    return SavedProbe(
+        rate=float(raw["rate"]),
+        requests=int(raw["requests"]),
+        met_slo=int(raw["met_slo"]),
+        burst=burst,
+        client_bound=bool(raw.get("client_bound")),
+        achieved_rate=None if achieved is None else float(achieved),
+        ended_early=bool(raw.get("ended_early")),
+        window_s=None if window_s is None else float(window_s),
+        e2e_p50_s=None if e2e_p50_s is None else float(e2e_p50_s),
+    )
+
+
+def _probe_records(run_dir: Path) -> dict[str, list[RequestRecord]] | None:
+    """The capacity probes' records by probe (`vllm-capacity3`); None when they cannot be read."""
+    path = run_dir / CAPACITY_RECORDS
+    probes: dict[str, list[RequestRecord]] = {}
+    try:
+        for record in iter_records(path if path.is_file() else path.with_suffix(".jsonl.gz")):
+            probes.setdefault(record.request_id.rsplit("-", 1)[0], []).append(record)
+    except (OSError, EOFError):  # EOFError: a gzip file cut short
+        return None
+    return probes
