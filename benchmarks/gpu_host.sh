@@ -137,7 +137,8 @@ gpu_header() {
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
 #   S2  (done 2026-12-06, after 9 calls got no machine) HF_MAX_BATCH=7 claims capacity-7b (8.0, with the
 #       install) | claims noise-7b (1.0)
-#   S3  claims prepare-13b (3) | claims n1-13b (8) | claims n3-13b (7)
+#   S3  (done 2026-12-06) claims prepare-13b (2.9, with the install) | HF_MAX_BATCH=5 claims n1-13b (7.6) |
+#       claims n3-13b (6.6) | claims noise-13b (1.4)
 #   S4  HF_MAX_BATCH=7 claims capacity-7b (8) | HF_MAX_BATCH=7 claims n1-7b (7)
 #   S5  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
 #   S6  HF_MAX_BATCH=7 claims variance-7b (7)
@@ -240,8 +241,10 @@ claims_step() {
       local n=${step%%-*} shape=${step#*-}
       # Requests at once: what the HF server, at the batch that fits the claim's card (a handful of
       # worst-case rows), finishes within a call. Measured on an H100 (7B, 7 rows): 18.3 ms a step,
-      # 128 requests in 266 s; 13B (~5 rows, ~28 ms a step) is estimated. Each batch runs as long
-      # as its longest ShareGPT answer. n=3 sends a third as many requests (as many completions).
+      # 128 requests in 266 s; 13B (5 rows): 29.8 ms a step, 48 requests in 229 s. Each batch runs
+      # as long as its longest ShareGPT answer. n=3 sends a third as many requests (as many
+      # completions). So few requests let vLLM's longest answer set its time (13B: 955 tokens, the
+      # whole 11.9 s level): the results README reads that drain beside the whole-run figure.
       # The last requests wait minutes in the HF server's queue for their first token: the TTFT and
       # request limits are the step's own (the 300 s TTFT default would cut the queue's tail).
       local preset=llama-2-$shape count

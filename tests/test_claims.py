@@ -273,3 +273,32 @@ def test_a_capacity_json_without_burst_flags_is_judged_from_its_records() -> Non
     hf = c.capacity(run, "hf")
     assert (hf.value, hf.bound) == (0.25, "upper")
     assert c.capacity_ratio(run).value is None
+
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED_ROWS = [
+    (path, row)
+    for path in sorted((REPO / "docs" / "results").glob("*/claims.json"))
+    for row in c.read_rows(path)
+    if row.run_dir
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "row"), COMMITTED_ROWS, ids=[f"{p.parent.name}:{r.id}" for p, r in COMMITTED_ROWS]
+)
+def test_every_committed_claims_row_is_measured_again_from_its_run_directories(
+    path: Path, row: c.ClaimRow
+) -> None:
+    # A published figure must follow from the files committed beside it, by the code in this tree.
+    runs = [REPO / part for part in (row.run_dir or "").split(", ")]
+    assert all(run.is_dir() for run in runs), f"{path}: {row.run_dir} is not committed"
+    again = measure(CATALOG[row.id], runs[:1], None, repeats=runs[1:])
+    assert again.bound == row.bound
+    assert (again.ci95 is None) == (row.ci95 is None)
+    if row.ci95 is not None:
+        assert again.ci95 == pytest.approx(row.ci95, rel=1e-9)
+    if row.measured is None:
+        assert again.measured is None
+    else:
+        assert again.measured == pytest.approx(row.measured, rel=1e-9)
