@@ -18,6 +18,9 @@ from loadgen.record import RequestRecord
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
+DRAIN_QUANTILE = 0.9
+"""Output tokens before the drain; the last tenth of them measures how long the level took to drain."""
+
 METRIC_DEFINITIONS: dict[str, str] = {
     "duration": "The measured window in seconds that the throughputs divide by.",
     "completed": "Measured requests that finished without an error (warm-up requests are left out).",
@@ -62,6 +65,16 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "max_output_tokens_per_s": (
         "Most content events (tokens, when the server streams one per event) of successful requests "
         "arriving within one one-second bucket counted from the first request's start, as vLLM does."
+    ),
+    "drain_share": (
+        f"Share of the measured window spent delivering the last {100 * (1 - DRAIN_QUANTILE):.0f}% of "
+        "the output tokens (a request's tokens spread evenly over its content events): about that "
+        "share in a steady level, more when a finite set of requests drains and its longest ones run "
+        "on with few others, which lowers the whole window's throughput."
+    ),
+    "output_throughput_before_drain": (
+        f"The first {100 * DRAIN_QUANTILE:.0f}% of the output tokens per second of the time from the "
+        "window's start until they had arrived: the throughput without the drain."
     ),
     "samples": (
         "Values each latency distribution was computed from (requests for TTFT, TPOT and E2E; gaps "
@@ -194,6 +207,26 @@ def peak_events_per_second(records: Sequence[RequestRecord]) -> float:
     return float(np.bincount(seconds[seconds >= 0]).max(initial=0))
 
 
+def drain(records: Sequence[RequestRecord], duration_s: float) -> tuple[float | None, float | None]:
+    """(`drain_share`, `output_throughput_before_drain`) of successful `records` over a window of
+    `duration_s` from their first start; (None, None) when they hold no streamed tokens."""
+    stamps: list[int] = []
+    weights: list[float] = []
+    for record in records:
+        if record.content_ns and record.output_tokens:
+            stamps.extend(record.content_ns)
+            weights.extend([record.output_tokens / len(record.content_ns)] * len(record.content_ns))
+    if not stamps or duration_s <= 0:
+        return None, None
+    order = np.argsort(np.asarray(stamps, dtype=np.int64), kind="stable")
+    arrived = np.cumsum(np.asarray(weights)[order])
+    reached = int(np.searchsorted(arrived, DRAIN_QUANTILE * arrived[-1] - 1e-9))
+    origin = min(record.start_ns for record in records)
+    before_s = (stamps[int(order[reached])] - origin) / NS_PER_S
+    share = min(1.0, max(0.0, 1 - before_s / duration_s))
+    return share, (DRAIN_QUANTILE * float(arrived[-1]) / before_s if before_s > 0 else None)
+
+
 def _ms(values: Iterable[float]) -> list[float]:
     return [value / NS_PER_MS for value in values]
 
@@ -243,6 +276,7 @@ def summarize(
     summary["max_concurrent_requests"] = peak
     summary["achieved_concurrency"] = achieved
     summary["max_output_tokens_per_s"] = peak_events_per_second(done)
+    summary["drain_share"], summary["output_throughput_before_drain"] = drain(done, duration_s)
 
     ttfts = [t for t in (r.ttft_ns for r in done) if t is not None]
     tpots = [t for t in (r.tpot_ns for r in done) if t is not None]

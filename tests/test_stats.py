@@ -251,3 +251,37 @@ def test_max_output_tokens_per_s_counts_events_in_one_second_buckets() -> None:
     overlap = record(2, 1000, [1500, 2500], 2500)  # 1 in second 1, 1 in second 2
     assert summarize([early, late, overlap], duration_s=3.0)["max_output_tokens_per_s"] == 5.0
     assert summarize([], duration_s=1.0)["max_output_tokens_per_s"] == 0.0
+
+
+def test_drain_share_is_the_window_share_of_the_last_tenth_of_tokens() -> None:
+    # Nine requests stream 10 tokens each over the first second; a tenth streams 10 over 10 s. The
+    # 90th of the 100 tokens arrives at 1 s, so the last tenth takes 90% of the 10 s window.
+    quick = [record(i, 0, [100.0 * k for k in range(1, 11)], 1000) for i in range(9)]
+    slow = record(9, 0, [1000.0 * k for k in range(1, 11)], 10_000)
+    s = summarize([*quick, slow], duration_s=10.0)
+    assert s["drain_share"] == pytest.approx(0.9)
+    assert s["output_throughput_before_drain"] == pytest.approx(90 / 1.0)
+    assert s["output_throughput"] == pytest.approx(10.0)
+
+
+def test_a_steady_stream_has_a_tenth_of_its_window_as_drain() -> None:
+    steady = record(0, 0, [100.0 * k for k in range(1, 101)], 10_000)
+    s = summarize([steady], duration_s=10.0)
+    assert s["drain_share"] == pytest.approx(0.1)
+    assert s["output_throughput_before_drain"] == pytest.approx(10.0)
+
+
+def test_drain_spreads_a_request_s_tokens_over_its_content_events() -> None:
+    # Two events carrying 100 tokens (a server that streams chunks): 50 an event, at 1 s and 2 s. A
+    # second request's 10 one-token events fill 0.1-1.0 s. The 99th of the 110 tokens arrives at 2 s
+    # (counting events instead, the 11th of 12 would arrive at 1 s).
+    chunked = record(0, 0, [1000, 2000], 2000, output_tokens=100)
+    single = record(1, 0, [100.0 * k for k in range(1, 11)], 1000)
+    s = summarize([chunked, single], duration_s=4.0)
+    assert s["drain_share"] == pytest.approx(1 - 2.0 / 4.0)
+    assert s["output_throughput_before_drain"] == pytest.approx(99 / 2.0)
+
+
+def test_drain_is_none_without_streamed_tokens() -> None:
+    s = summarize([record(0, 0, [], 5, error_class="http_5xx")], duration_s=1.0)
+    assert s["drain_share"] is None and s["output_throughput_before_drain"] is None

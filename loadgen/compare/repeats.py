@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from loadgen.runner import LevelResult
-from loadgen.stats import SLO, summarize
+from loadgen.stats import DRAIN_QUANTILE, SLO, summarize
 
 
 def run_prefix(target: str, number: int, repeat: int, repeats: int, attempt: int) -> str:
@@ -44,6 +44,22 @@ def _worst_selfcheck(results: Sequence[LevelResult]) -> dict[str, Any]:
     return max(results, key=lambda r: r.selfcheck.loop_lag_p99_ms or 0.0).selfcheck.to_dict()
 
 
+def _pooled_drain(results: Sequence[LevelResult]) -> dict[str, float | None]:
+    """`drain_share` and `output_throughput_before_drain` over the repeats: each repeat drains on its
+    own, so the time before each one's drain adds up (the pooled records' one timeline would hold the
+    gaps between repeats)."""
+    shares = [r.summary.get("drain_share") for r in results]
+    if any(not isinstance(share, int | float) for share in shares):
+        return {"drain_share": None, "output_throughput_before_drain": None}
+    before = [r.duration_s * (1 - float(share or 0)) for r, share in zip(results, shares, strict=True)]
+    duration = sum(r.duration_s for r in results)
+    tokens = sum(int(r.summary.get("total_output_tokens") or 0) for r in results)
+    return {
+        "drain_share": 1 - sum(before) / duration if duration > 0 else None,
+        "output_throughput_before_drain": DRAIN_QUANTILE * tokens / sum(before) if sum(before) > 0 else None,
+    }
+
+
 def pool_repeats(
     results: Sequence[LevelResult],
     *,
@@ -68,6 +84,7 @@ def pool_repeats(
         ),
         max_concurrent_requests=max(int(r.summary.get("max_concurrent_requests") or 0) for r in results),
         max_output_tokens_per_s=max(float(r.summary.get("max_output_tokens_per_s") or 0) for r in results),
+        **_pooled_drain(results),
         target=first["target"],
         level=first["level"],
         label=first["label"],

@@ -16,6 +16,7 @@ from loadgen.report.client_bound import client_bound_levels, client_bound_notes
 from loadgen.report.context import config_blocks, machine_blocks, method_blocks, selfcheck_blocks
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
+from loadgen.report.drain import drain_notes
 from loadgen.report.extra_levels import extra_headlines, extra_level_blocks
 from loadgen.report.gpu_state import gpu_blocks, host_bound_notes
 from loadgen.report.intervals import interval_blocks, ratio_for, repeats_of
@@ -310,7 +311,7 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
     verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
-    bound = [*client_bound_notes(data), *host_bound_notes(data)]
+    bound = [*client_bound_notes(data), *host_bound_notes(data), *drain_notes(data)]
     verdict = [*(Callout("warn", note) for note in bound), *verdict]
     doc = Document(_title(data), _subtitle(data))
     verdict += [] if stopped else [*headline(data), *extra_headlines(data), *capacity_headline(data)]
