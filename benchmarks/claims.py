@@ -35,6 +35,7 @@ from typing import Any, Literal
 from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
+from loadgen.report.drain import DRAIN_FLAG
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 """Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond)."""
@@ -176,7 +177,31 @@ def throughput_ratio(
         notes.append(f"mean of {len(ratios)} repeats" + (f" from {runs} runs" if runs > 1 else ""))
     if failed:
         notes.append(f"{failed} failed request(s) at this level")
+    if metric == "output_throughput":
+        notes += _drain_notes(a, b, subject, baseline)
     return Measurement(value, ci, notes)
+
+
+def _drain_notes(a: list[dict[str, Any]], b: list[dict[str, Any]], subject: str, baseline: str) -> list[str]:
+    """A note when either side's level was drain-bound (`loadgen.report.drain`): the ratio over the
+    first 90% of output tokens beside the whole window's."""
+    shares = {
+        name: max(float(s.get("drain_share") or 0) for s in items)
+        for name, items in ((subject, a), (baseline, b))
+    }
+    if max(shares.values()) < DRAIN_FLAG:
+        return []
+    before = [
+        float(x["output_throughput_before_drain"]) / float(y["output_throughput_before_drain"])
+        for x, y in zip(a, b, strict=False)
+        if x.get("output_throughput_before_drain") and y.get("output_throughput_before_drain")
+    ]
+    ratio = f"; over the first 90% of tokens {sum(before) / len(before):.1f}x" if before else ""
+    return [
+        "drain: the last 10% of output tokens took "
+        + ", ".join(f"{100 * share:.0f}% of {name}'s window" for name, share in shares.items())
+        + ratio
+    ]
 
 
 def target_throughput(run_dir: Runs, level: str | None, target: str) -> Measurement:

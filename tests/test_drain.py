@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from benchmarks import claims
 from loadgen.compare.repeats import pool_repeats
 from loadgen.record import RequestRecord
 from loadgen.report.build import write_report
 from loadgen.report.console import verdict_lines
+from loadgen.results import iter_records
 from loadgen.run_config import LoadSpec
 from loadgen.runner import LevelResult
 from loadgen.selfcheck import SelfCheckReport
-from loadgen.stats import summarize
+from loadgen.stats import drain, summarize
 
 RUN_13B = Path(__file__).parent.parent / "docs/results/2026-12-06b-claims-13b/n1-13b"
 MS = 1_000_000
@@ -80,3 +83,21 @@ def test_a_level_without_drain_figures_gets_no_note(tmp_path: Path) -> None:
     # Summaries saved before the fields existed (the report goes to tmp_path, not the committed run).
     written = write_report([RUN_13B.parent / "n3-13b"], tmp_path)
     assert not any(line.startswith("DRAIN") for line in verdict_lines(written.data))
+
+
+def test_a_claims_row_notes_the_drain_with_the_ratio_before_it(tmp_path: Path) -> None:
+    # The committed 13B run's summaries, given the drain fields its records yield.
+    run = tmp_path / "n1-13b"
+    shutil.copytree(RUN_13B, run)
+    records = list(iter_records(run / "requests.jsonl.gz"))
+    for path in run.glob("summary-*.json"):
+        summary = json.loads(path.read_text())
+        done = [r for r in records if r.target == summary["target"] and r.level == summary["level"] and r.ok]
+        summary["drain_share"], summary["output_throughput_before_drain"] = drain(done, summary["duration"])
+        path.write_text(json.dumps(summary))
+    found = claims.throughput_ratio(run, "concurrency=48")
+    assert found.value == pytest.approx(19.23, abs=0.005)
+    assert found.notes[-1] == (
+        "drain: the last 10% of output tokens took 33% of vllm's window, 16% of hf's window; "
+        "over the first 90% of tokens 24.3x"
+    )
