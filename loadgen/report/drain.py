@@ -52,7 +52,7 @@ def drain_notes(data: ReportData) -> list[str]:
             whole = format_ratio(_ratio(a, b, "output_throughput"))
             before = format_ratio(_ratio(a, b, "output_throughput_before_drain"))
             notes.append(
-                f"DRAIN at {level}: {who}. Its longest requests ran on with few others, so the whole "
+                f"DRAIN at {level}: {who}. The longest requests ran on with few others, so the whole "
                 f"window's throughput depends on how many requests the level sent: {subject}/{base} "
                 f"reads {whole} over the whole window and {before} over the first "
                 f"{100 * DRAIN_QUANTILE:.0f}% of tokens. More requests per level would narrow the gap."
