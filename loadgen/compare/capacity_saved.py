@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from loadgen.compare.capacity import GOODPUT_TARGET, is_burst, probe_shape
+from loadgen.compare.capacity import GOODPUT_TARGET, ProbeResult, probe_shape
 from loadgen.record import RequestRecord
 from loadgen.results import iter_records
 
@@ -28,31 +28,6 @@ CAPACITY_FILE = "capacity.json"
 CAPACITY_RECORDS = "capacity.jsonl"
 
 Bound = Literal["lower", "upper"]
-
-
-@dataclass(frozen=True)
-class SavedProbe:
-    """One probe as `capacity.json` saved it, with its burst verdict known."""
-
-    rate: float
-    requests: int
-    met_slo: int
-    burst: bool
-    """As saved, or judged from the probe's records for a run saved before the flag was."""
-    client_bound: bool = False
-    achieved_rate: float | None = None
-    ended_early: bool = False
-    window_s: float | None = None
-    e2e_p50_s: float | None = None
-
-    @property
-    def goodput_share(self) -> float:
-        """Share of the measured requests that succeeded within every SLO."""
-        return self.met_slo / self.requests if self.requests else 0.0
-
-    def passed(self, threshold: float) -> bool:
-        """True when the share reaches `threshold`."""
-        return self.requests > 0 and self.goodput_share >= threshold - 1e-12
 
 
 @dataclass(frozen=True)
@@ -70,7 +45,7 @@ class SavedCapacity:
     lowest_failing_rps: float | None
     stopped: str
     """Why the search ended (`capacity.Stop`)."""
-    probes: tuple[SavedProbe, ...]
+    probes: tuple[ProbeResult, ...]
     client_bound_failures: tuple[float, ...] = ()
     """Rates whose probe failed while the load generator was the bottleneck."""
 
@@ -140,7 +115,7 @@ def capacity_ratio(subject: Bounded, base: Bounded) -> CapacityRatio:
 
 
 def _reading(
-    result: Mapping[str, Any], target: str, probes: tuple[SavedProbe, ...], threshold: float
+    result: Mapping[str, Any], target: str, probes: tuple[ProbeResult, ...], threshold: float
 ) -> SavedCapacity:
     passes = [p for p in probes if p.passed(threshold)]
     sustained = [p.rate for p in passes if not p.burst]
@@ -171,30 +146,29 @@ def _reading(
 
 def _probes(
     target: str, saved: Sequence[Mapping[str, Any]], records: Mapping[str, list[RequestRecord]] | None
-) -> tuple[SavedProbe, ...]:
-    if all("burst" in p for p in saved) or records is None:
-        return tuple(_probe(p, bool(p.get("burst")), p.get("window_s"), p.get("e2e_p50_s")) for p in saved)
-    judged = []
+) -> tuple[ProbeResult, ...]:
+    """The saved probes; those saved without their shape (before bursts were judged) take it from
+    their records where those can be read, else count as no burst, having nothing to judge by."""
+    probes = []
     for number, raw in enumerate(saved, 1):
-        measured = [r for r in records.get(f"{target}-capacity{number}", []) if not r.warmup]
-        window_s, e2e_p50_s = probe_shape(measured)
-        judged.append(_probe(raw, is_burst(window_s, e2e_p50_s), window_s, e2e_p50_s))
-    return tuple(judged)
-
-
-def _probe(raw: Mapping[str, Any], burst: bool, window_s: Any, e2e_p50_s: Any) -> SavedProbe:
-    achieved = raw.get("achieved_rate")
-    return SavedProbe(
-        rate=float(raw["rate"]),
-        requests=int(raw["requests"]),
-        met_slo=int(raw["met_slo"]),
-        burst=burst,
-        client_bound=bool(raw.get("client_bound")),
-        achieved_rate=None if achieved is None else float(achieved),
-        ended_early=bool(raw.get("ended_early")),
-        window_s=None if window_s is None else float(window_s),
-        e2e_p50_s=None if e2e_p50_s is None else float(e2e_p50_s),
-    )
+        window_s, e2e_p50_s = raw.get("window_s"), raw.get("e2e_p50_s")
+        if "burst" not in raw and records is not None:
+            measured = [r for r in records.get(f"{target}-capacity{number}", []) if not r.warmup]
+            window_s, e2e_p50_s = probe_shape(measured)
+        achieved = raw.get("achieved_rate")
+        probes.append(
+            ProbeResult(
+                rate=float(raw["rate"]),
+                requests=int(raw["requests"]),
+                met_slo=int(raw["met_slo"]),
+                client_bound=bool(raw.get("client_bound")),
+                achieved_rate=None if achieved is None else float(achieved),
+                ended_early=bool(raw.get("ended_early")),
+                window_s=None if window_s is None else float(window_s),
+                e2e_p50_s=None if e2e_p50_s is None else float(e2e_p50_s),
+            )
+        )
+    return tuple(probes)
 
 
 def _probe_records(run_dir: Path) -> dict[str, list[RequestRecord]] | None:
