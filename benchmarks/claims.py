@@ -36,6 +36,7 @@ from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
 from loadgen.report.drain import DRAIN_FLAG
+from loadgen.stats import DRAIN_QUANTILE
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 """Two-sided 95% Student t quantiles by degrees of freedom (1.96 beyond)."""
@@ -196,9 +197,10 @@ def _drain_notes(a: list[dict[str, Any]], b: list[dict[str, Any]], subject: str,
         for x, y in zip(a, b, strict=False)
         if x.get("output_throughput_before_drain") and y.get("output_throughput_before_drain")
     ]
-    ratio = f"; over the first 90% of tokens {sum(before) / len(before):.1f}x" if before else ""
+    first = f"{100 * DRAIN_QUANTILE:.0f}%"
+    ratio = f"; over the first {first} of tokens {sum(before) / len(before):.1f}x" if before else ""
     return [
-        "drain: the last 10% of output tokens took "
+        f"drain: the last {100 * (1 - DRAIN_QUANTILE):.0f}% of output tokens took "
         + ", ".join(f"{100 * share:.0f}% of {name}'s window" for name, share in shares.items())
         + ratio
     ]

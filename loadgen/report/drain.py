@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadgen.report.data import ReportData
-from loadgen.report.ratios import format_ratio, format_value
+from loadgen.report.ratios import METRIC_BY_KEY, Metric, format_ratio, format_value, speedup
 from loadgen.stats import DRAIN_QUANTILE
 
 DRAIN_FLAG = 0.25
@@ -27,9 +27,7 @@ def _drained(summary: dict[str, Any]) -> bool:
     return isinstance(share, int | float) and share >= DRAIN_FLAG
 
 
-def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
-    x, y = a.get(key), b.get(key)
-    return x / y if isinstance(x, int | float) and isinstance(y, int | float) and y else None
+BEFORE_DRAIN = Metric("output_throughput_before_drain", "output throughput before the drain", "tok/s", True)
 
 
 def drain_notes(data: ReportData) -> list[str]:
@@ -49,8 +47,8 @@ def drain_notes(data: ReportData) -> list[str]:
                 f"{format_value(s.get('output_throughput'))} over the whole window)"
                 for name, s in drained
             )
-            whole = format_ratio(_ratio(a, b, "output_throughput"))
-            before = format_ratio(_ratio(a, b, "output_throughput_before_drain"))
+            whole = format_ratio(speedup(METRIC_BY_KEY["output_throughput"], a, b))
+            before = format_ratio(speedup(BEFORE_DRAIN, a, b))
             notes.append(
                 f"DRAIN at {level}: {who}. The longest requests ran on with few others, so the whole "
                 f"window's throughput depends on how many requests the level sent: {subject}/{base} "
