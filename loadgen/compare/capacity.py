@@ -108,8 +108,7 @@ class CapacityResult:
     @property
     def sustained_rps(self) -> float | None:
         """The highest rate that passed on a probe long enough to show a sustained rate (not a burst)."""
-        rates = [p.rate for p in self.probes if p.passed() and not p.burst]
-        return max(rates) if rates else None
+        return counted_rates(self.probes)[0]
 
     @property
     def client_bound_failures(self) -> list[float]:
@@ -126,6 +125,17 @@ class CapacityResult:
 
 
 Probe = Callable[[float], Awaitable[ProbeResult]]
+
+
+def counted_rates(
+    probes: Sequence[ProbeResult], threshold: float = GOODPUT_TARGET
+) -> tuple[float | None, tuple[float, ...]]:
+    """The capacity the probes show, the highest rate that passed on a probe that was not a burst
+    (None: none did), and the rates that passed only as bursts (ascending)."""
+    passes = [p for p in probes if p.passed(threshold)]
+    sustained = {p.rate for p in passes if not p.burst}
+    bursts = tuple(sorted({p.rate for p in passes if p.burst} - sustained))
+    return (max(sustained) if sustained else None), bursts
 
 
 def is_burst(window_s: float | None, e2e_p50_s: float | None) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from loadgen.compare.capacity import GOODPUT_TARGET, ProbeResult, probe_shape
+from loadgen.compare.capacity import GOODPUT_TARGET, ProbeResult, counted_rates, probe_shape
 from loadgen.record import RequestRecord
 from loadgen.results import iter_records
 
@@ -117,16 +117,14 @@ def capacity_ratio(subject: Bounded, base: Bounded) -> CapacityRatio:
 def _reading(
     result: Mapping[str, Any], target: str, probes: tuple[ProbeResult, ...], threshold: float
 ) -> SavedCapacity:
-    passes = [p for p in probes if p.passed(threshold)]
-    sustained = [p.rate for p in passes if not p.burst]
-    bursts = tuple(sorted({p.rate for p in passes if p.burst} - set(sustained)))
+    sustained, bursts = counted_rates(probes, threshold)
     stopped = str(result.get("stopped"))
     saved_failing = result.get("lowest_failing_rps")
     failing = float(saved_failing) if isinstance(saved_failing, int | float) else None
     value: float | None = None
     bound: Bound | None = None
-    if sustained:
-        value = max(sustained)
+    if sustained is not None:
+        value = sustained
         # max-rate: every probe the search counted passed, the top rate too; the capacity may be higher
         if stopped == "max-rate" and value == max(p.rate for p in probes):
             bound = "lower"
