@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from loadgen import errors
 from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
@@ -169,6 +170,7 @@ def throughput_ratio(
         return Measurement(None, notes=[f"no {metric} to divide at {level}"])
     value, ci = mean_ci95(ratios)
     failed = sum(int(s.get("failed") or 0) for s in [*a, *b])
+    cancelled = sum(int((s.get("errors") or {}).get(errors.CANCELLED, 0)) for s in [*a, *b])
     notes = [
         f"{level}: {subject} {' / '.join(f'{x[metric]:,.0f}' for x in a)} vs "
         f"{baseline} {' / '.join(f'{y[metric]:,.0f}' for y in b)} {metric}"
@@ -176,8 +178,13 @@ def throughput_ratio(
     if len(ratios) > 1:
         runs = len(_dirs(run_dir))
         notes.append(f"mean of {len(ratios)} repeats" + (f" from {runs} runs" if runs > 1 else ""))
-    if failed:
-        notes.append(f"{failed} failed request(s) at this level")
+    if failed > cancelled:
+        notes.append(f"{failed - cancelled} failed request(s) at this level")
+    if cancelled:
+        notes.append(
+            f"{cancelled} request(s) cancelled when the run was stopped (its time limit) before they "
+            "finished: the level's window ends there"
+        )
     if metric == "output_throughput":
         notes += _drain_notes(a, b, subject, baseline)
     return Measurement(value, ci, notes)
@@ -397,8 +404,14 @@ def _searched_capacity(found: SavedCapacity | None, target: str) -> Measurement:
                 f"{target}: below {rate:g} req/s (failed at every rate tried, {probes} probes{burst_note})"
             ],
         )
+    cut = [p.rate for p in found.probes if p.interrupted]
+    if cut:
+        burst_note += f"; the probe at {cut[-1]:g} req/s was interrupted by the run's stop (no verdict)"
     if rate is not None:
-        detail = "; passed at the highest rate tried" if found.bound == "lower" else ""
+        detail = ""
+        if found.bound == "lower":
+            top = rate == max(p.rate for p in found.probes)
+            detail = "; passed at the highest rate tried" if top else "; at least this: no rate failed"
         if failing and found.bound is None:
             detail = f"; lowest failing {failing:g} req/s"
         return Measurement(

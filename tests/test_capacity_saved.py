@@ -128,11 +128,76 @@ def test_a_probe_saved_without_burst_is_judged_from_its_gzipped_records(tmp_path
     found = saved_capacities(old_search(), tmp_path)["x"]
     assert [p.burst for p in found.probes] == [False, True]
     assert (found.probes[1].window_s, found.probes[1].e2e_p50_s) == (1.0, 2.0)
-    # the top rate passed only as a burst: the capacity is the rate below, and not a bound
-    assert (found.value, found.bound, found.burst_rps) == (8.0, None, (16.0,))
+    # the top rate passed only as a burst: the capacity is the rate below, and at least that, since
+    # no rate failed
+    assert (found.value, found.bound, found.burst_rps) == (8.0, "lower", (16.0,))
 
 
 def test_a_probe_saved_without_burst_and_without_records_is_taken_as_passed(tmp_path: Path) -> None:
     found = saved_capacities(old_search(), tmp_path)["x"]
     assert [p.burst for p in found.probes] == [False, False]
     assert (found.value, found.bound) == (16.0, "lower")
+
+
+def stopped_search(
+    met: int, missed: int, cancelled: int, planned: int = 20
+) -> tuple[dict[str, Any], list[RequestRecord]]:
+    """A `capacity.json` saved before probes carried `interrupted`, whose run was stopped during its
+    second probe (16 req/s, `planned` requests): the probe counted its cancelled requests as misses and
+    was saved as a failure that ended early. And that probe's records: `met` finished within the
+    1 s E2E limit, `missed` finished outside it, `cancelled` were cancelled by the stop."""
+    first = ProbeResult(8.0, 40, 40, window_s=4.9, e2e_p50_s=0.45)
+    cut = ProbeResult(16.0, planned, met, ended_early=True, window_s=2.0, e2e_p50_s=0.5)
+    raw = CapacityResult("x", 8.0, 16.0, "interrupted", [first, cut]).to_dict()
+    for probe in raw["probes"]:
+        del probe["interrupted"]
+    records = []
+    for i in range(met + missed + cancelled):
+        start = 100 * S + i * S // 16
+        e2e = S // 2 if i < met else 2 * S
+        error = "cancelled" if i >= met + missed else None
+        records.append(
+            RequestRecord(
+                f"x-capacity2-{i}",
+                "x",
+                i,
+                "completions",
+                True,
+                start,
+                start,
+                end_ns=start + e2e,
+                error_class=error,
+            )
+        )
+    return {"threshold": 0.9, "slo": {"e2el_ms": 1000.0}, "results": [raw]}, records
+
+
+def write_records(run_dir: Path, records: list[RequestRecord]) -> None:
+    sink = JsonlSink(run_dir / CAPACITY_RECORDS)
+    for record in records:
+        sink.write(record)
+    sink.close()
+
+
+def test_an_old_probe_cut_by_the_runs_stop_reads_back_as_interrupted_not_failed(tmp_path: Path) -> None:
+    search, records = stopped_search(met=9, missed=1, cancelled=5)  # 1 miss of 20 settles nothing
+    write_records(tmp_path, records)
+    found = saved_capacities(search, tmp_path)["x"]
+    assert [(p.interrupted, p.ended_early) for p in found.probes] == [(False, False), (True, False)]
+    assert not found.probes[1].passed() and not found.probes[1].failed()
+    # the saved lowest failing rate (16) came from the cut probe: read back, no rate failed
+    assert (found.value, found.bound, found.lowest_failing_rps) == (8.0, "lower", None)
+
+
+def test_an_old_probe_whose_finished_requests_settled_its_failure_stays_a_failure(tmp_path: Path) -> None:
+    search, records = stopped_search(met=5, missed=3, cancelled=4)  # 3 misses of 20: below 90%
+    write_records(tmp_path, records)
+    found = saved_capacities(search, tmp_path)["x"]
+    assert not found.probes[1].interrupted and found.probes[1].failed()
+    assert (found.value, found.bound, found.lowest_failing_rps) == (8.0, None, 16.0)
+
+
+def test_an_old_stopped_search_without_its_records_keeps_what_was_saved(tmp_path: Path) -> None:
+    search, _ = stopped_search(met=9, missed=1, cancelled=5)
+    found = saved_capacities(search, tmp_path)["x"]
+    assert found.probes[1].failed() and found.lowest_failing_rps == 16.0

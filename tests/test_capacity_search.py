@@ -143,6 +143,66 @@ def test_an_interrupted_search_says_so_and_keeps_its_probes() -> None:
     assert result.capacity_rps == 2
 
 
+def test_an_interrupted_probe_neither_passes_nor_fails_and_ends_the_search() -> None:
+    from loadgen.compare.capacity import CapacitySearch
+
+    search = CapacitySearch("x", start_rate=4.0, max_rate=64.0, max_steps=12)
+    search.record(ProbeResult(4.0, 20, 20))
+    cut = ProbeResult(8.0, 40, 3, interrupted=True)  # 3 of 40 planned: the stop came early
+    assert not cut.passed() and not cut.failed()
+    search.record(cut)
+    result = search.result()
+    assert search.next_rate() is None and result.stopped == "interrupted"
+    assert (result.capacity_rps, result.lowest_failing_rps) == (4.0, None)
+    assert result.to_dict()["probes"][1]["interrupted"] is True
+
+
+def test_the_runs_stop_during_a_probe_is_no_verdict_on_the_server(
+    sim_server_factory: SimFactory, tmp_path: Path
+) -> None:
+    # 4 requests at once, 20 + 39 x 10 = 410 ms each: about 10 req/s, so 4 req/s meets the 1 s TTFT
+    # limit; the run is stopped 1.5 s into the first 40-request probe, with requests in flight
+    from loadgen.compare.capacity_probe import CapacitySettings, find_capacities
+    from loadgen.results import JsonlSink
+
+    with sim_server_factory(ttft_ms=20, itl_ms=10, output_tokens=40, max_concurrency=4, model="m") as server:
+        plan = ComparePlan(
+            mode="open",
+            levels=(4.0,),
+            requests_per_level=40,
+            warmup=0,
+            arrival="constant",
+            offline_batches=(),
+            capacity_search=True,
+        )
+        sink = JsonlSink(tmp_path / "capacity.jsonl")
+        seen: list[ProbeResult] = []
+
+        async def main() -> list[CapacityResult]:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(1.5, stop.set)
+            return await find_capacities(
+                [Target("x", server.base_url, "m")],
+                [Prompt(text=f"prompt {i}") for i in range(8)],
+                plan,
+                CapacitySettings(max_rate=16.0, max_steps=5, start_rate=4.0),
+                RequestOptions(max_tokens=40, ignore_eos=True),
+                SLO(ttft_ms=1000),
+                sink,
+                stop=stop,
+                on_probe=lambda target, p: seen.append(p),
+            )
+
+        (found,) = asyncio.run(main())
+        sink.close()
+    (cut,) = found.probes
+    assert cut.interrupted and not cut.ended_early and cut.requests == 40, cut
+    assert not cut.passed() and not cut.failed() and seen == [cut]
+    assert (found.stopped, found.capacity_rps, found.lowest_failing_rps) == ("interrupted", None, None)
+    records = [orjson.loads(line) for line in (tmp_path / "capacity.jsonl").read_bytes().splitlines()]
+    assert 0 < len(records) < 40 and any(r["error_class"] == "cancelled" for r in records)
+
+
 def test_bad_bounds_are_refused() -> None:
     _, run = threshold_probe(1.0)
     with pytest.raises(ValueError):

@@ -27,6 +27,10 @@ than `SUSTAINED_SPANS` times its median end-to-end latency is a *burst* (`ProbeR
 driver runs such a probe again at the same rate, long enough (`sustained_count`), and the capacity
 that counts is the highest rate that passed without being a burst (`CapacityResult.sustained_rps`).
 
+A probe cut short by the run's stop (Ctrl-C, SIGTERM from `timeout`) before its verdict was certain is
+*interrupted* (`ProbeResult.interrupted`): it neither passes nor fails, and the search ends there, so
+a stopped run never reports a failing rate it did not measure.
+
 A failing probe the load generator could not keep up with (client-bound) still counts as a failure,
 since lower rates ask less of the generator too, but the result names it: the upper bound may be the
 generator's.
@@ -69,6 +73,10 @@ class ProbeResult:
     """Span of the measured requests' scheduled arrivals."""
     e2e_p50_s: float | None = None
     """Median end-to-end latency of the measured requests that succeeded."""
+    interrupted: bool = False
+    """The run was stopped during the probe before its failure was certain: its requests in flight
+    were cancelled and the rest not sent, so it has no verdict (it neither passes nor fails);
+    `requests` counts the planned ones."""
 
     @property
     def burst(self) -> bool:
@@ -81,8 +89,12 @@ class ProbeResult:
         return self.met_slo / self.requests if self.requests else 0.0
 
     def passed(self, threshold: float = GOODPUT_TARGET) -> bool:
-        """True when the share reaches `threshold`."""
-        return self.requests > 0 and self.goodput_share >= threshold - 1e-12
+        """True when the share reaches `threshold` (never for an interrupted probe)."""
+        return not self.interrupted and self.requests > 0 and self.goodput_share >= threshold - 1e-12
+
+    def failed(self, threshold: float = GOODPUT_TARGET) -> bool:
+        """True when the probe ran to a verdict and the share fell below `threshold`."""
+        return not self.interrupted and not self.passed(threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict for `capacity.json`."""
@@ -113,7 +125,7 @@ class CapacityResult:
     @property
     def client_bound_failures(self) -> list[float]:
         """Rates whose probe failed while the load generator was the bottleneck."""
-        return [p.rate for p in self.probes if p.client_bound and not p.passed()]
+        return [p.rate for p in self.probes if p.client_bound and p.failed()]
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict for `capacity.json`."""
@@ -207,9 +219,13 @@ class CapacitySearch:
         self.probes.append(result)
 
     def record(self, result: ProbeResult) -> None:
-        """Take a probe's result and choose the next rate."""
+        """Take a probe's result and choose the next rate; an interrupted probe ends the search without
+        moving its bounds."""
         rate = result.rate
         self.probes.append(result)
+        if result.interrupted:
+            self._rate, self.stopped = None, "interrupted"
+            return
         if result.passed(self.threshold):
             self.low = rate if self.low is None else max(self.low, rate)
         else:

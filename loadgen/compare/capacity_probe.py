@@ -3,7 +3,8 @@
 Every probe sends the comparison's prompts with the plan's arrival process, seed and cap, at the
 probe's rate; its records go to `capacity.jsonl` (level `capacity rate=R`), the answers to
 `capacity.json`. A probe whose failure is certain ends there (`capacity.failure_settled`): its
-requests in flight are recorded as cancelled and the rest are not sent. A probe sends at least
+requests in flight are recorded as cancelled and the rest are not sent. One cut short by the run's
+stop first is `interrupted`: no verdict, and the search ends. A probe sends at least
 `--num-requests` (default: 5 seconds' worth, at least `--min-requests`), and more when the target's
 last passing probe says that many would not span `SUSTAINED_SPANS` median latencies; a probe that
 passed as a burst anyway is run once more at the same rate, long enough, and only that run counts.
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from loadgen import errors
 from loadgen.compare.capacity import (
     DEFAULT_TOLERANCE,
     GOODPUT_TARGET,
@@ -76,9 +78,12 @@ class VerdictSink:
         """True once this sink ended the probe."""
 
     def write(self, record: RequestRecord) -> None:
-        """Forward `record`; count it if it is a measured request that missed the SLO."""
+        """Forward `record`; count it if it is a measured request that missed the SLO. A cancelled
+        request (the probe or the run was stopped) is not counted: it says nothing of the server."""
         self.sink.write(record)
-        if record.warmup or self.settled or self.slo.met_by(record):
+        if record.warmup or self.settled or record.error_class == errors.CANCELLED:
+            return
+        if self.slo.met_by(record):
             return
         self.missed += 1
         if failure_settled(self.planned, self.missed, self.threshold):
@@ -163,15 +168,18 @@ async def find_capacities(
             forward.cancel()
         measured = result.measured
         window_s, e2e_p50_s = probe_shape(measured)
+        cut = len(measured) < count or any(r.error_class == errors.CANCELLED for r in measured)
+        interrupted = stop.is_set() and not verdict.settled and cut
         outcome = ProbeResult(
             rate=rate,
-            requests=count if verdict.settled else len(measured),
+            requests=count if verdict.settled or interrupted else len(measured),
             met_slo=sum(1 for r in measured if slo.met_by(r)),
             client_bound=result.selfcheck.client_bound,
             achieved_rate=float(result.summary.get("request_throughput") or 0.0),
             ended_early=verdict.settled,
             window_s=window_s,
             e2e_p50_s=e2e_p50_s,
+            interrupted=interrupted,
         )
         if on_probe is not None:
             on_probe(target.name, outcome)

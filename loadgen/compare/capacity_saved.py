@@ -8,26 +8,38 @@ tried) when the search failed at every rate down to `--capacity-min-rate` ("belo
 
 Runs saved before probes carried a `burst` flag are judged from the probes' records in
 `capacity.jsonl` (or `capacity.jsonl.gz`, as committed results keep them): probe k of a target is
-the requests `{target}-capacity{k}-*`.
+the requests `{target}-capacity{k}-*`. So are the last probes of runs stopped mid-probe before probes
+carried an `interrupted` flag: such a probe counted its cancelled requests as SLO misses and was saved
+as a failure; read back, it is interrupted unless its finished requests alone settled its failure.
+The lowest failing rate is taken from the probes, so an interrupted probe never sets it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import orjson
 
-from loadgen.compare.capacity import GOODPUT_TARGET, ProbeResult, counted_rates, probe_shape
+from loadgen import errors
+from loadgen.compare.capacity import (
+    GOODPUT_TARGET,
+    ProbeResult,
+    counted_rates,
+    failure_settled,
+    probe_shape,
+)
 from loadgen.record import RequestRecord
 from loadgen.results import iter_records
+from loadgen.stats import SLO
 
 CAPACITY_FILE = "capacity.json"
 CAPACITY_RECORDS = "capacity.jsonl"
 
 Bound = Literal["lower", "upper"]
+_SLO_FIELDS = {f.name for f in fields(SLO)}
 
 
 @dataclass(frozen=True)
@@ -92,12 +104,17 @@ def saved_capacities(search: Mapping[str, Any], run_dir: Path | None = None) -> 
     count as no burst, having nothing to judge by)."""
     threshold = float(search.get("threshold") or GOODPUT_TARGET)
     results = [r for r in search.get("results") or [] if isinstance(r, Mapping)]
-    unjudged = any(not all("burst" in p for p in r.get("probes") or []) for r in results)
+    unjudged = any(
+        not all("burst" in p for p in r.get("probes") or []) or _stopped_unflagged(r) for r in results
+    )
     records = _probe_records(run_dir) if unjudged and run_dir is not None else None
+    slo = SLO(**{k: float(v) for k, v in (search.get("slo") or {}).items() if k in _SLO_FIELDS})
     found: dict[str, SavedCapacity] = {}
     for result in results:
         target = str(result["target"])
         probes = _probes(target, result.get("probes") or [], records)
+        if records is not None and _stopped_unflagged(result):
+            probes = _rejudge_last(target, probes, records, slo, threshold)
         found[target] = _reading(result, target, probes, threshold)
     return found
 
@@ -119,14 +136,14 @@ def _reading(
 ) -> SavedCapacity:
     sustained, bursts = counted_rates(probes, threshold)
     stopped = str(result.get("stopped"))
-    saved_failing = result.get("lowest_failing_rps")
-    failing = float(saved_failing) if isinstance(saved_failing, int | float) else None
+    failing = min((p.rate for p in probes if p.failed(threshold)), default=None)
     value: float | None = None
     bound: Bound | None = None
     if sustained is not None:
         value = sustained
-        # max-rate: every probe the search counted passed, the top rate too; the capacity may be higher
-        if stopped == "max-rate" and value == max(p.rate for p in probes):
+        # no rate failed (the search hit --capacity-max-rate, ran out of steps or was stopped while
+        # growing): the capacity may be higher
+        if failing is None:
             bound = "lower"
     elif stopped == "below-range" and failing:
         value, bound = failing, "upper"
@@ -164,9 +181,35 @@ def _probes(
                 ended_early=bool(raw.get("ended_early")),
                 window_s=None if window_s is None else float(window_s),
                 e2e_p50_s=None if e2e_p50_s is None else float(e2e_p50_s),
+                interrupted=bool(raw.get("interrupted")),
             )
         )
     return tuple(probes)
+
+
+def _stopped_unflagged(result: Mapping[str, Any]) -> bool:
+    """A search stopped by the run, saved before probes carried an `interrupted` flag."""
+    probes = result.get("probes") or []
+    return result.get("stopped") == "interrupted" and bool(probes) and "interrupted" not in probes[-1]
+
+
+def _rejudge_last(
+    target: str,
+    probes: tuple[ProbeResult, ...],
+    records: Mapping[str, list[RequestRecord]],
+    slo: SLO,
+    threshold: float,
+) -> tuple[ProbeResult, ...]:
+    """The probes with the last one marked interrupted when its records show that the run's stop, not
+    its finished requests, ended it: some were cancelled, and those that finished outside the SLO do
+    not settle its failure."""
+    last = probes[-1]
+    measured = [r for r in records.get(f"{target}-capacity{len(probes)}", []) if not r.warmup]
+    cancelled = [r for r in measured if r.error_class == errors.CANCELLED]
+    missed = sum(1 for r in measured if r.error_class != errors.CANCELLED and not slo.met_by(r))
+    if not last.ended_early or not cancelled or failure_settled(last.requests, missed, threshold):
+        return probes
+    return (*probes[:-1], replace(last, interrupted=True, ended_early=False))
 
 
 def _probe_records(run_dir: Path) -> dict[str, list[RequestRecord]] | None:

@@ -374,6 +374,12 @@ class Comparison:
         )
 
         def on_probe(target: str, probe: ProbeResult) -> None:
+            if probe.interrupted:
+                self.echo(
+                    f"  {target} rate={probe.rate:g}: interrupted by the stop, no verdict "
+                    f"({probe.met_slo} of {probe.requests} planned requests finished within SLO)"
+                )
+                return
             passed = probe.passed(settings.threshold)
             verdict = "pass" if passed else "fail"
             if passed and probe.burst:

@@ -16,7 +16,7 @@ _STOPS = {
     "max-rate": "reached --capacity-max-rate (capacity is at least this)",
     "steps": "ran out of --capacity-steps",
     "below-range": "failed even at the lowest rate tried",
-    "interrupted": "interrupted",
+    "interrupted": "interrupted by the run's stop (the capacity is at least the rate shown)",
 }
 _SLO_NAMES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2el_ms": "E2E"}
 
@@ -50,6 +50,8 @@ def _capacity_text(found: SavedCapacity) -> str:
     """A server's capacity, `below R` when it failed even at the lowest rate tried."""
     if found.bound == "upper":
         return f"below {_rate(found.value)}"
+    if found.bound == "lower":
+        return f"at least {_rate(found.value)}"
     if found.value is None and found.burst_rps:
         return "none sustained"
     return _rate(found.value)
@@ -136,7 +138,9 @@ def capacity_blocks(data: ReportData) -> list[Block]:
         for number, p in enumerate(r.probes, 1):
             passed = p.passed(threshold)
             verdict = "pass" if passed else "fail"
-            if p.ended_early:
+            if p.interrupted:
+                verdict = "interrupted by the run's stop: no verdict"
+            elif p.ended_early:
                 verdict += ", ended early: failure certain"
             if passed and p.burst:
                 verdict += (
