@@ -203,6 +203,23 @@ def test_the_runs_stop_during_a_probe_is_no_verdict_on_the_server(
     assert 0 < len(records) < 40 and any(r["error_class"] == "cancelled" for r in records)
 
 
+@pytest.mark.parametrize(("rate", "e2e_s", "shape"), [(2.0, 2.4, 1.0), (8.0, 2.9, 1.0), (4.0, 1.0, 0.5)])
+def test_a_probe_sized_for_random_gaps_spans_the_latencies_almost_always(
+    rate: float, e2e_s: float, shape: float
+) -> None:
+    import numpy as np
+
+    from loadgen.compare.capacity import SUSTAINED_SPANS, sustained_count
+
+    target = SUSTAINED_SPANS * e2e_s
+    rng = np.random.default_rng(0)
+    naive = sustained_count(rate, e2e_s)  # sized for the mean span: short about half the time
+    sized = sustained_count(rate, e2e_s, shape)
+    spans = {n: rng.gamma(shape, 1 / (shape * rate), size=(4000, n - 1)).sum(axis=1) for n in (naive, sized)}
+    assert 0.3 < float((spans[naive] >= target).mean()) < 0.7
+    assert float((spans[sized] >= target).mean()) > 0.95
+
+
 def test_bad_bounds_are_refused() -> None:
     _, run = threshold_probe(1.0)
     with pytest.raises(ValueError):

@@ -101,9 +101,19 @@ class ProbeResult:
         return {**asdict(self), "goodput_share": self.goodput_share, "burst": self.burst}
 
 
-def sustained_count(rate: float, e2e_p50_s: float) -> int:
-    """Arrivals at `rate` that span `SUSTAINED_SPANS` median latencies (n arrivals span n - 1 gaps)."""
-    return math.ceil(SUSTAINED_SPANS * e2e_p50_s * rate) + 1
+def sustained_count(rate: float, e2e_p50_s: float, gap_shape: float | None = None) -> int:
+    """Arrivals at `rate` that span `SUSTAINED_SPANS` median latencies (n arrivals span n - 1 gaps).
+
+    With random gaps (`gap_shape`: the gamma shape of the gaps, 1 for Poisson arrivals; None for
+    constant ones) the span of m gaps has mean m / rate and standard deviation sqrt(m / shape) / rate,
+    so m is raised until the mean clears the target by two deviations: a probe sized for the mean alone
+    falls short, and is again a burst, about half the time."""
+    target = SUSTAINED_SPANS * e2e_p50_s * rate
+    if gap_shape is None:
+        return math.ceil(target) + 1
+    # m - 2 sqrt(m / shape) >= target, solved for sqrt(m)
+    root = 1 / math.sqrt(gap_shape) + math.sqrt(1 / gap_shape + target)
+    return math.ceil(root * root) + 1
 
 
 @dataclass

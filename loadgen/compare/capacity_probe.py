@@ -97,8 +97,15 @@ def probe_count(plan: ComparePlan, rate: float, e2e_p50_s: float | None = None) 
     passing probe) when that takes more, up to `MAX_PROBE_REQUESTS`."""
     count = plan.requests_per_level or max(plan.min_requests, round(PROBE_SECONDS * rate))
     if e2e_p50_s:
-        count = max(count, min(MAX_PROBE_REQUESTS, sustained_count(rate, e2e_p50_s)))
+        count = max(count, min(MAX_PROBE_REQUESTS, sustained_count(rate, e2e_p50_s, gap_shape(plan))))
     return count
+
+
+def gap_shape(plan: ComparePlan) -> float | None:
+    """The gamma shape of the plan's arrival gaps (1 for Poisson), None for constant arrivals."""
+    if plan.arrival == "constant":
+        return None
+    return plan.burstiness if plan.arrival == "gamma" else 1.0
 
 
 def probe_load(plan: ComparePlan, rate: float, count: int | None = None) -> LoadSpec:
@@ -200,7 +207,7 @@ async def find_capacities(
             if passed and outcome.burst and outcome.e2e_p50_s and not stop.is_set():
                 # The server absorbed a burst: only a probe that spans its latency says it keeps up.
                 search.note(outcome)
-                longer = max(outcome.requests + 1, sustained_count(rate, outcome.e2e_p50_s))
+                longer = max(outcome.requests + 1, sustained_count(rate, outcome.e2e_p50_s, gap_shape(plan)))
                 outcome = await run_probe(target, rate, min(MAX_PROBE_REQUESTS, longer))
                 passed = outcome.passed(settings.threshold)
             if passed and outcome.e2e_p50_s:
