@@ -37,6 +37,7 @@ from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
 from loadgen.report.drain import DRAIN_FLAG
+from loadgen.report.steadiness import spread_text, unsteady
 from loadgen.stats import DRAIN_QUANTILE
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -187,7 +188,26 @@ def throughput_ratio(
         )
     if metric == "output_throughput":
         notes += _drain_notes(a, b, subject, baseline)
+    notes += _unsteady_notes(run_dir, level, (subject, baseline))
     return Measurement(value, ci, notes)
+
+
+def _unsteady_notes(runs: Runs, level: str, targets: Sequence[str]) -> list[str]:
+    """A note per host-bound summary whose step time moved (`loadgen.report.steadiness`)."""
+    notes = []
+    for run_dir in _dirs(runs):
+        for path in sorted(run_dir.glob("summary-*.json")):
+            summary = json.loads(path.read_text())
+            target = str(summary.get("target"))
+            if target not in targets or summary.get("level") != level:
+                continue
+            spread = unsteady(summary, run_dir, target, level)
+            if spread is not None:
+                notes.append(
+                    f"unsteady host: {target} was host-bound in {run_dir.name} and {spread_text(spread)}, "
+                    "so its figure follows the host's speed"
+                )
+    return notes
 
 
 def _drain_notes(a: list[dict[str, Any]], b: list[dict[str, Any]], subject: str, baseline: str) -> list[str]:

@@ -16,6 +16,7 @@ import statistics
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from typing import Any
 from loadgen.run_config import Target
 
 TIMEOUT_S = 5.0
+MIN_SPREAD_STEPS = 32
+"""A batch's median step time counts toward `step_spread` only over at least this many steps."""
+MIN_SPREAD_BATCHES = 3
 PENDING_WAIT_S = 2.0
 """How long `collect` waits for the record of a batch the server has started but not yet logged."""
 
@@ -46,7 +50,42 @@ def digest(batches: Sequence[Mapping[str, Any]], max_batch_size: int | None) -> 
         "decode_step_ms_max": max(worst_ms) if worst_ms else None,
         "generate_s_total": sum(float(b.get("duration_s") or 0.0) for b in batches),
         "failed": sum(1 for b in batches if b.get("failed")),
+        "decode_step_spread": step_spread(batches),
     }
+
+
+def step_spread(batches: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How far apart the per-batch median decode step times (ms) of comparable batches lie: those at
+    the most common row count with at least `MIN_SPREAD_STEPS` steps (`rows`, `batches`, `min_ms`,
+    `max_ms`). None with fewer than `MIN_SPREAD_BATCHES` of them. At one row count a host-bound
+    server's step costs the same Python and kernel launches every time, so a wide spread there is
+    the host's speed moving."""
+    steps = [
+        (int(b["rows"]), float(b["decode_step_s_median"]) * 1e3)
+        for b in batches
+        if b.get("decode_step_s_median") and int(b.get("steps") or 0) >= MIN_SPREAD_STEPS
+    ]
+    if not steps:
+        return None
+    rows = Counter(r for r, _ in steps).most_common(1)[0][0]
+    same = [ms for r, ms in steps if r == rows]
+    if len(same) < MIN_SPREAD_BATCHES:
+        return None
+    return {"rows": rows, "batches": len(same), "min_ms": min(same), "max_ms": max(same)}
+
+
+def saved_step_spread(run_dir: Path, target: str, label: str) -> dict[str, Any] | None:
+    """`step_spread` of the batches a saved run's `target` ran at level `label`, read from its
+    `batches-NN-<target>-<label>.json` files (runs saved before the digest carried it)."""
+    batches: list[dict[str, Any]] = []
+    for path in sorted(run_dir.glob(f"batches-*-{_slug(target)}-{_slug(label)}.json")):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(saved, dict) and saved.get("target") == target and saved.get("label") == label:
+            batches += [b for b in saved.get("batches") or [] if isinstance(b, dict)]
+    return step_spread(batches)
 
 
 def _slug(text: str) -> str:

@@ -10,6 +10,7 @@ from loadgen.report.drain import drain_notes
 from loadgen.report.extra_levels import extra_headlines
 from loadgen.report.gpu_state import host_bound_notes
 from loadgen.report.ratios import METRIC_BY_KEY, batch_speedup, format_ratio, format_value
+from loadgen.report.steadiness import unsteady_notes
 from loadgen.report.tails import DAGGER, FOOTNOTE
 
 CONSOLE_METRICS = (
@@ -57,11 +58,12 @@ def summary_table(data: ReportData) -> str:
 
 
 def verdict_lines(data: ReportData) -> list[str]:
-    """The report's headline sentences as plain text, client-bound, host-bound and drain-bound levels
-    named first."""
+    """The report's headline sentences as plain text, client-bound, host-bound, unsteady and
+    drain-bound levels named first."""
     lines = [
         *client_bound_notes(data),
         *host_bound_notes(data),
+        *unsteady_notes(data),
         *drain_notes(data),
         *headline(data),
         *extra_headlines(data),

@@ -23,6 +23,7 @@ from loadgen.report.intervals import interval_blocks, ratio_for, repeats_of
 from loadgen.report.lengths import length_blocks
 from loadgen.report.ratios import METRICS, Metric, batch_speedup, format_ratio, format_value, speedup
 from loadgen.report.server_view import rebuilt_blocks, server_view_blocks
+from loadgen.report.steadiness import unsteady_notes
 from loadgen.report.tails import DAGGER, FOOTNOTE, is_thin, mark
 from loadgen.report.traffic import traffic_text
 from loadgen.report.variance import variance_blocks
@@ -311,7 +312,7 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
     verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
-    bound = [*client_bound_notes(data), *host_bound_notes(data), *drain_notes(data)]
+    bound = [*client_bound_notes(data), *host_bound_notes(data), *unsteady_notes(data), *drain_notes(data)]
     verdict = [*(Callout("warn", note) for note in bound), *verdict]
     doc = Document(_title(data), _subtitle(data))
     verdict += [] if stopped else [*headline(data), *extra_headlines(data), *capacity_headline(data)]

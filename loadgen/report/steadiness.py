@@ -1,0 +1,72 @@
+"""Levels where a host-bound server's step time moved: the host's speed changed during the level.
+
+A host-bound level (`loadgen.report.gpu_state`) measures the host's CPU as much as the GPU. At one
+row count the HF server's decode step runs the same Python and the same kernel launches every time,
+so its per-batch median step time should hardly move (two H100 runs of the LLaMA-7B shape at 7 rows:
+18.0-18.6 ms on one lease; 22.5-38.9 ms on another, where the HF throughput fell by a third and the
+vLLM/HF ratio rose from 19x to 28x). When those medians lie far apart, something else used the host's
+CPUs or their clocks changed: the level's figures, and any ratio to them, may not repeat even on the
+same machine. The report says so at its top, beside HOST-BOUND.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loadgen.compare.server_batches import saved_step_spread
+from loadgen.report.data import ReportData
+
+UNSTEADY_RATIO = 1.25
+"""A host-bound level is unsteady when its slowest per-batch median step is this many times its
+fastest, at one row count."""
+
+
+def level_spread(
+    summary: dict[str, Any], run_dir: Path | None, target: str, level: str
+) -> dict[str, Any] | None:
+    """The level's `decode_step_spread` (`server_batches.step_spread`), from its summary or, for runs
+    saved before summaries carried it, from the run's batch files."""
+    formed = summary.get("server_batches") or {}
+    if "decode_step_spread" in formed:
+        spread = formed["decode_step_spread"]
+        return spread if isinstance(spread, dict) else None
+    return None if run_dir is None or not formed else saved_step_spread(run_dir, target, level)
+
+
+def unsteady(summary: dict[str, Any], run_dir: Path | None, target: str, level: str) -> dict[str, Any] | None:
+    """The spread of a host-bound level whose step times lay `UNSTEADY_RATIO` or more apart (else None)."""
+    if not (summary.get("gpu") or {}).get("host_bound"):
+        return None
+    spread = level_spread(summary, run_dir, target, level)
+    if not spread or not spread.get("min_ms"):
+        return None
+    return spread if float(spread["max_ms"]) / float(spread["min_ms"]) >= UNSTEADY_RATIO else None
+
+
+def spread_text(spread: dict[str, Any]) -> str:
+    """`the decode step at 7 rows took 22.5 to 38.9 ms (per-batch medians of 18 batches, 1.73x apart)`."""
+    low, high = float(spread["min_ms"]), float(spread["max_ms"])
+    return (
+        f"the decode step at {spread['rows']} rows took {low:.1f} to {high:.1f} ms (per-batch medians of "
+        f"{spread['batches']} batches, {high / low:.2f}x apart)"
+    )
+
+
+def unsteady_notes(data: ReportData) -> list[str]:
+    """A sentence per host-bound level whose step time moved (none otherwise)."""
+    dirs = {run.label: run.saved.directory for run in data.runs}
+    notes = []
+    for level in [*data.levels, *data.extra_levels]:
+        for series in data.series:
+            summary = series.summaries.get(level) or {}
+            spread = unsteady(summary, dirs.get(series.run), series.target, level)
+            if spread is None:
+                continue
+            notes.append(
+                f"UNSTEADY HOST at {series.name} {level}: the level was host-bound, and "
+                f"{spread_text(spread)}. The host's speed moved during the level (other work on its "
+                "CPUs, their clocks): its figures, and any ratio to them, may not repeat even on this "
+                "machine. Re-run, and compare only runs whose steps were steady."
+            )
+    return notes

@@ -1,0 +1,84 @@
+"""Unsteady hosts: the spread of a naive-batching server's per-batch step times at one row count
+(`server_batches.step_spread`), and the report's UNSTEADY HOST note on host-bound levels
+(`loadgen.report.steadiness`), on made-up batches and on the committed H100 runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadgen.compare.server_batches import digest, saved_step_spread, step_spread
+from loadgen.report.console import verdict_lines
+from loadgen.report.data import load_report_data
+from loadgen.report.steadiness import UNSTEADY_RATIO, level_spread, unsteady
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def batch(rows: int, step_ms: float, steps: int = 200) -> dict[str, Any]:
+    """One record of the HF server's `/batches`, with what `step_spread` and `digest` read."""
+    return {
+        "rows": rows,
+        "fill": rows / 7,
+        "padding_fraction": 0.5,
+        "steps": steps,
+        "decode_step_s_median": step_ms / 1e3,
+        "decode_step_s_max": 2 * step_ms / 1e3,
+        "duration_s": steps * step_ms / 1e3,
+    }
+
+
+def test_the_spread_is_over_full_length_batches_at_the_most_common_row_count() -> None:
+    batches = [batch(7, 20.0), batch(7, 30.0), batch(7, 24.0), batch(2, 90.0), batch(7, 99.0, steps=10)]
+    # the 2-row batch and the 10-step one are left out: another row count, too few steps
+    assert step_spread(batches) == {"rows": 7, "batches": 3, "min_ms": 20.0, "max_ms": 30.0}
+    assert digest(batches, 7)["decode_step_spread"] == step_spread(batches)
+
+
+def test_fewer_than_three_comparable_batches_have_no_spread() -> None:
+    assert step_spread([batch(7, 20.0), batch(7, 40.0), batch(3, 20.0)]) is None
+    assert step_spread([]) is None
+
+
+def summary(busy_pct: float, spread: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "gpu": {"busy_pct": busy_pct, "host_bound": busy_pct < 50},
+        "server_batches": {"batches": 9, "decode_step_spread": spread},
+    }
+
+
+@pytest.mark.parametrize(
+    ("busy_pct", "high_ms", "flagged"),
+    [(45.0, 20.0 * UNSTEADY_RATIO, True), (45.0, 24.0, False), (70.0, 40.0, False)],
+)
+def test_only_a_host_bound_level_whose_steps_moved_is_unsteady(
+    busy_pct: float, high_ms: float, flagged: bool
+) -> None:
+    spread = {"rows": 7, "batches": 9, "min_ms": 20.0, "max_ms": high_ms}
+    assert (unsteady(summary(busy_pct, spread), None, "hf", "concurrency=8") is not None) == flagged
+
+
+def test_a_run_saved_before_the_digest_had_the_spread_is_read_from_its_batch_files(tmp_path: Path) -> None:
+    batches = [batch(7, ms) for ms in (20.0, 21.0, 35.0)]
+    saved = {"target": "hf", "label": "concurrency=8", "max_batch_size": 7, "batches": batches}
+    (tmp_path / "batches-02-hf-concurrency=8.json").write_text(json.dumps(saved))
+    other = {**saved, "label": "parity", "batches": [batch(7, 90.0)] * 3}
+    (tmp_path / "batches-01-hf-parity.json").write_text(json.dumps(other))
+    old = {"gpu": {"host_bound": True}, "server_batches": {"batches": 3}}
+    expected = {"rows": 7, "batches": 3, "min_ms": 20.0, "max_ms": 35.0}
+    assert saved_step_spread(tmp_path, "hf", "concurrency=8") == expected
+    assert level_spread(old, tmp_path, "hf", "concurrency=8") == expected
+    assert unsteady(old, tmp_path, "hf", "concurrency=8") == expected
+
+
+def test_the_h100_lease_whose_hf_steps_moved_is_flagged_and_the_steady_one_is_not() -> None:
+    # The same command on two H100 leases: 18.0-18.6 ms a step at 7 rows (GPU busy 76%), then
+    # 22.5-38.9 ms (busy 48%, host-bound), where vLLM/HF read 19.4x and 28.0x.
+    moved = verdict_lines(load_report_data([RESULTS / "2026-12-06c-claims-7b" / "n1-7b"]))
+    note = next(line for line in moved if line.startswith("UNSTEADY HOST"))
+    assert "hf concurrency=128" in note and "22.5 to 38.9 ms" in note and "1.73x apart" in note
+    steady = verdict_lines(load_report_data([RESULTS / "2026-12-05-claims" / "n1-7b"]))
+    assert not any(line.startswith("UNSTEADY HOST") for line in steady)
