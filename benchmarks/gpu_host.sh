@@ -127,6 +127,8 @@ gpu_header() {
   echo "servebench commit: ${SERVEBENCH_COMMIT:-unknown}"
   python3 -c "import sys, torch, transformers; print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)" 2>/dev/null || true
   python3 -c "import vllm; print('vllm', vllm.__version__)" 2>/dev/null || true
+  # what sets a host-bound server's pace, to tell leases of one GPU kind apart
+  python3 -m benchmarks.host_speed --no-write 2>/dev/null || true
 }
 
 # --- issues 11 and 12: identical random weights, claims.json -------------------------------------
