@@ -80,10 +80,20 @@ PY
 # At least $MIN_REQUESTS (32) requests a level, so the low-concurrency levels hold dozens of HF
 # batches, not 4-8: enough for a run-to-run figure. Stopped cleanly after $STEP_TIMEOUT seconds.
 run_compare() {
+  set_aside "$1"
   timeout "${STEP_TIMEOUT:-540}" python3 -m loadgen compare --launch --device cuda --dtype bfloat16 \
     --random-weights --model-dir "$model_dir" --gpu-memory-utilization 0.5 --hf-max-batch-size 256 \
     --concurrency 1,4,16,64,256 --min-requests "${MIN_REQUESTS:-32}" --input-len 128 --output-len 128 \
     --ignore-eos --no-progress --output-dir "$1" 2>&1 | tee "$2" || true
+}
+
+# A run directory an earlier call on this lease wrote (its files went back with that call) is moved
+# aside, since loadgen refuses an --output-dir that already holds a run.
+set_aside() {
+  [ "${DRY_RUN:-0}" = 1 ] || [ ! -e "$1" ] && return 0
+  local aside
+  aside="$1.before-$(date -u +%H%M%S)"
+  mv "$1" "$aside" && echo "$1 from an earlier call moved to $aside"
 }
 
 # DRY_RUN=1: print a command (shell-quoted, one line) instead of running it.
@@ -141,11 +151,14 @@ gpu_header() {
 #       install) | claims noise-7b (1.0)
 #   S3  (done 2026-12-06) claims prepare-13b (2.9, with the install) | HF_MAX_BATCH=5 claims n1-13b (7.6) |
 #       claims n3-13b (6.6) | claims noise-13b (1.4)
-#   S4  HF_MAX_BATCH=7 claims capacity-7b (8) | HF_MAX_BATCH=7 claims n1-7b (7)
-#   S5  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 5 | 7)
-#   S6  HF_MAX_BATCH=7 claims variance-7b (7)
-#   S7  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
-#   S8  seeds prepare (3) | seeds qwen-24g (8)
+#   S4  (done 2026-12-06) HF_MAX_BATCH=7 STEP_TIMEOUT=480 claims capacity-7b (9.9, with the install) |
+#       HF_MAX_BATCH=7 claims n1-7b (9.9: a slower host) | ... SWEEP_CONCURRENCY=16 claims sweep-7b (6.4)
+#   S5  claims prepare-7b (2, with the install) | HF_MAX_BATCH=7 STEP_TIMEOUT=570 claims n1-7b, twice
+#       back to back on one lease (7-9.5 each) | SWEEP_CONCURRENCY=16 claims sweep-7b if 7 min are left
+#   S6  prepare-7b | HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 6.4 | 7-9.5)
+#   S7  HF_MAX_BATCH=7 claims variance-7b (7)
+#   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
+#   S9  seeds prepare (3) | seeds qwen-24g (8)
 # Each run stops cleanly after STEP_TIMEOUT (540 s: compare takes SIGTERM as Ctrl-C, keeping its
 # summaries and stopping its servers) so the call returns its files; each call's
 # OUT/claims.json is joined afterwards with `python -m benchmarks.claims merge`.
@@ -210,6 +223,7 @@ compare_run() {
     quoted timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name"
     return
   fi
+  set_aside "results/$name"
   timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name" \
     2>&1 | tee "$out/$name.txt" || true
   tar -czf "$out/$name.tar.gz" "results/$name" || true
@@ -428,6 +442,8 @@ two_gpu_step() {
       start_server vllm 8000 "$out/vllm-70b.log" python3 -m servers.vllm --device cuda "${weights[@]}" \
         --model-dir "$big" --served-model-name llama-2-70b-shape --port 8000 --gpu-memory-utilization 0.9 \
         --max-model-len 2048 -- --tensor-parallel-size 2
+      set_aside results/two-gpu-70b-vllm
+      set_aside results/two-gpu-70b-hf
       x timeout "$step_timeout" python3 -m loadgen run --base-url http://127.0.0.1:8000 --target-name vllm \
         --concurrency 1,4,16,64 --input-len 128 --max-tokens 128 --ignore-eos --warmup 4 \
         --output-dir results/two-gpu-70b-vllm --no-progress || true
@@ -545,6 +561,7 @@ case ${1:-} in
       start_server hf-burst 8011 "$out/hf-gap$gap.log" python3 -m servers.hf serve --model-dir "$model_dir" \
         --device cuda --dtype bfloat16 --random-weights --max-batch-size 256 --max-wait-ms 10 \
         --burst-gap-ms "$gap" --warmup 1,64,256 --port 8011
+      set_aside "results/hf-burst-gap$gap"
       x python3 -m loadgen run --base-url http://127.0.0.1:8011 --tokenizer "$model_dir" --input-len 128 \
         --output-len 128 --ignore-eos --concurrency 64,256 --num-requests "${BURST_REQUESTS:-512}" \
         --warmup 16 --no-progress --output-dir "results/hf-burst-gap$gap" 2>&1 | tee "$out/run-gap$gap.txt" || true

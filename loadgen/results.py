@@ -111,6 +111,12 @@ class JsonlSink:
             self._fd = -1
 
 
+def holds_run(directory: Path) -> bool:
+    """True when `directory` already holds a run (its `run.json` or `requests.jsonl`): writing another
+    run there would append to its records and overwrite its summaries."""
+    return (directory / RUN_FILE).exists() or (directory / REQUESTS_FILE).exists()
+
+
 def default_run_dir(root: Path = Path("results")) -> Path:
     """`results/<UTC timestamp>` (not created)."""
     return root / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

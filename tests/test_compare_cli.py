@@ -49,6 +49,24 @@ def test_compare_with_unreachable_servers_names_them() -> None:
     assert "a (http://127.0.0.1:9) is not ready" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("command", ["compare", "run"])
+def test_an_output_dir_that_holds_a_run_is_refused_and_left_as_it_was(command: str, tmp_path: Path) -> None:
+    # Writing a second run there would append to the first's records and overwrite its summaries.
+    (tmp_path / "requests.jsonl").write_text('{"request_id": "earlier"}\n')
+    args = (
+        ["a=http://127.0.0.1:9", "b=http://127.0.0.1:9"]
+        if command == "compare"
+        else ["--base-url", "http://127.0.0.1:9", "--model", "m"]
+    )
+    done = loadgen(command, *args, "--output-dir", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"loadgen: error: {tmp_path} already holds a run: pass another --output-dir, or move it away"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["requests.jsonl"]
+    assert (tmp_path / "requests.jsonl").read_text() == '{"request_id": "earlier"}\n'
+
+
 def test_report_of_a_directory_that_is_not_a_run_is_a_one_line_error(tmp_path: Path) -> None:
     done = loadgen("report", str(tmp_path))
     assert done.returncode == 2
