@@ -303,6 +303,9 @@ claims_step() {
       # ended early in 23-42 s; vLLM passed 2-16 req/s, but only as bursts (5-7 s of arrivals
       # against a 2.6-3.4 s median E2E). Probes now span 3 median latencies of the last passing
       # probe (at 8 req/s ~65 requests, ~18 s with the drain), and a burst pass is run again longer.
+      # Measured again (2026-12-06, session 4, 592 s with the install): vLLM sustained 8 req/s, its
+      # longer probe at 16 was cut by STEP_TIMEOUT (interrupted: no verdict); HF below 0.25.
+      # Probes are now sized with a margin for Poisson gaps (at 8 req/s ~90 requests).
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
