@@ -16,7 +16,7 @@ _STOPS = {
     "max-rate": "reached --capacity-max-rate (capacity is at least this)",
     "steps": "ran out of --capacity-steps",
     "below-range": "failed even at the lowest rate tried",
-    "interrupted": "interrupted by the run's stop (the capacity is at least the rate shown)",
+    "interrupted": "interrupted by the run's stop before the search ended",
 }
 _SLO_NAMES = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "itl_ms": "ITL", "e2el_ms": "E2E"}
 
