@@ -133,6 +133,20 @@ def level_order(run_dir: Runs) -> list[str]:
     return sorted(loads, key=loads.__getitem__)
 
 
+def machines(runs: Runs) -> tuple[set[str], int]:
+    """The distinct boot ids (`loadgen.provenance.boot_id`) of the runs' machines, and how many runs
+    were saved without one."""
+    booted: set[str] = set()
+    unknown = 0
+    for run_dir in _dirs(runs):
+        boot = ((_json(run_dir / "run.json") or {}).get("machine") or {}).get("boot_id")
+        if boot:
+            booted.add(str(boot))
+        else:
+            unknown += 1
+    return booted, unknown
+
+
 def mean_ci95(values: Sequence[float]) -> tuple[float, tuple[float, float] | None]:
     """Mean and its 95% t interval (None for fewer than two values)."""
     mean = statistics.fmean(values)
@@ -154,7 +168,8 @@ def throughput_ratio(
 ) -> Measurement:
     """subject / baseline `metric` at `level` (None: the run's highest load). With repeats (within a
     run, or several runs of one setting), the ratio of each repeat (paired in order) and their t
-    interval."""
+    interval; no interval when the runs come from different machines (`machines`), since it would
+    mix the hosts' differences with run-to-run noise."""
     found = summaries(run_dir)
     level = level or level_order(run_dir)[-1]
     a, b = found.get((subject, level)), found.get((baseline, level))
@@ -179,6 +194,17 @@ def throughput_ratio(
     if len(ratios) > 1:
         runs = len(_dirs(run_dir))
         notes.append(f"mean of {len(ratios)} repeats" + (f" from {runs} runs" if runs > 1 else ""))
+    booted, unknown = machines(run_dir)
+    if len(booted) > 1:
+        ci = None
+        notes.append(
+            f"the runs come from {len(booted)} machines (boot ids differ): no interval, since one over "
+            "machines mixes their hosts' differences with run-to-run noise; pool runs from one machine"
+        )
+    elif unknown and len(_dirs(run_dir)) > 1:
+        notes.append(
+            f"{unknown} run(s) saved before run.json kept the machine's boot id: one machine not checked"
+        )
     if failed > cancelled:
         notes.append(f"{failed - cancelled} failed request(s) at this level")
     if cancelled:

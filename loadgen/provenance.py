@@ -1,4 +1,5 @@
-"""Where a result came from: the servebench source commit and the host's CPU model.
+"""Where a result came from: the servebench source commit, the host's CPU model and which boot of
+which machine ran it.
 
 A figure is only re-checkable against the code that produced it, so `run.json` and every benchmark's
 JSON record the commit: `SERVEBENCH_COMMIT` when set (a copied tree, e.g. on a GPU host, may carry no
@@ -69,3 +70,16 @@ def cpu_model() -> str | None:
     except OSError:
         pass
     return None
+
+
+@cache
+def boot_id() -> str | None:
+    """This boot of this machine (`/proc/sys/kernel/random/boot_id`), None where it cannot be read.
+
+    Two runs with one boot id ran on one machine without a reboot between them; a leased GPU machine
+    is a fresh boot each lease. Runs pooled into an interval should share it: two H100 leases of one
+    kind gave 19.4x and 28.0x for the same command (docs/results/2026-12-06c-claims-7b)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None

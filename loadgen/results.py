@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from loadgen.provenance import cpu_model, gpus, source_commit
+from loadgen.provenance import boot_id, cpu_model, gpus, source_commit
 from loadgen.record import RequestRecord
 from loadgen.redact import redact
 
@@ -133,6 +133,7 @@ def machine_info() -> dict[str, Any]:
     """Where the run happened: host, CPU, GPUs, Python and the versions that matter."""
     return {
         "hostname": platform.node(),
+        "boot_id": boot_id(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),

@@ -132,6 +132,30 @@ def test_runs_on_separate_leases_pool_as_repeats(
     assert re.search(r"\| \d[\d.,]* \(\d[\d.,]*–\d[\d.,]*\) \| x \|", table), table  # measured (interval)
 
 
+def test_runs_from_two_machines_are_averaged_without_an_interval(
+    pair: tuple[ServerProcess, ServerProcess], closed_run: Path, tmp_path: Path
+) -> None:
+    # Two H100 leases gave 19.4x and 28.0x for one command: an interval over machines would mix the
+    # hosts' difference with run-to-run noise. A lease is a fresh boot: its run.json's boot id differs.
+    second = compare(pair, tmp_path / "second", ComparePlan(levels=(4,), requests_per_level=8, warmup=1))
+    meta = json.loads((second / "run.json").read_text())
+    assert (
+        meta["machine"]["boot_id"] == json.loads((closed_run / "run.json").read_text())["machine"]["boot_id"]
+    )
+    same = c.throughput_ratio([closed_run, second], "concurrency=4")
+    assert same.ci95 is not None and not any("machines" in note for note in same.notes)
+    meta["machine"]["boot_id"] = "another-lease"
+    (second / "run.json").write_text(json.dumps(meta))
+    apart = c.throughput_ratio([closed_run, second], "concurrency=4")
+    assert apart.value == pytest.approx(same.value) and apart.ci95 is None
+    assert any("the runs come from 2 machines" in note for note in apart.notes), apart.notes
+    del meta["machine"]["boot_id"]  # a run saved before run.json kept it
+    (second / "run.json").write_text(json.dumps(meta))
+    unknown = c.throughput_ratio([closed_run, second], "concurrency=4")
+    assert unknown.ci95 is not None
+    assert any("1 run(s) saved before run.json kept the machine's boot id" in n for n in unknown.notes)
+
+
 def test_offline_batch_seconds_and_ratio(closed_run: Path) -> None:
     vllm, hf = c.offline_seconds(closed_run, 4, "vllm"), c.offline_seconds(closed_run, 4, "hf")
     ratio = c.offline_ratio(closed_run, 4)
