@@ -36,6 +36,14 @@ def _batch(batch_id: int, rows: int, mean_ms: float) -> dict[str, object]:
     return {"batch_id": batch_id, "rows": rows, "decode_step_s_mean": mean_ms / 1e3}
 
 
+def test_the_boot_id_names_this_boot_and_goes_into_run_json() -> None:
+    from loadgen.results import machine_info
+
+    boot = provenance.boot_id()
+    assert boot is not None and boot == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert machine_info()["boot_id"] == boot
+
+
 def test_a_batch_above_one_and_a_half_times_its_sizes_median_is_slow() -> None:
     records = [
         {**_batch(i, 8, ms), "run": "a", "label": "concurrency=8"}
