@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 from pathlib import Path
 
@@ -118,3 +119,26 @@ def test_the_gpu_busy_share_is_kept_per_run_and_host_bound_runs_counted(
 def test_one_run_is_not_a_stability_record(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least two"):
         compare_runs([_run(tmp_path / "a", 100.0, [10.0])])
+
+
+SESSION_4_N1 = Path(__file__).resolve().parent.parent / "docs" / "results" / "2026-12-06c-claims-7b" / "n1-7b"
+
+
+def test_a_report_of_runs_from_two_machines_says_so(tmp_path: Path) -> None:
+    from loadgen.report.context import machine_blocks
+    from loadgen.report.data import load_report_data
+    from loadgen.report.doc import Callout
+
+    runs = []
+    for name, boot in (("a", "boot-1"), ("b", "boot-2")):
+        run = tmp_path / name
+        shutil.copytree(SESSION_4_N1, run)
+        meta = json.loads((run / "run.json").read_text())
+        meta["machine"]["boot_id"] = boot
+        (run / "run.json").write_text(json.dumps(meta))
+        runs.append(run)
+    apart = machine_blocks(load_report_data(runs))
+    assert isinstance(apart[0], Callout) and "different machines" in apart[0].text
+    meta["machine"]["boot_id"] = "boot-1"
+    (runs[1] / "run.json").write_text(json.dumps(meta))
+    assert not any(isinstance(b, Callout) for b in machine_blocks(load_report_data(runs)))

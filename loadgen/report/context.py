@@ -109,8 +109,19 @@ def machine_blocks(data: ReportData) -> list[Block]:
         rows.insert(4, ["cpu_model", str(machine.get("cpu_model") or "-")])
         rows.insert(5, ["gpus", ", ".join(machine.get("gpus") or []) or "none seen (no nvidia-smi)"])
         rows.append(["versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "-"])
+        rows.append(["boot id", str(machine.get("boot_id") or "-")])
         blocks.append(
             Table(["", "value"], rows, caption=f"machine of {run.label}" if len(data.runs) > 1 else None)
+        )
+    boots = {str((run.meta.get("machine") or {}).get("boot_id")) for run in data.runs}
+    if len(boots) > 1 and "None" not in boots:
+        blocks.insert(
+            0,
+            Callout(
+                "warn",
+                "These runs come from different machines (or boots of one): a difference between them "
+                "is the hosts' as much as the servers'. Compare runs made back to back on one machine.",
+            ),
         )
     return blocks
 
