@@ -174,17 +174,12 @@ def build_request(settings: RunSettings) -> RequestOptions:
 
 def execute(settings: RunSettings, argv: Sequence[str]) -> None:
     """Run `loadgen run` with its settings."""
-    from loadgen.results import holds_run
     from loadgen.stats import SLO
 
     if not settings.sim and not settings.base_url:
         raise click.UsageError("give --base-url URL, or --sim to run against the embedded scripted server")
     if settings.sim and settings.base_url:
         raise click.UsageError("--sim starts its own server; leave out --base-url")
-    if settings.output_dir is not None and holds_run(settings.output_dir):
-        raise click.UsageError(
-            f"{settings.output_dir} already holds a run: pass another --output-dir, or move it away"
-        )
     loads = build_loads(settings)
     request = build_request(settings)
     percentiles = list(settings.percentiles)

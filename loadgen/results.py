@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from loadgen.errors import ConfigError
 from loadgen.provenance import boot_id, cpu_model, gpus, source_commit
 from loadgen.record import RequestRecord
 from loadgen.redact import redact
@@ -111,10 +112,12 @@ class JsonlSink:
             self._fd = -1
 
 
-def holds_run(directory: Path) -> bool:
-    """True when `directory` already holds a run (its `run.json` or `requests.jsonl`): writing another
-    run there would append to its records and overwrite its summaries."""
-    return (directory / RUN_FILE).exists() or (directory / REQUESTS_FILE).exists()
+def check_fresh(directory: Path) -> None:
+    """Refuse (ConfigError) a `directory` that already holds a run (its `run.json` or
+    `requests.jsonl`): records are appended, so another run there would mix into its records and
+    overwrite its summaries."""
+    if (directory / RUN_FILE).exists() or (directory / REQUESTS_FILE).exists():
+        raise ConfigError(f"{directory} already holds a run: pass another --output-dir, or move it away")
 
 
 def default_run_dir(root: Path = Path("results")) -> Path:
@@ -166,6 +169,7 @@ class RunWriter:
     """Creates a run directory and writes its records, summaries and metadata."""
 
     def __init__(self, directory: Path, meta: Mapping[str, Any]) -> None:
+        check_fresh(directory)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.sink = JsonlSink(directory / REQUESTS_FILE)

@@ -23,7 +23,7 @@ from loadgen.exit_status import EXIT_PARITY_FAILED, error_verdict
 from loadgen.gpu_monitor import available as gpu_monitor_available
 from loadgen.launcher import free_port
 from loadgen.progress import Progress
-from loadgen.results import default_run_dir, holds_run
+from loadgen.results import check_fresh, default_run_dir
 from loadgen.run_config import RequestOptions, Target, Timeouts
 from loadgen.settings.compare import CompareSettings
 from loadgen.settings.table import load_mode
@@ -167,8 +167,7 @@ def execute(settings: CompareSettings, argv: Sequence[str]) -> int:
     gpu_monitor = _gpu_monitor(settings.gpu_monitor)
     slo = SLO.parse(list(settings.slo)) if settings.slo else None
     run_dir = Path(settings.output_dir or default_run_dir())
-    if holds_run(run_dir):
-        raise click.UsageError(f"{run_dir} already holds a run: pass another --output-dir, or move it away")
+    check_fresh(run_dir)  # the run's writer checks too, but only after the servers have started
     request = RequestOptions(
         api=settings.api,
         stream=True,
