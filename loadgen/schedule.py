@@ -38,6 +38,14 @@ def arrival_offsets_ns(
             raise ConfigError(f"unknown arrival process {arrival!r}")
 
 
+def gap_shape(arrival: Arrival, burstiness: float = 1.0) -> float | None:
+    """The gamma shape of a schedule's gaps (1 for Poisson, `burstiness` for gamma); None for
+    constant gaps, which do not vary."""
+    if arrival == "constant":
+        return None
+    return burstiness if arrival == "gamma" else 1.0
+
+
 def schedule_ns(
     count: int, rate: float, arrival: Arrival, burstiness: float = 1.0, seed: int = 0
 ) -> list[int]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from loadgen.errors import ConfigError
-from loadgen.run_config import LoadSpec
-from loadgen.schedule import schedule_ns
+from loadgen.run_config import Arrival, LoadSpec
+from loadgen.schedule import gap_shape, schedule_ns
 
 
 def gaps_s(offsets: list[int]) -> np.ndarray:
@@ -57,3 +57,14 @@ def test_impossible_load_levels_are_refused(kwargs: dict[str, object]) -> None:
 def test_level_labels_name_the_load() -> None:
     assert LoadSpec(mode="closed", concurrency=16, num_requests=1).label == "concurrency=16"
     assert LoadSpec(mode="open", rate=2.5, num_requests=1).label == "rate=2.5"
+
+
+@pytest.mark.parametrize(
+    ("arrival", "burstiness", "shape"), [("poisson", 3.0, 1.0), ("gamma", 0.5, 0.5), ("gamma", 4.0, 4.0)]
+)
+def test_the_gap_shape_is_the_one_the_schedule_draws(arrival: Arrival, burstiness: float, shape: float) -> None:
+    # gamma gaps of shape k have a squared coefficient of variation 1/k; constant gaps have none
+    assert gap_shape(arrival, burstiness) == shape
+    gaps = np.diff(schedule_ns(20_000, 10.0, arrival, burstiness, seed=1))
+    assert float(gaps.var() / gaps.mean() ** 2) == pytest.approx(1 / shape, rel=0.08)
+    assert gap_shape("constant", burstiness) is None

@@ -44,7 +44,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from loadgen import errors
 from loadgen.record import RequestRecord
+from loadgen.stats import SLO
 
 GOODPUT_TARGET = 0.9
 """Share of a probe's requests that must meet every SLO for the rate to count as sustained."""
@@ -176,6 +178,12 @@ def probe_shape(measured: Sequence[RequestRecord]) -> tuple[float | None, float 
     window = (max(starts) - min(starts)) / 1e9 if len(starts) > 1 else None
     latencies = sorted(r.e2e_ns for r in measured if r.ok and r.e2e_ns is not None)
     return window, (statistics.median(latencies) / 1e9 if latencies else None)
+
+
+def missed_slo(record: RequestRecord, slo: SLO) -> bool:
+    """True when a probe's request counts against it: it failed or finished outside `slo`. A
+    cancelled one does not count (the probe or the run was stopped): it says nothing of the server."""
+    return record.error_class != errors.CANCELLED and not slo.met_by(record)
 
 
 def failure_settled(planned: int, missed: int, threshold: float = GOODPUT_TARGET) -> bool:

@@ -26,6 +26,7 @@ from loadgen.compare.capacity import (
     CapacitySearch,
     ProbeResult,
     failure_settled,
+    missed_slo,
     probe_shape,
     sustained_count,
 )
@@ -35,6 +36,7 @@ from loadgen.record import RequestRecord
 from loadgen.results import RecordSink
 from loadgen.run_config import LoadSpec, RequestOptions, Target
 from loadgen.runner import run_level
+from loadgen.schedule import gap_shape
 from loadgen.stats import SLO
 from loadgen.workloads.base import Prompt
 
@@ -78,12 +80,10 @@ class VerdictSink:
         """True once this sink ended the probe."""
 
     def write(self, record: RequestRecord) -> None:
-        """Forward `record`; count it if it is a measured request that missed the SLO. A cancelled
-        request (the probe or the run was stopped) is not counted: it says nothing of the server."""
+        """Forward `record`; count it if it is a measured request that missed the SLO (`missed_slo`:
+        not a cancelled one)."""
         self.sink.write(record)
-        if record.warmup or self.settled or record.error_class == errors.CANCELLED:
-            return
-        if self.slo.met_by(record):
+        if record.warmup or self.settled or not missed_slo(record, self.slo):
             return
         self.missed += 1
         if failure_settled(self.planned, self.missed, self.threshold):
@@ -97,15 +97,13 @@ def probe_count(plan: ComparePlan, rate: float, e2e_p50_s: float | None = None) 
     passing probe) when that takes more, up to `MAX_PROBE_REQUESTS`."""
     count = plan.requests_per_level or max(plan.min_requests, round(PROBE_SECONDS * rate))
     if e2e_p50_s:
-        count = max(count, min(MAX_PROBE_REQUESTS, sustained_count(rate, e2e_p50_s, gap_shape(plan))))
+        count = max(
+            count,
+            min(
+                MAX_PROBE_REQUESTS, sustained_count(rate, e2e_p50_s, gap_shape(plan.arrival, plan.burstiness))
+            ),
+        )
     return count
-
-
-def gap_shape(plan: ComparePlan) -> float | None:
-    """The gamma shape of the plan's arrival gaps (1 for Poisson), None for constant arrivals."""
-    if plan.arrival == "constant":
-        return None
-    return plan.burstiness if plan.arrival == "gamma" else 1.0
 
 
 def probe_load(plan: ComparePlan, rate: float, count: int | None = None) -> LoadSpec:
@@ -207,7 +205,10 @@ async def find_capacities(
             if passed and outcome.burst and outcome.e2e_p50_s and not stop.is_set():
                 # The server absorbed a burst: only a probe that spans its latency says it keeps up.
                 search.note(outcome)
-                longer = max(outcome.requests + 1, sustained_count(rate, outcome.e2e_p50_s, gap_shape(plan)))
+                longer = max(
+                    outcome.requests + 1,
+                    sustained_count(rate, outcome.e2e_p50_s, gap_shape(plan.arrival, plan.burstiness)),
+                )
                 outcome = await run_probe(target, rate, min(MAX_PROBE_REQUESTS, longer))
                 passed = outcome.passed(settings.threshold)
             if passed and outcome.e2e_p50_s:

@@ -29,6 +29,7 @@ from loadgen.compare.capacity import (
     ProbeResult,
     counted_rates,
     failure_settled,
+    missed_slo,
     probe_shape,
 )
 from loadgen.record import RequestRecord
@@ -205,8 +206,8 @@ def _rejudge_last(
     not settle its failure."""
     last = probes[-1]
     measured = [r for r in records.get(f"{target}-capacity{len(probes)}", []) if not r.warmup]
-    cancelled = [r for r in measured if r.error_class == errors.CANCELLED]
-    missed = sum(1 for r in measured if r.error_class != errors.CANCELLED and not slo.met_by(r))
+    cancelled = any(r.error_class == errors.CANCELLED for r in measured)
+    missed = sum(1 for r in measured if missed_slo(r, slo))
     if not last.ended_early or not cancelled or failure_settled(last.requests, missed, threshold):
         return probes
     return (*probes[:-1], replace(last, interrupted=True, ended_early=False))
