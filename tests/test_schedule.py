@@ -62,7 +62,9 @@ def test_level_labels_name_the_load() -> None:
 @pytest.mark.parametrize(
     ("arrival", "burstiness", "shape"), [("poisson", 3.0, 1.0), ("gamma", 0.5, 0.5), ("gamma", 4.0, 4.0)]
 )
-def test_the_gap_shape_is_the_one_the_schedule_draws(arrival: Arrival, burstiness: float, shape: float) -> None:
+def test_the_gap_shape_is_the_one_the_schedule_draws(
+    arrival: Arrival, burstiness: float, shape: float
+) -> None:
     # gamma gaps of shape k have a squared coefficient of variation 1/k; constant gaps have none
     assert gap_shape(arrival, burstiness) == shape
     gaps = np.diff(schedule_ns(20_000, 10.0, arrival, burstiness, seed=1))
