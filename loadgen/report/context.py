@@ -113,8 +113,8 @@ def machine_blocks(data: ReportData) -> list[Block]:
         blocks.append(
             Table(["", "value"], rows, caption=f"machine of {run.label}" if len(data.runs) > 1 else None)
         )
-    boots = {str((run.meta.get("machine") or {}).get("boot_id")) for run in data.runs}
-    if len(boots) > 1 and "None" not in boots:
+    boots = [(run.meta.get("machine") or {}).get("boot_id") for run in data.runs]
+    if None not in boots and len(set(boots)) > 1:
         blocks.insert(
             0,
             Callout(
