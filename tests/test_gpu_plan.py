@@ -157,7 +157,7 @@ def test_hf_burst_runs_the_fixed_window_then_the_burst_gap(tmp_path: Path) -> No
 def test_claims_runs_every_announcement_setting_on_identical_weights(tmp_path: Path) -> None:
     commands = [_strip_prefix(a) for a in dry_run("claims", str(tmp_path))]
     compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
-    assert len(compares) == 7
+    assert len(compares) == 9  # with prepare-7b's and prepare-13b's short compile-cache warm-ups
     for argv in compares:
         assert "--random-weights" not in argv  # identical saved weights, not two random draws
         assert argv[argv.index("--model-dir") + 1].startswith("/root/models/llama-2-")
@@ -196,6 +196,19 @@ def test_seeds_covers_the_four_write_ups(tmp_path: Path) -> None:
     claimed = {a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a}
     issue_12 = {claim_id for claim_id, claim in CATALOG.items() if claim.issue == 12}
     assert claimed == issue_12 - {"llama2-7b-toks-ratio", "llama2-7b-traffic"}  # from the claims runs
+
+
+def test_prepare_starts_vllm_as_the_measuring_steps_do(tmp_path: Path) -> None:
+    """The warm-up fills vLLM's compile cache only if its launch options are the measuring steps'."""
+    commands = [_strip_prefix(a) for a in dry_run("claims", str(tmp_path), "prepare-7b", "n1-7b")]
+    warm, measure = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert "results/claims-warm-llama-2-7b" in warm and "results/claims-n1-7b" in measure
+
+    def launch(argv: list[str]) -> list[str]:
+        start = argv.index("--launch")
+        return argv[start : argv.index("--workload")]
+
+    assert launch(warm) == launch(measure)
 
 
 def test_a_step_list_runs_only_those_steps(tmp_path: Path) -> None:
