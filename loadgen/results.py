@@ -222,6 +222,14 @@ def iter_records(path: Path) -> Iterator[RequestRecord]:
             yield RequestRecord.from_dict(raw)
 
 
+def requests_path(directory: Path) -> Path | None:
+    """The run's records file: `requests.jsonl`, else the gzipped copy results keep, else None."""
+    for path in (directory / REQUESTS_FILE, directory / f"{REQUESTS_FILE}.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
 @dataclass
 class SavedRun:
     """A run directory read back."""
@@ -231,9 +239,10 @@ class SavedRun:
     summaries: list[dict[str, Any]] = field(default_factory=list)
 
     def records(self) -> list[RequestRecord]:
-        """Every record of the run (all levels and targets)."""
-        path = self.directory / REQUESTS_FILE
-        return list(iter_records(path)) if path.exists() else []
+        """Every record of the run (all levels and targets), from `requests.jsonl` or, in committed
+        results, `requests.jsonl.gz`."""
+        path = requests_path(self.directory)
+        return list(iter_records(path)) if path is not None else []
 
     def records_by_level(self) -> dict[tuple[str, str], list[RequestRecord]]:
         """Records grouped by (target, level)."""

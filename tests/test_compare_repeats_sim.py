@@ -7,6 +7,8 @@ the tests do not depend on how loaded the machine is: every other run is judged 
 
 from __future__ import annotations
 
+import gzip
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,32 @@ def test_thin_percentiles_are_marked(repeated: Path) -> None:
 def test_report_rebuilds_identically_with_the_same_intervals(repeated: Path, tmp_path: Path) -> None:
     rebuilt = write_report([repeated], tmp_path)
     assert rebuilt.markdown.read_text() == (repeated / "report.md").read_text()
+
+
+def test_a_copy_with_gzipped_records_rebuilds_the_same_report(repeated: Path, tmp_path: Path) -> None:
+    """Results in docs/results keep `requests.jsonl.gz`: the intervals come from it as from the plain file."""
+    copy = tmp_path / "committed"
+    shutil.copytree(repeated, copy)
+    records = copy / "requests.jsonl"
+    with gzip.open(copy / "requests.jsonl.gz", "wb") as packed:
+        packed.write(records.read_bytes())
+    records.unlink()
+    rebuilt = write_report([copy], tmp_path / "out").markdown.read_text()
+
+    def section(markdown: str, title: str) -> str:
+        return markdown.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+    for title in ("Verdict", "Confidence intervals (95%)", "Results by level"):
+        assert section(rebuilt, title) == section((repeated / "report.md").read_text(), title), title
+
+
+def test_a_run_without_records_shows_no_intervals_not_zeros(repeated: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "no-records"
+    shutil.copytree(repeated, copy)
+    (copy / "requests.jsonl").unlink()
+    markdown = write_report([copy], tmp_path / "out").markdown.read_text()
+    assert "## Confidence intervals (95%)" not in markdown
+    assert "| 0.00 |" not in markdown
 
 
 def force_client_bound(monkeypatch: pytest.MonkeyPatch, level: str, times: int) -> list[str]:

@@ -93,7 +93,9 @@ def _repeats(
     for summary in _runs_of(series, level):
         prefix = summary.get("id_prefix")
         records = groups.get(str(prefix)) if prefix else groups.get(f"{series.target}|{level}")
-        out.append(Repeat.of([spec.values(r) for r in records or []], float(summary.get("duration") or 0.0)))
+        if not records:  # no saved records (deleted, or none succeeded): no sample, not a zero
+            continue
+        out.append(Repeat.of([spec.values(r) for r in records], float(summary.get("duration") or 0.0)))
     return out
 
 
