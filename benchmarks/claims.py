@@ -37,7 +37,7 @@ from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
 from loadgen.report.drain import DRAIN_FLAG
-from loadgen.report.steadiness import spread_text, unsteady
+from loadgen.report.steadiness import gpu_share, spread_text, unsteady
 from loadgen.stats import DRAIN_QUANTILE
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -219,7 +219,7 @@ def throughput_ratio(
 
 
 def _unsteady_notes(runs: Runs, level: str, targets: Sequence[str]) -> list[str]:
-    """A note per host-bound summary whose step time moved (`loadgen.report.steadiness`)."""
+    """A note per summary whose step time moved (`loadgen.report.steadiness`)."""
     notes = []
     for run_dir in _dirs(runs):
         for path in sorted(run_dir.glob("summary-*.json")):
@@ -230,8 +230,8 @@ def _unsteady_notes(runs: Runs, level: str, targets: Sequence[str]) -> list[str]
             spread = unsteady(summary, run_dir, target, level)
             if spread is not None:
                 notes.append(
-                    f"unsteady host: {target} was host-bound in {run_dir.name} and {spread_text(spread)}, "
-                    "so its figure follows the host's speed"
+                    f"unsteady host in {run_dir.name}: for {target}, {spread_text(spread)} and "
+                    f"{gpu_share(summary)}, so its figure follows the host's speed"
                 )
     return notes
 

@@ -1,6 +1,6 @@
 """Unsteady hosts: the spread of a naive-batching server's per-batch step times at one row count
-(`server_batches.step_spread`), and the report's UNSTEADY HOST note on host-bound levels
-(`loadgen.report.steadiness`), on made-up batches and on the committed H100 runs."""
+(`server_batches.step_spread`), and the report's UNSTEADY HOST note on levels whose GPU was not
+saturated (`loadgen.report.steadiness`), on made-up batches and on the committed H100 runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from loadgen.compare.server_batches import digest, saved_step_spread, step_spread
 from loadgen.report.console import verdict_lines
 from loadgen.report.data import load_report_data
-from loadgen.report.steadiness import UNSTEADY_RATIO, level_spread, unsteady
+from loadgen.report.steadiness import SATURATED_PCT, UNSTEADY_RATIO, level_spread, unsteady
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
@@ -43,19 +43,23 @@ def test_fewer_than_three_comparable_batches_have_no_spread() -> None:
     assert step_spread([]) is None
 
 
-def summary(busy_pct: float, spread: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "gpu": {"busy_pct": busy_pct, "host_bound": busy_pct < 50},
-        "server_batches": {"batches": 9, "decode_step_spread": spread},
-    }
+def summary(busy_pct: float | None, spread: dict[str, Any] | None) -> dict[str, Any]:
+    gpu = {} if busy_pct is None else {"busy_pct": busy_pct, "host_bound": busy_pct < 50}
+    return {"gpu": gpu, "server_batches": {"batches": 9, "decode_step_spread": spread}}
 
 
 @pytest.mark.parametrize(
     ("busy_pct", "high_ms", "flagged"),
-    [(45.0, 20.0 * UNSTEADY_RATIO, True), (45.0, 24.0, False), (70.0, 40.0, False)],
+    [
+        (45.0, 20.0 * UNSTEADY_RATIO, True),
+        (45.0, 24.0, False),
+        (70.0, 40.0, True),  # not host-bound, but the host still set part of the step
+        (SATURATED_PCT, 40.0, False),  # the GPU's pace: longer sequences take longer
+        (None, 40.0, True),  # a run without GPU samples
+    ],
 )
-def test_only_a_host_bound_level_whose_steps_moved_is_unsteady(
-    busy_pct: float, high_ms: float, flagged: bool
+def test_a_level_whose_steps_moved_is_unsteady_unless_the_gpu_was_saturated(
+    busy_pct: float | None, high_ms: float, flagged: bool
 ) -> None:
     spread = {"rows": 7, "batches": 9, "min_ms": 20.0, "max_ms": high_ms}
     assert (unsteady(summary(busy_pct, spread), None, "hf", "concurrency=8") is not None) == flagged
@@ -82,3 +86,11 @@ def test_the_h100_lease_whose_hf_steps_moved_is_flagged_and_the_steady_one_is_no
     assert "hf concurrency=128" in note and "22.5 to 38.9 ms" in note and "1.73x apart" in note
     steady = verdict_lines(load_report_data([RESULTS / "2026-12-05-claims" / "n1-7b"]))
     assert not any(line.startswith("UNSTEADY HOST") for line in steady)
+
+
+def test_the_lease_whose_steps_moved_with_the_gpu_half_busy_is_flagged() -> None:
+    # Session 5: the same n=1 command twice on one lease, GPU busy 53% (not host-bound), the step at
+    # 7 rows 21.4-35.1 ms: as unsteady as session 4's host-bound run.
+    lines = verdict_lines(load_report_data([RESULTS / "2026-12-06d-claims-7b-repeat" / "n1-7b-a"]))
+    note = next(line for line in lines if line.startswith("UNSTEADY HOST"))
+    assert "the GPU was busy only 53%" in note and "21.4 to 35.1 ms" in note
