@@ -144,8 +144,8 @@ gpu_header() {
 # --- issues 11 and 12: identical random weights, claims.json -------------------------------------
 # Device-time plan (30 min a session, 10 min a call, a fresh machine each session; S1's minutes are
 # measured, the rest estimated from them; docs/gpu-plan.md has the table and the reasons):
-#   every session: three stage calls (~1-2 min with the machine's start), then stage parts 06 + 08
-#   and install part 09 in the first measuring call (~40 s)
+#   every session: four stage calls of two kit parts (~1.5 min with the machine's start; the kit
+#   built with 21.5 MB parts so two fit beside the checkout), then install part 09 with prepare-*
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
 #   S2  (done 2026-12-06, after 9 calls got no machine) HF_MAX_BATCH=7 claims capacity-7b (8.0, with the
 #       install) | claims noise-7b (1.0)
@@ -153,14 +153,16 @@ gpu_header() {
 #       claims n3-13b (6.6) | claims noise-13b (1.4)
 #   S4  (done 2026-12-06) HF_MAX_BATCH=7 STEP_TIMEOUT=480 claims capacity-7b (9.9, with the install) |
 #       HF_MAX_BATCH=7 claims n1-7b (9.9: a slower host) | ... SWEEP_CONCURRENCY=16 claims sweep-7b (6.4)
-#   S5  claims prepare-7b (2, with the install) | HF_MAX_BATCH=7 STEP_TIMEOUT=570 claims n1-7b, twice
-#       back to back on one lease (7-9.5 each) | SWEEP_CONCURRENCY=16 claims sweep-7b if 7 min are left
-#   S6  prepare-7b | HF_MAX_BATCH=7 SWEEP_CONCURRENCY=1|16|64 claims sweep-7b (7.5 | 6.4 | 7-9.5)
-#   S7  HF_MAX_BATCH=7 claims variance-7b (7)
+#   S5  (done 2026-12-06) HF_MAX_BATCH=7 claims prepare-7b (5.9, with the install and the compile-
+#       cache warm-up) | HF_MAX_BATCH=7 claims n1-7b, twice back to back (9.8, 9.1)
+#   S6  prepare-7b (7.6 with the stage calls) | HF_MAX_BATCH=7 SWEEP_CONCURRENCY=64|16 claims sweep-7b
+#       (7-9.5 | 6.4)
+#   S7  prepare-7b (7.6) | HF_MAX_BATCH=7 claims variance-7b (7-8) | SWEEP_CONCURRENCY=1 sweep-7b (8.5-9)
 #   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
 #   S9  seeds prepare (3) | seeds qwen-24g (8)
-# Each run stops cleanly after STEP_TIMEOUT (540 s: compare takes SIGTERM as Ctrl-C, keeping its
-# summaries and stopping its servers) so the call returns its files; each call's
+# Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
+# ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
+# the call returns its files; each call's
 # OUT/claims.json is joined afterwards with `python -m benchmarks.claims merge`.
 # Preset config dirs are made on the workstation (`gpu_host.sh workstation`: make-config needs the
 # SmolLM2 tokenizer, which the host cannot build) and carried in .cache/gpu; the weights are drawn on
