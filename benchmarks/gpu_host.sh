@@ -52,6 +52,12 @@ log_gpu_state() {
     --format=csv,nounits -lms 200 >"$1" 2>/dev/null &
 }
 
+# The host's speed through the call (benchmarks/host_watch.py: a Python loop's ns per iteration, the
+# CPU time stolen by other guests, every 5 s) into $1, to read the HF server's batches against it.
+watch_host() {
+  python3 -m benchmarks.host_watch watch --out "$1" --interval 5 --max-seconds 600 >/dev/null 2>&1 &
+}
+
 # With SERVEBENCH_GPU_DIAG=1: once a second, the load average and the HF server's Python
 # stacks (py-spy, carried as a wheel in .whl/) into $1/diag.txt, to see what stalls slow batches.
 sample_hf_server() {
@@ -492,7 +498,10 @@ case ${1:-} in
     mkdir -p "$out"
     host_env
     gpu_header | tee "$out/host.txt"
-    [ "${DRY_RUN:-0}" = 1 ] || log_gpu_state "$out/gpu-state-$kind.csv"
+    if [ "${DRY_RUN:-0}" != 1 ]; then
+      log_gpu_state "$out/gpu-state-$kind.csv"
+      watch_host "$out/host-speed.csv"
+    fi
     if [ $# -eq 0 ]; then
       if [ "$kind" = claims ]; then
         set -- prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b
@@ -543,6 +552,7 @@ case ${1:-} in
     gpu_header
     run=results/gpu-compare
     log_gpu_state "$2/gpu-state-compare.csv"
+    watch_host "$2/host-speed.csv"
     [ "${SERVEBENCH_GPU_DIAG:-0}" = 1 ] && sample_hf_server "$2"
     run_compare "$run" "$2/compare.txt"
     tar -czf "$2/gpu-compare.tar.gz" "$run" ;;
@@ -556,6 +566,7 @@ case ${1:-} in
     host_env
     gpu_header | tee "$out/host.txt"
     log_gpu_state "$out/gpu-state-stability.csv"
+    watch_host "$out/host-speed.csv"
     for name in "$@"; do
       run_compare "results/stability-$name" "$out/compare-$name.txt"
       tar -czf "$out/stability-$name.tar.gz" "results/stability-$name"
@@ -590,6 +601,7 @@ case ${1:-} in
     mkdir -p "$out"
     host_env
     gpu_header | tee "$out/host.txt"
+    [ "${DRY_RUN:-0}" = 1 ] || watch_host "$out/host-speed.csv"
     gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
     if [ "$gpus" -lt 2 ] && [ "${DRY_RUN:-0}" != 1 ]; then
       echo "two-gpu: this host has $gpus GPU(s); the run needs 2" >&2; exit 3

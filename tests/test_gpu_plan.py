@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,35 @@ def test_start_and_stop_server_manage_a_real_server(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "simtest healthy" in done.stdout
+
+
+def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
+    functions = subprocess.run(
+        ["sed", "-n", "/^watch_host()/,/^}/p", str(SCRIPT)], capture_output=True, text=True, check=True
+    ).stdout
+    out = tmp_path / "host-speed.csv"
+    script = f"set -euo pipefail\n{functions}\nwatch_host {out}\necho started\n"
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout == "started\n"
+    assert time.monotonic() - started < 10  # the call goes on while the watch samples
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out.exists() and len(out.read_text().splitlines()) >= 2):
+        time.sleep(0.2)
+    pattern = f"host_watch watch --out {out}"
+    subprocess.run(["pkill", "-f", pattern], check=False)
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+    ):
+        time.sleep(0.1)  # SIGTERM ends the watch within its 0.2 s sleep
+    assert out.read_text().splitlines()[0] == "unix_s,python_ns_per_iter,steal_pct,busy_pct,load_avg_1m"
+    assert len(out.read_text().splitlines()) >= 2
