@@ -192,6 +192,9 @@ budget_for() {
   esac
 }
 step_timeout=${STEP_TIMEOUT:-540}       # a run stops cleanly (its finished requests on disk) before 10 min
+if [ "$step_timeout" -gt 540 ] 2>/dev/null; then
+  echo "gpu_host.sh: STEP_TIMEOUT=$step_timeout: a call holds the machine ~50 s beyond its step, so more than 540 may pass a 600 s call limit and lose the call's files" >&2
+fi
 slo=(--slo ttft:2000 --slo tpot:100)
 
 # The host copy of preset $1's directory, with seeded random weights in precision $2 (default bf16).

@@ -301,3 +301,19 @@ def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
         time.sleep(0.1)  # SIGTERM ends the watch within its 0.2 s sleep
     assert out.read_text().splitlines()[0] == "unix_s,python_ns_per_iter,steal_pct,busy_pct,load_avg_1m"
     assert len(out.read_text().splitlines()) >= 2
+
+
+def test_a_step_limit_past_what_a_device_call_holds_is_warned_about(tmp_path: Path) -> None:
+    def warned(limit: str) -> bool:
+        done = subprocess.run(
+            ["bash", str(SCRIPT), "claims", str(tmp_path), "n1-7b"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env={**os.environ, "DRY_RUN": "1", "STEP_TIMEOUT": limit},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return "STEP_TIMEOUT=" in done.stderr
+
+    assert warned("570") and not warned("540")
