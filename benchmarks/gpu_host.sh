@@ -264,9 +264,9 @@ claims_step() {
       fi
       # A short compare with the long steps' launch options: vLLM's first start on a lease compiles
       # and fills its torch.compile cache (~/.cache/vllm), so the measuring calls that follow start
-      # it warm (measured healthy after 55-99 s warm against 86-134 s cold): 30-60 s more of a
-      # call's 10 minutes go to the HF level, and every measuring call starts alike. Its figures
-      # (8 requests) are a smoke test, not a result.
+      # it warm (session 5: healthy after 66-83 s warm against 149 s cold; earlier leases 55-99 s
+      # against 86-134 s): 30-80 s more of a call's 10 minutes go to the HF level, and every
+      # measuring call starts alike. Its figures (8 requests) are a smoke test, not a result.
       b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
       # shellcheck disable=SC2046
       compare_run "claims-warm-$preset" $(launch_args "$preset") --hf-max-batch-size "$b" \

@@ -64,7 +64,8 @@ def spread_text(spread: dict[str, Any]) -> str:
 
 
 def gpu_share(summary: dict[str, Any]) -> str:
-    """How the level used the GPU, for the note: `the level was host-bound`, `the GPU was busy 53%`."""
+    """How the level used the GPU, for the note: `the level was host-bound`, `the GPU was busy only
+    53%` or `the GPU was not watched`."""
     gpu = summary.get("gpu") or {}
     if gpu.get("host_bound"):
         return "the level was host-bound"
