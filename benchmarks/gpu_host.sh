@@ -161,8 +161,8 @@ gpu_header() {
 #       HF_MAX_BATCH=7 claims n1-7b (9.9: a slower host) | ... SWEEP_CONCURRENCY=16 claims sweep-7b (6.4)
 #   S5  (done 2026-12-06) HF_MAX_BATCH=7 claims prepare-7b (5.9, with the install and the compile-
 #       cache warm-up) | HF_MAX_BATCH=7 claims n1-7b, twice back to back (9.8, 9.1)
-#   S6  prepare-7b (7.6 with the stage calls) | HF_MAX_BATCH=7 SWEEP_CONCURRENCY=64|16 claims sweep-7b
-#       (7-9.5 | 6.4)
+#   S6  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=16 claims sweep-7b with the install and a cold vLLM (8.5) |
+#       SWEEP_CONCURRENCY=64 (8-9.8) | SWEEP_CONCURRENCY=1 if 9 min are left
 #   S7  prepare-7b (7.6) | HF_MAX_BATCH=7 claims variance-7b (7-8) | SWEEP_CONCURRENCY=1 sweep-7b (8.5-9)
 #   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
 #   S9  seeds prepare (3) | seeds qwen-24g (8)
