@@ -178,6 +178,24 @@ def test_a_run_without_records_shows_no_intervals_not_zeros(repeated: Path, tmp_
     assert "| 0.00 |" not in markdown
 
 
+def test_no_plots_draws_none_and_refers_to_none(repeated: Path, tmp_path: Path) -> None:
+    """For results kept in a repository without their PNGs: no broken image links."""
+    from click.testing import CliRunner
+
+    from loadgen.report.cli import report_command
+
+    out = tmp_path / "out"
+    done = CliRunner().invoke(report_command, [str(repeated), "--output-dir", str(out), "--no-plots"])
+    assert done.exit_code == 0, done.output
+    assert not list(out.glob("*.png"))
+    markdown = (out / "report.md").read_text()
+    assert ".png)" not in markdown and "<img" not in (out / "report.html").read_text()
+    assert "Left out of this copy (`loadgen report --no-plots`" in markdown
+    assert "0 PNG plots" in done.output
+    # everything else is the same report
+    assert markdown.split("## Plots", 1)[0] == (repeated / "report.md").read_text().split("## Plots", 1)[0]
+
+
 def force_client_bound(monkeypatch: pytest.MonkeyPatch, level: str, times: int) -> list[str]:
     """The first `times` runs of `level` are judged client-bound, every other run not (the real
     self-check still measures everything else)."""

@@ -25,13 +25,16 @@ class WrittenReport:
     data: ReportData
 
 
-def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None) -> WrittenReport:
-    """Build the report of one run (or of two runs compared) into `out_dir` (default: the first run)."""
+def write_report(
+    run_dirs: Sequence[str | Path], out_dir: str | Path | None = None, plots: bool = True
+) -> WrittenReport:
+    """Build the report of one run (or of two runs compared) into `out_dir` (default: the first run);
+    `plots=False` draws no PNG and leaves the figures out of the documents."""
     data = load_report_data(run_dirs)
     directory = Path(out_dir) if out_dir is not None else data.primary.saved.directory
     directory.mkdir(parents=True, exist_ok=True)
-    figures, note = make_figures(data)
-    doc = build_document(data, figures, note)
+    figures, note = make_figures(data) if plots else ([], None)
+    doc = build_document(data, figures, note, plots=plots)
     paths = []
     for figure in figures:
         path = directory / figure.filename

@@ -14,7 +14,12 @@ import click
     type=click.Path(path_type=Path, file_okay=False),
     help="Where to write the report [default: the (first) run directory].",
 )
-def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
+@click.option(
+    "--no-plots",
+    is_flag=True,
+    help="Draw no PNG plots and leave them out of report.md and report.html (results kept in a repository).",
+)
+def report_command(runs: tuple[Path, ...], output_dir: Path | None, no_plots: bool) -> None:
     """Write report.md, report.html and PNG plots from one saved run, or from two runs compared (B vs A).
 
     Levels of a killed run that have records but no summary are rebuilt from requests.jsonl and
@@ -27,7 +32,7 @@ def report_command(runs: tuple[Path, ...], output_dir: Path | None) -> None:
         raise click.UsageError("give one run directory, or two to compare them")
     if len(runs) == 2 and output_dir is None:
         output_dir = runs[1] / f"vs-{runs[0].resolve().name}"
-    report = write_report(list(runs), output_dir)
+    report = write_report(list(runs), output_dir, plots=not no_plots)
     rebuilt = [s for series in report.data.series for s in series.summaries.values() if s.get("rebuilt")]
     if rebuilt:
         click.echo(

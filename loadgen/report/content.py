@@ -306,7 +306,15 @@ def _footnoted(blocks: list[Block]) -> list[Block]:
     return [*blocks, FOOTNOTE] if marked else blocks
 
 
-def build_document(data: ReportData, figures: list[Figure], figures_note: str | None) -> Document:
+PLOTS_LEFT_OUT = (
+    "Left out of this copy (`loadgen report --no-plots`, as for results kept in a repository): "
+    "`python -m loadgen report DIR` draws them from the same records."
+)
+
+
+def build_document(
+    data: ReportData, figures: list[Figure], figures_note: str | None, plots: bool = True
+) -> Document:
     """The whole report."""
     verdict = [b for run in data.runs for b in _parity_blocks(run)]
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
@@ -338,6 +346,8 @@ def build_document(data: ReportData, figures: list[Figure], figures_note: str | 
         plot_blocks: list[Block] = list(figures)
         if figures_note:
             plot_blocks.append(Callout("warn", figures_note))
+        if not plots:
+            plot_blocks.append(PLOTS_LEFT_OUT)
         doc.sections.append(Section("Plots", plot_blocks))
         capacity = capacity_blocks(data)
         if capacity:
