@@ -39,16 +39,21 @@ CONTRACT_FLAGS: dict[str, Callable[[str], bool] | None] = {
 """Flag -> validator of its value (None: a flag without a value)."""
 
 
-def dry_run(*args: str) -> list[list[str]]:
-    """The commands `DRY_RUN=1 gpu_host.sh ARGS` prints, split as the shell would."""
-    done = subprocess.run(
+def script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`DRY_RUN=1 gpu_host.sh ARGS`, with `env` added to the environment."""
+    return subprocess.run(
         ["bash", str(SCRIPT), *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
-        env={**os.environ, "DRY_RUN": "1"},
+        env={**os.environ, "DRY_RUN": "1", **env},
         timeout=120,
     )
+
+
+def dry_run(*args: str) -> list[list[str]]:
+    """The commands `DRY_RUN=1 gpu_host.sh ARGS` prints, split as the shell would."""
+    done = script(*args)
     assert done.returncode == 0, done.stderr
     lines = (done.stdout + done.stderr).splitlines()
     return [shlex.split(line[2:]) for line in lines if line.startswith("+ ")]
@@ -240,14 +245,7 @@ def test_two_gpu_compares_identical_weights_side_by_side_and_on_one_gpu(tmp_path
 
 
 def test_an_unknown_step_is_refused(tmp_path: Path) -> None:
-    done = subprocess.run(
-        ["bash", str(SCRIPT), "claims", str(tmp_path), "n2-7b"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "DRY_RUN": "1"},
-        timeout=60,
-    )
+    done = script("claims", str(tmp_path), "n2-7b")
     assert done.returncode == 2 and "unknown step n2-7b" in done.stderr
 
 
@@ -305,14 +303,7 @@ def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
 
 def test_a_step_limit_past_what_a_device_call_holds_is_warned_about(tmp_path: Path) -> None:
     def warned(limit: str) -> bool:
-        done = subprocess.run(
-            ["bash", str(SCRIPT), "claims", str(tmp_path), "n1-7b"],
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-            env={**os.environ, "DRY_RUN": "1", "STEP_TIMEOUT": limit},
-            timeout=60,
-        )
+        done = script("claims", str(tmp_path), "n1-7b", STEP_TIMEOUT=limit)
         assert done.returncode == 0, done.stderr
         return "STEP_TIMEOUT=" in done.stderr
 
