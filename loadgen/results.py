@@ -222,9 +222,10 @@ def iter_records(path: Path) -> Iterator[RequestRecord]:
             yield RequestRecord.from_dict(raw)
 
 
-def requests_path(directory: Path) -> Path | None:
-    """The run's records file: `requests.jsonl`, else the gzipped copy results keep, else None."""
-    for path in (directory / REQUESTS_FILE, directory / f"{REQUESTS_FILE}.gz"):
+def saved_jsonl(directory: Path, name: str) -> Path | None:
+    """A run's records file `name` (`requests.jsonl`, `capacity.jsonl`), else the gzipped copy that
+    committed results keep, else None."""
+    for path in (directory / name, directory / f"{name}.gz"):
         if path.is_file():
             return path
     return None
@@ -241,7 +242,7 @@ class SavedRun:
     def records(self) -> list[RequestRecord]:
         """Every record of the run (all levels and targets), from `requests.jsonl` or, in committed
         results, `requests.jsonl.gz`."""
-        path = requests_path(self.directory)
+        path = saved_jsonl(self.directory, REQUESTS_FILE)
         return list(iter_records(path)) if path is not None else []
 
     def records_by_level(self) -> dict[tuple[str, str], list[RequestRecord]]:

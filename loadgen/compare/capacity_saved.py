@@ -33,7 +33,7 @@ from loadgen.compare.capacity import (
     probe_shape,
 )
 from loadgen.record import RequestRecord
-from loadgen.results import iter_records
+from loadgen.results import iter_records, saved_jsonl
 from loadgen.stats import SLO
 
 CAPACITY_FILE = "capacity.json"
@@ -215,10 +215,12 @@ def _rejudge_last(
 
 def _probe_records(run_dir: Path) -> dict[str, list[RequestRecord]] | None:
     """The capacity probes' records by probe (`vllm-capacity3`); None when they cannot be read."""
-    path = run_dir / CAPACITY_RECORDS
+    path = saved_jsonl(run_dir, CAPACITY_RECORDS)
+    if path is None:
+        return None
     probes: dict[str, list[RequestRecord]] = {}
     try:
-        for record in iter_records(path if path.is_file() else path.with_suffix(".jsonl.gz")):
+        for record in iter_records(path):
             probes.setdefault(record.request_id.rsplit("-", 1)[0], []).append(record)
     except (OSError, EOFError):  # EOFError: a gzip file cut short
         return None
