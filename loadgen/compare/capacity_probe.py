@@ -97,13 +97,13 @@ def probe_count(plan: ComparePlan, rate: float, e2e_p50_s: float | None = None) 
     passing probe) when that takes more, up to `MAX_PROBE_REQUESTS`."""
     count = plan.requests_per_level or max(plan.min_requests, round(PROBE_SECONDS * rate))
     if e2e_p50_s:
-        count = max(
-            count,
-            min(
-                MAX_PROBE_REQUESTS, sustained_count(rate, e2e_p50_s, gap_shape(plan.arrival, plan.burstiness))
-            ),
-        )
+        count = max(count, min(MAX_PROBE_REQUESTS, sustained_for(plan, rate, e2e_p50_s)))
     return count
+
+
+def sustained_for(plan: ComparePlan, rate: float, e2e_p50_s: float) -> int:
+    """`sustained_count` with the gaps of the plan's arrival process."""
+    return sustained_count(rate, e2e_p50_s, gap_shape(plan.arrival, plan.burstiness))
 
 
 def probe_load(plan: ComparePlan, rate: float, count: int | None = None) -> LoadSpec:
@@ -205,10 +205,7 @@ async def find_capacities(
             if passed and outcome.burst and outcome.e2e_p50_s and not stop.is_set():
                 # The server absorbed a burst: only a probe that spans its latency says it keeps up.
                 search.note(outcome)
-                longer = max(
-                    outcome.requests + 1,
-                    sustained_count(rate, outcome.e2e_p50_s, gap_shape(plan.arrival, plan.burstiness)),
-                )
+                longer = max(outcome.requests + 1, sustained_for(plan, rate, outcome.e2e_p50_s))
                 outcome = await run_probe(target, rate, min(MAX_PROBE_REQUESTS, longer))
                 passed = outcome.passed(settings.threshold)
             if passed and outcome.e2e_p50_s:
