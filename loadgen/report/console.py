@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from loadgen.report.capacity import capacity_headline
-from loadgen.report.client_bound import client_bound_notes
-from loadgen.report.content import headline, metric_cells
+from loadgen.report.content import headline, level_warnings, metric_cells
 from loadgen.report.data import ReportData
-from loadgen.report.drain import drain_notes
 from loadgen.report.extra_levels import extra_headlines
-from loadgen.report.gpu_state import host_bound_notes
 from loadgen.report.ratios import METRIC_BY_KEY, batch_speedup, format_ratio, format_value
-from loadgen.report.steadiness import unsteady_notes
 from loadgen.report.tails import DAGGER, FOOTNOTE
 
 CONSOLE_METRICS = (
@@ -61,10 +57,7 @@ def verdict_lines(data: ReportData) -> list[str]:
     """The report's headline sentences as plain text, client-bound, host-bound, unsteady and
     drain-bound levels named first."""
     lines = [
-        *client_bound_notes(data),
-        *host_bound_notes(data),
-        *unsteady_notes(data),
-        *drain_notes(data),
+        *level_warnings(data),
         *headline(data),
         *extra_headlines(data),
         *capacity_headline(data),

@@ -306,6 +306,12 @@ def _footnoted(blocks: list[Block]) -> list[Block]:
     return [*blocks, FOOTNOTE] if marked else blocks
 
 
+def level_warnings(data: ReportData) -> list[str]:
+    """The levels whose figures need a caveat, in the order the report and the console name them:
+    client-bound, host-bound, unsteady host, drain-bound."""
+    return [*client_bound_notes(data), *host_bound_notes(data), *unsteady_notes(data), *drain_notes(data)]
+
+
 PLOTS_LEFT_OUT = (
     "Left out of this copy (`loadgen report --no-plots`, as for results kept in a repository): "
     "`python -m loadgen report DIR` draws them from the same records."
@@ -320,8 +326,7 @@ def build_document(
     verdict += [Callout("warn", str(w)) for run in data.runs for w in run.meta.get("warnings") or []]
     verdict += rebuilt_blocks(data)
     stopped = any(run.meta.get("stopped_at_parity") for run in data.runs)
-    bound = [*client_bound_notes(data), *host_bound_notes(data), *unsteady_notes(data), *drain_notes(data)]
-    verdict = [*(Callout("warn", note) for note in bound), *verdict]
+    verdict = [*(Callout("warn", note) for note in level_warnings(data)), *verdict]
     doc = Document(_title(data), _subtitle(data))
     verdict += [] if stopped else [*headline(data), *extra_headlines(data), *capacity_headline(data)]
     doc.sections.append(Section("Verdict", verdict))
