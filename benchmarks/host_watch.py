@@ -38,6 +38,7 @@ from typing import Any
 
 from benchmarks._common import table
 from benchmarks.host_speed import python_ns_per_iter
+from loadgen.compare.server_batches import comparable_batches
 
 WATCH_ITERATIONS = 200_000
 FIELDS = ("unix_s", "python_ns_per_iter", "steal_pct", "busy_pct", "load_avg_1m")
@@ -152,23 +153,17 @@ def _median(values: Sequence[float | None]) -> float | None:
 def against(
     batches: Sequence[dict[str, Any]], samples: Sequence[dict[str, float | None]]
 ) -> list[BatchAgainstHost]:
-    """Each batch of the most common row count (at least 32 decode steps) with the median of the
-    host's samples taken while it ran."""
-    full = [b for b in batches if int(b.get("steps") or 0) >= 32 and b.get("decode_step_s_median")]
-    if not full:
-        return []
-    rows = statistics.mode(int(b["rows"]) for b in full)
+    """Each batch whose step time compares (`server_batches.comparable_batches`, the batches the
+    UNSTEADY HOST check reads) with the median of the host's samples taken while it ran."""
     out = []
-    for b in full:
-        if int(b["rows"]) != rows:
-            continue
+    for b in comparable_batches(batches):
         start = float(b["started_unix"])
         end = start + float(b.get("duration_s") or 0.0)
         during = [s for s in samples if s["unix_s"] is not None and start <= s["unix_s"] <= end]
         out.append(
             BatchAgainstHost(
                 started_s=start,
-                rows=rows,
+                rows=int(b["rows"]),
                 step_ms=1e3 * float(b["decode_step_s_median"]),
                 python_ns=_median([s["python_ns_per_iter"] for s in during]),
                 steal_pct=_median([s["steal_pct"] for s in during]),

@@ -60,18 +60,28 @@ def step_spread(batches: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     `max_ms`). None with fewer than `MIN_SPREAD_BATCHES` of them. At one row count a host-bound
     server's step costs the same Python and kernel launches every time, so a wide spread there is
     the host's speed moving."""
-    steps = [
-        (int(b["rows"]), float(b["decode_step_s_median"]) * 1e3)
-        for b in batches
-        if b.get("decode_step_s_median") and int(b.get("steps") or 0) >= MIN_SPREAD_STEPS
-    ]
-    if not steps:
-        return None
-    rows = Counter(r for r, _ in steps).most_common(1)[0][0]
-    same = [ms for r, ms in steps if r == rows]
+    same = comparable_batches(batches)
     if len(same) < MIN_SPREAD_BATCHES:
         return None
-    return {"rows": rows, "batches": len(same), "min_ms": min(same), "max_ms": max(same)}
+    steps_ms = [float(b["decode_step_s_median"]) * 1e3 for b in same]
+    return {
+        "rows": int(same[0]["rows"]),
+        "batches": len(same),
+        "min_ms": min(steps_ms),
+        "max_ms": max(steps_ms),
+    }
+
+
+def comparable_batches(batches: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The batches whose median step times compare: those at the most common row count with a
+    median step over at least `MIN_SPREAD_STEPS` steps, in their order."""
+    timed = [
+        b for b in batches if b.get("decode_step_s_median") and int(b.get("steps") or 0) >= MIN_SPREAD_STEPS
+    ]
+    if not timed:
+        return []
+    rows = Counter(int(b["rows"]) for b in timed).most_common(1)[0][0]
+    return [b for b in timed if int(b["rows"]) == rows]
 
 
 def saved_step_spread(run_dir: Path, target: str, label: str) -> dict[str, Any] | None:
