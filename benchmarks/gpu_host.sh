@@ -258,7 +258,7 @@ claims_step() {
     prepare-7b|prepare-13b)
       local preset=llama-2-${step#prepare-}
       ensure_weights "$preset"
-      hf_batch "$preset" "$host_models/hf-batch-$preset.json" >/dev/null
+      b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
       if [ -f "$host_models/hf-batch-$preset.json" ] || [ "${DRY_RUN:-0}" = 1 ]; then
         x cp "$host_models/hf-batch-$preset.json" "$out/"
       fi
@@ -267,7 +267,6 @@ claims_step() {
       # it warm (session 5: healthy after 66-83 s warm against 149 s cold; earlier leases 55-99 s
       # against 86-134 s): 30-80 s more of a call's 10 minutes go to the HF level, and every
       # measuring call starts alike. Its figures (8 requests) are a smoke test, not a result.
-      b=$(hf_batch "$preset" "$host_models/hf-batch-$preset.json")
       # shellcheck disable=SC2046
       compare_run "claims-warm-$preset" $(launch_args "$preset") --hf-max-batch-size "$b" \
         --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --concurrency 8 --num-requests 8 \
