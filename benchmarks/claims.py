@@ -230,8 +230,8 @@ def _unsteady_notes(runs: Runs, level: str, targets: Sequence[str]) -> list[str]
             spread = unsteady(summary, run_dir, target, level)
             if spread is not None:
                 notes.append(
-                    f"unsteady host in {run_dir.name}: for {target}, {spread_text(spread)} and "
-                    f"{gpu_share(summary)}, so its figure follows the host's speed"
+                    f"unsteady host in {run_dir.name}: for {target}, {gpu_share(summary)}, and "
+                    f"{spread_text(spread)} (its figure follows the host's speed)"
                 )
     return notes
 

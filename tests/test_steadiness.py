@@ -34,8 +34,28 @@ def batch(rows: int, step_ms: float, steps: int = 200) -> dict[str, Any]:
 def test_the_spread_is_over_full_length_batches_at_the_most_common_row_count() -> None:
     batches = [batch(7, 20.0), batch(7, 30.0), batch(7, 24.0), batch(2, 90.0), batch(7, 99.0, steps=10)]
     # the 2-row batch and the 10-step one are left out: another row count, too few steps
-    assert step_spread(batches) == {"rows": 7, "batches": 3, "min_ms": 20.0, "max_ms": 30.0}
-    assert digest(batches, 7)["decode_step_spread"] == step_spread(batches)
+    spread = step_spread(batches)
+    assert spread is not None
+    assert {k: spread[k] for k in ("rows", "batches", "min_ms", "max_ms", "median_ms")} == {
+        "rows": 7,
+        "batches": 3,
+        "min_ms": 20.0,
+        "max_ms": 30.0,
+        "median_ms": 24.0,
+    }
+    # 200 steps each: the 30 ms batch spent 200 x 6 ms beyond the median's 24, of 200 x 74 ms in all
+    assert spread["slow_share"] == pytest.approx(6 / 74)
+    assert digest(batches, 7)["decode_step_spread"] == spread
+
+
+def test_the_slow_share_weighs_each_batch_by_its_steps() -> None:
+    # A long batch slowed by the host weighs more than a short one: 40 ms over 600 steps beyond a
+    # 20 ms median is 600 x 20 of (100 x 20 + 200 x 20 + 600 x 40) ms.
+    spread = step_spread([batch(7, 20.0, steps=100), batch(7, 20.0, steps=200), batch(7, 40.0, steps=600)])
+    assert spread is not None and spread["median_ms"] == 20.0
+    assert spread["slow_share"] == pytest.approx(12_000 / 30_000)
+    steady = step_spread([batch(7, 20.0)] * 4)
+    assert steady is not None and steady["slow_share"] == 0.0
 
 
 def test_fewer_than_three_comparable_batches_have_no_spread() -> None:
@@ -72,10 +92,15 @@ def test_a_run_saved_before_the_digest_had_the_spread_is_read_from_its_batch_fil
     other = {**saved, "label": "parity", "batches": [batch(7, 90.0)] * 3}
     (tmp_path / "batches-01-hf-parity.json").write_text(json.dumps(other))
     old = {"gpu": {"host_bound": True}, "server_batches": {"batches": 3}}
-    expected = {"rows": 7, "batches": 3, "min_ms": 20.0, "max_ms": 35.0}
+    expected = step_spread(batches)
+    assert expected is not None and (expected["min_ms"], expected["max_ms"]) == (20.0, 35.0)
     assert saved_step_spread(tmp_path, "hf", "concurrency=8") == expected
     assert level_spread(old, tmp_path, "hf", "concurrency=8") == expected
     assert unsteady(old, tmp_path, "hf", "concurrency=8") == expected
+    # a summary whose spread predates `slow_share` gets it from the same files
+    older = {**old, "server_batches": {"batches": 3, "decode_step_spread": {"rows": 7, "batches": 3}}}
+    assert level_spread(older, tmp_path, "hf", "concurrency=8") == expected
+    assert level_spread(older, None, "hf", "concurrency=8") == {"rows": 7, "batches": 3}
 
 
 def test_the_h100_lease_whose_hf_steps_moved_is_flagged_and_the_steady_one_is_not() -> None:
@@ -84,6 +109,9 @@ def test_the_h100_lease_whose_hf_steps_moved_is_flagged_and_the_steady_one_is_no
     moved = verdict_lines(load_report_data([RESULTS / "2026-12-06c-claims-7b" / "n1-7b"]))
     note = next(line for line in moved if line.startswith("UNSTEADY HOST"))
     assert "hf concurrency=128" in note and "22.5 to 38.9 ms" in note and "1.73x apart" in note
+    # the whole lease was slower, not just its spikes: the median batch's step is 25.7 ms (18.3 on
+    # the steady lease), and holding it throughout would have saved only 11% of the decode time
+    assert "at the median batch's 25.7 ms throughout" in note and "11% less time" in note
     steady = verdict_lines(load_report_data([RESULTS / "2026-12-05-claims" / "n1-7b"]))
     assert not any(line.startswith("UNSTEADY HOST") for line in steady)
 
@@ -94,3 +122,15 @@ def test_the_lease_whose_steps_moved_with_the_gpu_half_busy_is_flagged() -> None
     lines = verdict_lines(load_report_data([RESULTS / "2026-12-06d-claims-7b-repeat" / "n1-7b-a"]))
     note = next(line for line in lines if line.startswith("UNSTEADY HOST"))
     assert "the GPU was busy only 53%" in note and "21.4 to 35.1 ms" in note
+
+
+def test_session_6s_sweep_flags_only_its_slow_spell_at_concurrency_1() -> None:
+    # One lease, three levels: at concurrency 1 three batches stepped at 31-38 ms against a 19.0 ms
+    # median (8% of the decoding); at 16 and 64 the step at 7 rows stayed within 1.06x and 1.14x.
+    sweep = RESULTS / "2026-12-06e-claims-7b-sweep"
+    lines = verdict_lines(load_report_data([sweep / "sweep-7b-c1"]))
+    note = next(line for line in lines if line.startswith("UNSTEADY HOST"))
+    assert "16.2 to 37.8 ms" in note and "median batch's 19.0 ms" in note and "8% less time" in note
+    for steady in ("sweep-7b-c16", "sweep-7b-c64"):
+        lines = verdict_lines(load_report_data([sweep / steady]))
+        assert not any(line.startswith("UNSTEADY HOST") for line in lines), steady

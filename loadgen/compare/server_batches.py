@@ -57,18 +57,26 @@ def digest(batches: Sequence[Mapping[str, Any]], max_batch_size: int | None) -> 
 def step_spread(batches: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """How far apart the per-batch median decode step times (ms) of comparable batches lie: those at
     the most common row count with at least `MIN_SPREAD_STEPS` steps (`rows`, `batches`, `min_ms`,
-    `max_ms`). None with fewer than `MIN_SPREAD_BATCHES` of them. At one row count a host-bound
-    server's step costs the same Python and kernel launches every time, so a wide spread there is
-    the host's speed moving."""
+    `max_ms`, `median_ms`, and `slow_share`: the share of their decode time that the batches slower
+    than the median one spent beyond its step). None with fewer than `MIN_SPREAD_BATCHES` of them.
+    At one row count a host-bound server's step costs the same Python and kernel launches every time,
+    so a wide spread there is the host's speed moving, and `slow_share` is about how much shorter the
+    level's decoding would have been had the host held its typical speed throughout."""
     same = comparable_batches(batches)
     if len(same) < MIN_SPREAD_BATCHES:
         return None
     steps_ms = [float(b["decode_step_s_median"]) * 1e3 for b in same]
+    typical = statistics.median(steps_ms)
+    weights = [int(b["steps"]) for b in same]
+    decode_ms = sum(n * ms for n, ms in zip(weights, steps_ms, strict=True))
+    excess_ms = sum(n * max(0.0, ms - typical) for n, ms in zip(weights, steps_ms, strict=True))
     return {
         "rows": int(same[0]["rows"]),
         "batches": len(same),
         "min_ms": min(steps_ms),
         "max_ms": max(steps_ms),
+        "median_ms": typical,
+        "slow_share": excess_ms / decode_ms,
     }
 
 
