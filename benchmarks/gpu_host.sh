@@ -150,8 +150,9 @@ gpu_header() {
 # --- issues 11 and 12: identical random weights, claims.json -------------------------------------
 # Device-time plan (30 min a session, 10 min a call, a fresh machine each session; S1's minutes are
 # measured, the rest estimated from them; docs/gpu-plan.md has the table and the reasons):
-#   every session: four stage calls of two kit parts (~1.5 min with the machine's start; the kit
-#   built with 21.5 MB parts so two fit beside the checkout), then install part 09 with prepare-*
+#   every session: the stage calls `python -m benchmarks.device_carry plan .gpu-wheelhouse` prints
+#   (four calls of two 21.5 MB parts while the checkout stays under ~23 MB; under a minute with the
+#   machine's start), then install part 09 with the session's first step
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
 #   S2  (done 2026-12-06, after 9 calls got no machine) HF_MAX_BATCH=7 claims capacity-7b (8.0, with the
 #       install) | claims noise-7b (1.0)
@@ -161,9 +162,11 @@ gpu_header() {
 #       HF_MAX_BATCH=7 claims n1-7b (9.9: a slower host) | ... SWEEP_CONCURRENCY=16 claims sweep-7b (6.4)
 #   S5  (done 2026-12-06) HF_MAX_BATCH=7 claims prepare-7b (5.9, with the install and the compile-
 #       cache warm-up) | HF_MAX_BATCH=7 claims n1-7b, twice back to back (9.8, 9.1)
-#   S6  HF_MAX_BATCH=7 SWEEP_CONCURRENCY=16 claims sweep-7b with the install and a cold vLLM (8.5) |
-#       SWEEP_CONCURRENCY=64 (8-9.8) | SWEEP_CONCURRENCY=1 if 9 min are left
-#   S7  prepare-7b (7.6) | HF_MAX_BATCH=7 claims variance-7b (7-8) | SWEEP_CONCURRENCY=1 sweep-7b (8.5-9)
+#   S6  (done 2026-12-06) HF_MAX_BATCH=7 SWEEP_CONCURRENCY=16 SWEEP_REQUESTS=64 claims sweep-7b (7.9,
+#       with the install and a cold vLLM) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 (7.4) |
+#       SWEEP_CONCURRENCY=1 SWEEP_REQUESTS=32 (9.0)
+#   S7  SWEEP_CONCURRENCY=16 sweep-7b again (8, with the install) | HF_MAX_BATCH=7 claims variance-7b
+#       (7-8) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 sweep-7b again (7.5)
 #   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
 #   S9  seeds prepare (3) | seeds qwen-24g (8)
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
