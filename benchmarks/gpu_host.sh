@@ -165,8 +165,8 @@ gpu_header() {
 #   S6  (done 2026-12-06) HF_MAX_BATCH=7 SWEEP_CONCURRENCY=16 SWEEP_REQUESTS=64 claims sweep-7b (7.9,
 #       with the install and a cold vLLM) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 (7.4) |
 #       SWEEP_CONCURRENCY=1 SWEEP_REQUESTS=32 (9.0)
-#   S7  SWEEP_CONCURRENCY=16 sweep-7b again (8, with the install) | HF_MAX_BATCH=7 claims variance-7b
-#       (7-8) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 sweep-7b again (7.5)
+#   S7  SWEEP_CONCURRENCY=16 sweep-7b again (8, with the install) | HF_MAX_BATCH=7 claims queue-7b (3) |
+#       HF_MAX_BATCH=7 claims variance-7b (7-8) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 sweep-7b (7.5)
 #   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
 #   S9  seeds prepare (3) | seeds qwen-24g (8)
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
@@ -338,6 +338,44 @@ claims_step() {
         --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-7}" \
         --offline-batches none "${slo[@]}"
       claim llama2-7b-traffic --run results/claims-capacity-7b ;;
+    queue-7b)
+      # Whether the HF server's step depends on the level or on the host: on session 6's lease its
+      # median step at 7 rows was 24.2 ms at concurrency 16 and 20.7 ms at 64 in the next call (same
+      # prompts, same GPU clocks; session 4's concurrency 16 read 24.5). The HF server alone, started
+      # as compare starts it (servers/vllm/launch.py HfLaunch), levels taken in turn on that one
+      # process (QUEUE_LEVELS), 128 in / 256 out, a batch of warm-up requests and QUEUE_REQUESTS
+      # measured a level (28: 4 batches of ~5.5 s); each level's /batches kept apart, then
+      # `benchmarks.batch_steps` compares the runs. About 3 minutes with the weights in place. All
+      # but the verdict goes into one tarball: a call brings back at most 8 files.
+      local model="$host_models/llama-2-7b-shape" dir=results/queue-7b i=0 last=0 steps=() c left console
+      local deadline=$((SECONDS + step_timeout))
+      ensure_weights llama-2-7b
+      b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
+      set_aside "$dir"
+      console=/dev/null
+      [ "${DRY_RUN:-0}" = 1 ] || { mkdir -p "$dir" && console=$dir/console.txt; }
+      start_server hf-queue 8012 "$dir/hf.log" python3 -m servers.hf serve --model-dir "$model" \
+        --served-model-name llama-2-7b-shape --host 127.0.0.1 --port 8012 --device cuda --dtype bfloat16 \
+        --max-model-len 2048 --max-batch-size "$b" --max-wait-ms 10 --burst-gap-ms 10 \
+        --gpu-memory-gib "$(budget_for llama-2-7b)" || return 0
+      for c in ${QUEUE_LEVELS:-16 64 16 64}; do
+        i=$((i + 1))
+        left=$((deadline - SECONDS))
+        [ "$left" -gt 10 ] || { echo "queue-7b: STEP_TIMEOUT reached before run $i" >&2; break; }
+        x timeout "$left" python3 -m loadgen run --base-url http://127.0.0.1:8012 --target-name hf \
+          --tokenizer "$model" --input-len 128 --output-len 256 --ignore-eos --concurrency "$c" \
+          --num-requests "${QUEUE_REQUESTS:-28}" --warmup "$b" --no-progress \
+          --output-dir "$dir/$i-c$c" 2>&1 | tee -a "$console" || true
+        x curl -s "http://127.0.0.1:8012/batches?after=$last" -o "$dir/batches-$i-c$c.json"
+        if [ "${DRY_RUN:-0}" != 1 ]; then
+          last=$(python3 -c 'import json, sys; print(max([int(sys.argv[2])] + [b["batch_id"] for b in json.load(open(sys.argv[1]))["batches"]]))' \
+            "$dir/batches-$i-c$c.json" "$last" 2>/dev/null || echo "$last")
+        fi
+        steps+=("c$c=$dir/batches-$i-c$c.json")
+      done
+      stop_server hf-queue
+      x python3 -m benchmarks.batch_steps "${steps[@]}" 2>&1 | tee "$out/queue-7b-steps.txt" || true
+      x tar -czf "$out/queue-7b.tar.gz" "$dir" || true ;;
     variance-7b)
       # Anyscale's setting: fixed prompts, the same mean output length, growing spread.
       ensure_weights llama-2-7b
@@ -357,7 +395,7 @@ claims_step() {
       x python3 -m benchmarks.greedy_noise --model-dir "$host_models/$preset-shape" --device cuda \
         --dtypes bfloat16,float32 2>&1 | grep -v "Loading weights" | tee "$out/greedy-noise-$preset.txt" || true
       x cp results/benchmarks/greedy_noise-latest.json "$out/greedy-noise-$preset.json" || true ;;
-    *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b noise-7b noise-13b)" >&2; exit 2 ;;
+    *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b noise-7b noise-13b queue-7b)" >&2; exit 2 ;;
   esac
 }
 

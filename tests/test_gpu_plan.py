@@ -126,6 +126,10 @@ def check_command(argv: list[str]) -> dict[str, Any]:
         from benchmarks.greedy_noise import build_parser as noise_parser
 
         return vars(noise_parser().parse_args(args))
+    if module == "benchmarks.batch_steps":
+        from benchmarks.batch_steps import build_parser as steps_parser
+
+        return vars(steps_parser().parse_args(args))
     if module == "benchmarks.sharegpt_subset":
         from benchmarks.sharegpt_subset import build_parser as subset_parser
 
@@ -308,3 +312,30 @@ def test_a_step_limit_past_what_a_device_call_holds_is_warned_about(tmp_path: Pa
         return "STEP_TIMEOUT=" in done.stderr
 
     assert warned("570") and not warned("540")
+
+
+def test_queue_7b_takes_two_levels_in_turn_on_one_hf_server_started_as_compare_starts_it(
+    tmp_path: Path,
+) -> None:
+    from servers.vllm.launch import HfLaunch, ServeSettings
+
+    done = script("claims", str(tmp_path), "queue-7b", HF_MAX_BATCH="7")
+    assert done.returncode == 0, done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    commands = [_strip_prefix(shlex.split(line[2:])) for line in lines if line.startswith("+ ")]
+    for argv in commands:
+        check_command(argv)
+    settings = ServeSettings(
+        model_dir=Path("/root/models/llama-2-7b-shape"),
+        served_model_name="llama-2-7b-shape",
+        max_model_len=2048,
+        device="cuda",
+    )
+    compare_hf = HfLaunch(settings, port=8012, max_batch_size=7, gpu_memory_gib=22).argv("python3")
+    assert [a for a in commands if a[2:4] == ["servers.hf", "serve"]] == [compare_hf]
+    runs = [check_command(a) for a in commands if a[2:4] == ["loadgen", "run"]]
+    assert [r["concurrency"] for r in runs] == [(16,), (64,), (16,), (64,)]
+    assert all(r["warmup"] == 7 and r["num_requests"] == 28 for r in runs)
+    steps = next(a for a in commands if a[2:3] == ["benchmarks.batch_steps"])
+    assert [s.split("=")[0] for s in steps[3:]] == ["c16", "c64", "c16", "c64"]
+    assert not (REPO_ROOT / "results" / "queue-7b").exists()  # a dry run writes nothing
