@@ -3,7 +3,7 @@ against what one call may carry.
 
 A device call sends the working tree (tracked files, and untracked ones git does not ignore) plus
 the paths named in `carry`: 64 MiB in all, at most 8 carried paths. The vLLM kit
-(`../shared/gpu/make-wheelhouse.sh`) is about 170 MB in parts, so it travels over several `stage`
+(`../shared/gpu/make-wheelhouse.sh`) is about 180 MB in parts, so it travels over several `stage`
 calls and a last `install` call, and every call also carries the checkout. The checkout grows with
 each committed results directory: in session 5 it had reached 18.7 MiB and the first call, with two
 24 MB parts, was refused. `plan` reads the checkout's size and the parts' sizes now, pairs the parts

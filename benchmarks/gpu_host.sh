@@ -131,10 +131,17 @@ start_server() {
   return 1
 }
 
+# SIGTERM to the server's process group (its engine processes too), then wait for the server. A
+# server stopped by a signal exits non-zero, which `set -e` would take for the script's own failure
+# and end the call before its tarball: the status is not the step's.
 stop_server() {
   [ "${DRY_RUN:-0}" = 1 ] && { echo "+ stop $1"; return; }
-  [ -f "/tmp/$1.pid" ] && { kill -TERM -- "$(cat "/tmp/$1.pid")" 2>/dev/null; wait "$(cat "/tmp/$1.pid")" 2>/dev/null; rm -f "/tmp/$1.pid"; }
-  return 0
+  [ -f "/tmp/$1.pid" ] || return 0
+  local pid
+  pid=$(cat "/tmp/$1.pid")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM -- "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -f "/tmp/$1.pid"
 }
 
 gpu_header() {
@@ -357,7 +364,7 @@ claims_step() {
       start_server hf-queue 8012 "$dir/hf.log" python3 -m servers.hf serve --model-dir "$model" \
         --served-model-name llama-2-7b-shape --host 127.0.0.1 --port 8012 --device cuda --dtype bfloat16 \
         --max-model-len 2048 --max-batch-size "$b" --max-wait-ms 10 --burst-gap-ms 10 \
-        --gpu-memory-gib "$(budget_for llama-2-7b)" || return 0
+        --gpu-memory-gib "$(budget_for llama-2-7b)" || { tar -czf "$out/queue-7b.tar.gz" "$dir" || true; return 0; }
       for c in ${QUEUE_LEVELS:-16 64 16 64}; do
         i=$((i + 1))
         left=$((deadline - SECONDS))
@@ -366,7 +373,7 @@ claims_step() {
           --tokenizer "$model" --input-len 128 --output-len 256 --ignore-eos --concurrency "$c" \
           --num-requests "${QUEUE_REQUESTS:-28}" --warmup "$b" --no-progress \
           --output-dir "$dir/$i-c$c" 2>&1 | tee -a "$console" || true
-        x curl -s "http://127.0.0.1:8012/batches?after=$last" -o "$dir/batches-$i-c$c.json"
+        x curl -s "http://127.0.0.1:8012/batches?after=$last" -o "$dir/batches-$i-c$c.json" || true
         if [ "${DRY_RUN:-0}" != 1 ]; then
           last=$(python3 -c 'import json, sys; print(max([int(sys.argv[2])] + [b["batch_id"] for b in json.load(open(sys.argv[1]))["batches"]]))' \
             "$dir/batches-$i-c$c.json" "$last" 2>/dev/null || echo "$last")

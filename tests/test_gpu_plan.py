@@ -319,8 +319,11 @@ def test_queue_7b_takes_two_levels_in_turn_on_one_hf_server_started_as_compare_s
 ) -> None:
     from servers.vllm.launch import HfLaunch, ServeSettings
 
+    queue_dir = REPO_ROOT / "results" / "queue-7b"
+    existed = queue_dir.exists()
     done = script("claims", str(tmp_path), "queue-7b", HF_MAX_BATCH="7")
     assert done.returncode == 0, done.stderr
+    assert queue_dir.exists() == existed  # a dry run writes nothing
     lines = (done.stdout + done.stderr).splitlines()
     commands = [_strip_prefix(shlex.split(line[2:])) for line in lines if line.startswith("+ ")]
     for argv in commands:
@@ -338,4 +341,46 @@ def test_queue_7b_takes_two_levels_in_turn_on_one_hf_server_started_as_compare_s
     assert all(r["warmup"] == 7 and r["num_requests"] == 28 for r in runs)
     steps = next(a for a in commands if a[2:3] == ["benchmarks.batch_steps"])
     assert [s.split("=")[0] for s in steps[3:]] == ["c16", "c64", "c16", "c64"]
-    assert not (REPO_ROOT / "results" / "queue-7b").exists()  # a dry run writes nothing
+
+
+def test_stopping_a_server_leaves_the_script_running_and_its_children_stopped(tmp_path: Path) -> None:
+    # A server ended by SIGTERM exits non-zero; under `set -e` the script's wait on it must not end
+    # the call (it did: every step after a stop_server, and its tarball, was lost). Its child (an
+    # engine process) goes with it: the server leads a process group of its own.
+    functions = subprocess.run(
+        ["sed", "-n", "/^start_server()/,/^}/p;/^stop_server()/,/^}/p;/^quoted()/,/^}/p", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    port = free_port()
+    child = tmp_path / "child.pid"
+    server = (
+        f"import http.server, os, subprocess; "
+        f"open({str(child)!r}, 'w').write(str(subprocess.Popen(['sleep', '300']).pid)); "
+        f"http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler).serve_forever()"
+    )
+    name = f"test-stop-{port}"
+    script = (
+        f"set -euo pipefail\n{functions}\n"
+        f"start_server {name} {port} {tmp_path / 'server.log'} {shlex.quote(sys.executable)} -c "
+        f"{shlex.quote(server)}\n"
+        f"stop_server {name}\necho after-stop\n"
+    )
+    (tmp_path / "health").write_text("ok")  # what start_server waits for: GET /health answers 200
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "after-stop"
+    pid = int(child.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.1)
+    assert not _running(pid), "the server's child outlived stop_server"
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

@@ -58,7 +58,7 @@ def unsteady(summary: dict[str, Any], run_dir: Path | None, target: str, level: 
 
 def spread_text(spread: dict[str, Any]) -> str:
     """`the decode step at 7 rows took 22.5 to 38.9 ms (per-batch medians of 18 batches, 1.73x apart);
-    at the median batch's 30.1 ms throughout, these batches' decoding would have taken 9% less time`
+    at the median batch's 25.7 ms throughout, these batches' decoding would have taken 11% less time`
     (the second part where the spread has `slow_share`)."""
     low, high = float(spread["min_ms"]), float(spread["max_ms"])
     text = (
