@@ -253,14 +253,16 @@ def test_an_unknown_step_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2 and "unknown step n2-7b" in done.stderr
 
 
+def shell_functions(*names: str) -> str:
+    """The definitions of `names` in gpu_host.sh, to run in a script of a test's own."""
+    ranges = ";".join(f"/^{name}()/,/^}}/p" for name in names)
+    done = subprocess.run(["sed", "-n", ranges, str(SCRIPT)], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
 def test_start_and_stop_server_manage_a_real_server(tmp_path: Path) -> None:
     port = free_port()
-    functions = subprocess.run(
-        ["sed", "-n", "/^start_server()/,/^}/p;/^stop_server()/,/^}/p", str(SCRIPT)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    functions = shell_functions("start_server", "stop_server")
     script = (
         f"set -euo pipefail\n{functions}\n"
         f"start_server simtest {port} {tmp_path}/sim.log {sys.executable} -m servers.sim --port {port}\n"
@@ -274,9 +276,7 @@ def test_start_and_stop_server_manage_a_real_server(tmp_path: Path) -> None:
 
 
 def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
-    functions = subprocess.run(
-        ["sed", "-n", "/^watch_host()/,/^}/p", str(SCRIPT)], capture_output=True, text=True, check=True
-    ).stdout
+    functions = shell_functions("watch_host")
     out = tmp_path / "host-speed.csv"
     script = f"set -euo pipefail\n{functions}\nwatch_host {out}\necho started\n"
     started = time.monotonic()
@@ -347,12 +347,7 @@ def test_stopping_a_server_leaves_the_script_running_and_its_children_stopped(tm
     # A server ended by SIGTERM exits non-zero; under `set -e` the script's wait on it must not end
     # the call (it did: every step after a stop_server, and its tarball, was lost). Its child (an
     # engine process) goes with it: the server leads a process group of its own.
-    functions = subprocess.run(
-        ["sed", "-n", "/^start_server()/,/^}/p;/^stop_server()/,/^}/p;/^quoted()/,/^}/p", str(SCRIPT)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    functions = shell_functions("start_server", "stop_server")
     port = free_port()
     child = tmp_path / "child.pid"
     server = (
