@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import table
-from loadgen.compare.server_batches import step_spread
+from loadgen.compare.server_batches import read_batch_file, step_spread
 
 LEVEL_EFFECT = 1.05
 """Two levels differ when one's median step is at least this many times the other's and their runs
@@ -33,19 +33,7 @@ do not overlap."""
 
 
 class StepsError(Exception):
-    """A file that cannot be read as batch records."""
-
-
-def read_batches(path: Path) -> list[dict[str, Any]]:
-    """The batch records in a saved `/batches` answer or comparison batch file."""
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise StepsError(f"{path}: {exc}") from None
-    batches = saved.get("batches") if isinstance(saved, dict) else None
-    if not isinstance(batches, list):
-        raise StepsError(f"{path}: no 'batches' list (a /batches answer or a batches-*.json file)")
-    return [b for b in batches if isinstance(b, dict)]
+    """An argument that is not LABEL=FILE."""
 
 
 def run_steps(label: str, batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -119,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             label, sep, name = item.partition("=")
             if not sep or not label or not name:
                 raise StepsError(f"{item!r}: expected LABEL=FILE")
-            runs.append(run_steps(label, read_batches(Path(name))))
-    except StepsError as exc:
+            runs.append(run_steps(label, read_batch_file(Path(name))))
+    except (StepsError, ValueError) as exc:
         print(f"batch_steps: {exc}", file=sys.stderr)
         return 2
     found = verdict(runs)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import os
 import signal
@@ -38,7 +37,7 @@ from typing import Any
 
 from benchmarks._common import table
 from benchmarks.host_speed import python_ns_per_iter
-from loadgen.compare.server_batches import comparable_batches
+from loadgen.compare.server_batches import comparable_batches, read_batch_file
 
 WATCH_ITERATIONS = 200_000
 FIELDS = ("unix_s", "python_ns_per_iter", "steal_pct", "busy_pct", "load_avg_1m")
@@ -187,8 +186,11 @@ def correlation(pairs: Sequence[tuple[float, float]]) -> float | None:
 
 
 def _against_command(samples_path: Path, batches_path: Path) -> int:
-    saved = json.loads(batches_path.read_text())
-    batches = saved["batches"] if isinstance(saved, dict) else saved
+    try:
+        batches = read_batch_file(batches_path)
+    except ValueError as exc:
+        print(f"host_watch: {exc}", file=sys.stderr)
+        return 2
     found = against(batches, read_samples(samples_path))
     if not found:
         print(f"host_watch: no batch of 32 steps or more in {batches_path}", file=sys.stderr)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.batch_steps import main, read_batches, run_steps, verdict
+from benchmarks.batch_steps import main, run_steps, verdict
+from loadgen.compare.server_batches import read_batch_file
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
@@ -89,5 +90,5 @@ def test_bad_arguments_and_files_get_one_line(tmp_path: Path, capsys: pytest.Cap
     assert main([f"c16={tmp_path / 'missing.json'}"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     (tmp_path / "x.json").write_text("[]")
-    with pytest.raises(Exception, match="no 'batches' list"):
-        read_batches(tmp_path / "x.json")
+    with pytest.raises(ValueError, match="no 'batches' list"):
+        read_batch_file(tmp_path / "x.json")

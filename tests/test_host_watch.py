@@ -117,3 +117,15 @@ def test_against_refuses_a_missing_file_in_one_line(
         )
     assert exit_info.value.code == 2
     assert "no file" in capsys.readouterr().err
+
+
+def test_against_refuses_a_file_that_holds_no_batches_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples = tmp_path / "w.csv"
+    samples.write_text(",".join(host_watch.FIELDS) + "\n1.0,70.0,0.0,50.0,1.0\n")
+    torn = tmp_path / "batches.json"
+    torn.write_text('{"batches": [')  # a file cut short
+    assert host_watch.main(["against", "--samples", str(samples), "--batches", str(torn)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"host_watch: {torn}") and err.count("\n") == 1

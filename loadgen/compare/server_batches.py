@@ -92,6 +92,19 @@ def comparable_batches(batches: Sequence[Mapping[str, Any]]) -> list[Mapping[str
     return [b for b in timed if int(b["rows"]) == rows]
 
 
+def read_batch_file(path: Path) -> list[dict[str, Any]]:
+    """The batch records in a saved `batches-NN-<target>-<label>.json` or a `/batches` answer;
+    ValueError naming the file when it cannot be read or holds no `batches` list."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    batches = saved.get("batches") if isinstance(saved, dict) else None
+    if not isinstance(batches, list):
+        raise ValueError(f"{path}: no 'batches' list (a /batches answer or a batches-*.json file)")
+    return [b for b in batches if isinstance(b, dict)]
+
+
 def saved_step_spread(run_dir: Path, target: str, label: str) -> dict[str, Any] | None:
     """`step_spread` of the batches a saved run's `target` ran at level `label`, read from its
     `batches-NN-<target>-<label>.json` files (runs saved before the digest carried it)."""
