@@ -47,11 +47,16 @@ class Call:
     carry_bytes: list[int] = field(default_factory=list)
 
 
+def _file_bytes(path: Path) -> int:
+    """A file's or a link's own size; 0 for a folder or a missing path."""
+    return path.lstat().st_size if path.is_symlink() or path.is_file() else 0
+
+
 def path_bytes(path: Path) -> int:
     """Size of a file, or of every file under a folder (links counted as themselves)."""
-    if path.is_symlink() or path.is_file():
-        return path.lstat().st_size
-    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_symlink() or p.is_file())
+    if path.is_symlink() or not path.is_dir():
+        return _file_bytes(path)
+    return sum(_file_bytes(p) for p in path.rglob("*"))
 
 
 def checkout_bytes(root: Path) -> int:
@@ -64,18 +69,10 @@ def checkout_bytes(root: Path) -> int:
         capture_output=True,
     ).stdout.decode()
     names = {name for name in listed.split("\0") if name}
-    total = 0
-    for name in names:
-        path = root / name
-        if path.is_symlink() or path.is_file():
-            total += path.lstat().st_size
+    total = sum(_file_bytes(root / name) for name in names)
     shared = root / "shared"
     if shared.is_dir():  # travels whether or not git ignores it
-        total += sum(
-            p.lstat().st_size
-            for p in shared.rglob("*")
-            if (p.is_symlink() or p.is_file()) and str(p.relative_to(root)) not in names
-        )
+        total += sum(_file_bytes(p) for p in shared.rglob("*") if str(p.relative_to(root)) not in names)
     return total
 
 
@@ -101,10 +98,8 @@ def plan(
     if not parts:
         raise CarryError("the kit has no parts (parts.txt lists none)")
     room = limit - margin - checkout
-    rebuild = (
-        f"rebuild the kit with parts of at most {pairing_size(checkout, limit, margin):,} bytes: "
-        f"bash {WHEELHOUSE_SCRIPT} DEST {pairing_size(checkout, limit, margin)}"
-    )
+    size = pairing_size(checkout, limit, margin)
+    rebuild = f"rebuild the kit with parts of at most {size:,} bytes: bash {WHEELHOUSE_SCRIPT} DEST {size}"
     *staged, last = parts
     for name, size in staged:
         if size > room:
