@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -397,6 +398,36 @@ def max_clean_level(run_dir: Path, target: str) -> Measurement:
     return Measurement(best, notes=notes)
 
 
+_KV_CACHE_SIZE = re.compile(r"KV cache size: ([\d,]+) tokens")
+
+
+def kv_cache_room(run_dir: Path) -> str | None:
+    """How many of the run's requests vLLM's KV cache holds at once, from the size its log states
+    (`logs/vllm.log`: "GPU KV cache size: N tokens"): vLLM queues what does not fit rather than
+    failing it, so its highest error-free level alone is only a lower bound. None without the line."""
+    try:
+        log = (run_dir / "logs" / "vllm.log").read_text(errors="replace")
+    except OSError:
+        return None
+    sizes = _KV_CACHE_SIZE.findall(log)
+    if not sizes:
+        return None
+    tokens = int(sizes[-1].replace(",", ""))
+    workload = (_json(run_dir / "run.json") or {}).get("workload") or {}
+    text = f"vLLM's log: a KV cache of {tokens:,} tokens"
+    if workload.get("input_len") and workload.get("output_len"):
+        per_request = int(workload["input_len"]) + int(workload["output_len"])
+        text += f", room for {tokens // per_request:,} requests of {per_request:,} tokens at once"
+    return text
+
+
+def vllm_max_clean_level(run_dir: Path) -> Measurement:
+    """`max_clean_level` of vLLM, with the room its KV cache has for the run's requests in the notes."""
+    found = max_clean_level(run_dir, "vllm")
+    room = kv_cache_room(run_dir)
+    return Measurement(found.value, notes=[*found.notes, room] if room else found.notes)
+
+
 def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
     """subject's highest error-free concurrency over the baseline's."""
     a, b = max_clean_level(run_dir, subject), max_clean_level(run_dir, baseline)
@@ -559,7 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="another run of the same setting (e.g. another lease): its summaries count as repeats",
     )
     add.add_argument("--level", help="level label, e.g. concurrency=1000 [default: the run's highest load]")
-    add.add_argument("--note", default="", help="appended to the row's notes")
+    add.add_argument(
+        "--note", action="append", default=[], help="appended to the row's notes (repeatable: joined by '; ')"
+    )
     show = commands.add_parser("render", help="print the markdown table of a claims.json")
     show.add_argument("claims", type=Path)
     merge = commands.add_parser("merge", help="join the claims.json files of several device calls")
@@ -583,7 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(read_rows(args.claims))} rows in {args.claims}")
         return 0
     try:
-        row = measure(CATALOG[args.claim_id], args.run, args.level, args.note, repeats=args.repeat_run)
+        row = measure(
+            CATALOG[args.claim_id], args.run, args.level, "; ".join(args.note), repeats=args.repeat_run
+        )
     except (ClaimError, FileNotFoundError) as exc:
         print(f"claims: {exc}", file=sys.stderr)
         return 2

@@ -212,7 +212,7 @@ def _catalog() -> list[Claim]:
               "concurrency", None, None, "requests", partial(c.max_clean_level, target="hf")),
         Claim(12, "qwen-vllm-max-concurrency", "(vLLM's most concurrent requests in 24 GB)",
               "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "same run: vLLM's highest error-free concurrency",
-              None, None, "requests", partial(c.max_clean_level, target="vllm")),
+              None, None, "requests", c.vllm_max_clean_level),
         # Write-up 4: the 1.6-1.9x table, "5x more traffic", "up to 3.5x over TGI".
         Claim(12, "llama2-7b-toks-ratio", "vLLM 1.6–1.9x tok/s (GPT-3 6.7B, 13B, LLaMA-2 7B shapes)",
               "vLLM-vs-HF table write-up",

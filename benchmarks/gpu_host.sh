@@ -28,6 +28,11 @@
 #                                                 one or two steps a call, is in docs/gpu-plan.md)
 #
 # Every subcommand but stage/install honours DRY_RUN=1: print each command instead of running it.
+# REHEARSE=cpu runs `claims` and `seeds` steps here, on the CPU, before device time is spent on them:
+# every preset becomes the two-layer `tiny-test` shape (under its own name), servers and weights
+# take --device cpu and no --gpu-memory-gib, HOST_MODELS defaults to /tmp/servebench-rehearsal/models,
+# and python3 is .venv's. The commands, the servers' starts and stops, the run directories, the
+# claims rows and the tarballs are the GPU call's; only the figures mean nothing.
 #
 # The model is a Llama-3.2-1B-shaped directory with no weights (`hf-server make-config --preset
 # llama-3.2-1b`, carried from the workstation): random weights on both servers (vLLM --load-format
@@ -36,8 +41,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${MODEL_DIR:-.cache/gpu/models/llama-3.2-1b-shape}
+rehearse=${REHEARSE:-}
+case $rehearse in
+  "") device=cuda ;;
+  cpu) device=cpu ;;
+  *) echo "gpu_host.sh: REHEARSE=$rehearse: the one rehearsal is REHEARSE=cpu" >&2; exit 2 ;;
+esac
 
 host_env() {
+  if [ "$rehearse" = cpu ]; then
+    [ -x .venv/bin/python3 ] || { echo "gpu_host.sh: REHEARSE=cpu runs on .venv: run make install first" >&2; exit 3; }
+    export PATH=$PWD/.venv/bin:$PATH PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+    return
+  fi
   mkdir -p /tmp/bin
   printf '#!/bin/sh\nexec python3 -m vllm.entrypoints.cli.main "$@"\n' >/tmp/bin/vllm
   chmod +x /tmp/bin/vllm
@@ -145,7 +161,7 @@ stop_server() {
 }
 
 gpu_header() {
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi here"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi here"
   grep -m1 "model name" /proc/cpuinfo || true
   echo "servebench commit: ${SERVEBENCH_COMMIT:-unknown}"
   python3 -c "import sys, torch, transformers; print('python', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__)" 2>/dev/null || true
@@ -172,6 +188,7 @@ gpu_header() {
 #   S6  (done 2026-12-06) HF_MAX_BATCH=7 SWEEP_CONCURRENCY=16 SWEEP_REQUESTS=64 claims sweep-7b (7.9,
 #       with the install and a cold vLLM) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 (7.4) |
 #       SWEEP_CONCURRENCY=1 SWEEP_REQUESTS=32 (9.0)
+#   (2026-12-06, no device time left: REHEARSE=cpu of the steps not yet run on a GPU; docs/gpu-plan.md)
 #   S7  SWEEP_CONCURRENCY=16 sweep-7b again (8, with the install) | HF_MAX_BATCH=7 claims queue-7b (3) |
 #       HF_MAX_BATCH=7 claims variance-7b (7-8) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 sweep-7b (7.5)
 #   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
@@ -185,7 +202,9 @@ gpu_header() {
 # the host into $HOST_MODELS (outside the carried paths, which each device call replaces), once per
 # lease. Both servers load those files: no --random-weights, no --load-format dummy.
 gpu_cache=${GPU_CACHE:-.cache/gpu}
-host_models=${HOST_MODELS:-/root/models}
+host_models_default=/root/models
+[ "$rehearse" = cpu ] && host_models_default=${TMPDIR:-/tmp}/servebench-rehearsal/models
+host_models=${HOST_MODELS:-$host_models_default}
 sharegpt=${SHAREGPT:-$gpu_cache/sharegpt-subset.json}
 # Each server's GPU memory (GiB) for a model shape: what vLLM had in the claim's own setting, 90%
 # (its default --gpu-memory-utilization) of the card the claim was measured on. Both servers run on
@@ -198,25 +217,43 @@ budget_for() {
     llama-2-13b) echo 36 ;;      # A100-40GB (the announcement's LLaMA-13B)
     llama-3.2-3b) echo 20 ;;     # L4, 22.5 GiB visible (write-up 1)
     tinyllama-1.1b) echo 13 ;;   # T4, 15 GiB (write-up 2)
+    qwen2.5-7b) echo 24 ;;       # the same 24 GiB on both servers (write-up 3: an RTX 3090's 24 GB)
     *) echo 36 ;;
   esac
+}
+
+# The GPU memory cap of preset $1, as server or compare arguments: none on the CPU (REHEARSE=cpu),
+# where the servers refuse --gpu-memory-gib.
+memory_args() {
+  if [ "$device" = cuda ]; then echo --gpu-memory-gib "$(budget_for "$1")"; fi
 }
 step_timeout=${STEP_TIMEOUT:-540}       # a run stops cleanly (its finished requests on disk) before 10 min
 if [ "$step_timeout" -gt 540 ] 2>/dev/null; then
   echo "gpu_host.sh: STEP_TIMEOUT=$step_timeout: a call holds the machine ~50 s beyond its step, so more than 540 may pass a 600 s call limit and lose the call's files" >&2
 fi
+step_deadline=$((SECONDS + step_timeout))  # set again as each step starts
 slo=(--slo ttft:2000 --slo tpot:100)
+# The servers the seeds steps start themselves (VLLM_PORT, HF_PORT: a rehearsal beside other servers).
+vllm_port=${VLLM_PORT:-8000}
+hf_port=${HF_PORT:-8001}
+results=${RESULTS:-results}
 
 # The host copy of preset $1's directory, with seeded random weights in precision $2 (default bf16).
+# REHEARSE=cpu: the tiny-test shape's directory stands in for every preset's (made here if missing).
 ensure_weights() {
-  local preset=$1 dtype=${2:-bfloat16} dir="$host_models/$1-shape"
-  if [ ! -f "$gpu_cache/models/$preset-shape/config.json" ] && [ "${DRY_RUN:-0}" != 1 ]; then
-    echo "no $gpu_cache/models/$preset-shape: run 'benchmarks/gpu_host.sh workstation' and carry $gpu_cache" >&2
+  local preset=$1 dtype=${2:-bfloat16} dir="$host_models/$1-shape" source=$1
+  if [ "$rehearse" = cpu ]; then
+    source=tiny-test
+    [ -f "$gpu_cache/models/tiny-test-shape/config.json" ] \
+      || x python3 -m servers.hf make-config --preset tiny-test "$gpu_cache/models/tiny-test-shape" >&2
+  fi
+  if [ ! -f "$gpu_cache/models/$source-shape/config.json" ] && [ "${DRY_RUN:-0}" != 1 ]; then
+    echo "no $gpu_cache/models/$source-shape: run 'benchmarks/gpu_host.sh workstation' and carry $gpu_cache" >&2
     exit 3
   fi
   x mkdir -p "$host_models"
-  [ -f "$dir/config.json" ] || x cp -r "$gpu_cache/models/$preset-shape" "$dir"
-  x python3 -m servers.hf init-weights "$dir" --seed "${WEIGHTS_SEED:-0}" --dtype "$dtype" --device cuda
+  [ -f "$dir/config.json" ] || x cp -r "$gpu_cache/models/$source-shape" "$dir"
+  x python3 -m servers.hf init-weights "$dir" --seed "${WEIGHTS_SEED:-0}" --dtype "$dtype" --device "$device"
 }
 
 # The HF server's batch size for preset $1 as a deployment picks it (benchmarks/hf_batch_probe.py):
@@ -225,6 +262,8 @@ ensure_weights() {
 hf_batch() {
   local preset=$1 out=$2
   if [ -n "${HF_MAX_BATCH:-}" ]; then echo "$HF_MAX_BATCH"; return; fi
+  # The probe fills CUDA memory: on the CPU a small batch stands in for its answer.
+  if [ "$rehearse" = cpu ]; then echo 8; return; fi
   local probe=(python3 -m benchmarks.hf_batch_probe --model-dir "$host_models/$preset-shape" --device cuda
     --gpu-memory-gib "$(budget_for "$preset")" --prompt-len 1024 --total-len 2048 --verify --out "$out")
   if [ "${DRY_RUN:-0}" = 1 ]; then
@@ -236,30 +275,40 @@ hf_batch() {
   python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['max_batch_size'])" "$out"
 }
 
-# One `loadgen compare` into results/$1, its console in OUT/$1.txt, its run directory tarred into OUT.
+# One `loadgen compare` into $results/$1 (RESULTS, default results/), its console in OUT/$1.txt,
+# its run directory tarred into OUT.
+# Its limit is what is left of the step's STEP_TIMEOUT: a step of several runs (batches-3b, tinyllama)
+# stops cleanly within it as a step of one run does, so the call still returns its files.
 compare_run() {
-  local name=$1
+  local name=$1 left=$((step_deadline - SECONDS))
   shift
   if [ "${DRY_RUN:-0}" = 1 ]; then
-    quoted timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name"
+    quoted timeout "$left" python3 -m loadgen compare "$@" --no-progress --output-dir "$results/$name"
     return
   fi
-  set_aside "results/$name"
-  timeout "$step_timeout" python3 -m loadgen compare "$@" --no-progress --output-dir "results/$name" \
+  if [ "$left" -le 10 ]; then
+    echo "$name: not run, the step's $step_timeout s (STEP_TIMEOUT) are spent" | tee "$out/$name.txt" >&2
+    return 0
+  fi
+  set_aside "$results/$name"
+  timeout "$left" python3 -m loadgen compare "$@" --no-progress --output-dir "$results/$name" \
     2>&1 | tee "$out/$name.txt" || true
-  tar -czf "$out/$name.tar.gz" "results/$name" || true
+  tar -czf "$out/$name.tar.gz" "$results/$name" || true
 }
 
 # A claims.json row: claim id $1 measured from the run directories that follow (--level etc. too).
 # Each call writes its own OUT/claims.json; `python -m benchmarks.claims merge` joins the calls'.
+# A rehearsal's rows say so in their notes: their figures are the CPU's and the tiny-test shape's.
 claim() {
-  x python3 -m benchmarks.claims add "$out/claims.json" "$@" || true
+  local rehearsal=()
+  [ "$rehearse" = cpu ] && rehearsal=(--note "REHEARSAL: the CPU and the tiny-test shape, not a result")
+  x python3 -m benchmarks.claims add "$out/claims.json" "$@" "${rehearsal[@]}" || true
 }
 
 # compare --launch on a host copy with identical weights; each server gets the shape's budget.
 launch_args() {
-  echo --launch --device cuda --dtype "${2:-bfloat16}" --model-dir "$host_models/$1-shape" \
-    --gpu-memory-gib "$(budget_for "$1")" --parity report
+  echo --launch --device "$device" --dtype "${2:-bfloat16}" --model-dir "$host_models/$1-shape" \
+    $(memory_args "$1") --parity report
 }
 
 claims_step() {
@@ -303,7 +352,7 @@ claims_step() {
         --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --n "${n#n}" \
         --concurrency "$count" --num-requests "$count" --warmup 0 --offline-batches none \
         --ttft-timeout "$step_timeout" --request-timeout "$step_timeout"
-      claim "vllm-hf-$step" --run "results/claims-$step" --level "concurrency=$count" \
+      claim "vllm-hf-$step" --run "$results/claims-$step" --level "concurrency=$count" \
         --note "HF --max-batch-size $b (largest that fits $(budget_for "$preset") GiB at 1024 in / 2048 total)" ;;
     sweep-7b)
       # One call holds one or two levels, not all three: the HF server at 7 rows turns out ~178
@@ -321,7 +370,7 @@ claims_step() {
         --workload sharegpt --dataset-path "$sharegpt" --ignore-eos --concurrency "$levels" \
         "${requests[@]}" --warmup 8 --offline-batches none "${slo[@]}"
       case ,$levels, in
-        *,64,*) claim llama2-7b-toks-ratio --run "results/$name" --level concurrency=64 ;;
+        *,64,*) claim llama2-7b-toks-ratio --run "$results/$name" --level concurrency=64 ;;
       esac ;;
     capacity-7b)
       # Capacity at the interactive SLO (TTFT 2 s, TPOT 100 ms), Poisson arrivals, ShareGPT lengths.
@@ -344,7 +393,7 @@ claims_step() {
         --arrival poisson --capacity-search --capacity-max-rate "${CAPACITY_MAX_RATE:-16}" \
         --capacity-min-rate "${CAPACITY_MIN_RATE:-0.25}" --capacity-steps "${CAPACITY_STEPS:-7}" \
         --offline-batches none "${slo[@]}"
-      claim llama2-7b-traffic --run results/claims-capacity-7b ;;
+      claim llama2-7b-traffic --run "$results"/claims-capacity-7b ;;
     queue-7b)
       # Whether the HF server's step depends on the level or on the host: on session 6's lease its
       # median step at 7 rows was 24.2 ms at concurrency 16 and 20.7 ms at 64 in the next call (same
@@ -354,20 +403,20 @@ claims_step() {
       # measured a level (28: 4 batches of ~5.5 s); each level's /batches kept apart, then
       # `benchmarks.batch_steps` compares the runs. About 3 minutes with the weights in place. All
       # but the verdict goes into one tarball: a call brings back at most 8 files.
-      local model="$host_models/llama-2-7b-shape" dir=results/queue-7b i=0 last=0 steps=() c left console
-      local deadline=$((SECONDS + step_timeout))
+      local model="$host_models/llama-2-7b-shape" dir=$results/queue-7b i=0 last=0 steps=() c left console
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       set_aside "$dir"
       console=/dev/null
       [ "${DRY_RUN:-0}" = 1 ] || { mkdir -p "$dir" && console=$dir/console.txt; }
+      # shellcheck disable=SC2046
       start_server hf-queue 8012 "$dir/hf.log" python3 -m servers.hf serve --model-dir "$model" \
-        --served-model-name llama-2-7b-shape --host 127.0.0.1 --port 8012 --device cuda --dtype bfloat16 \
+        --served-model-name llama-2-7b-shape --host 127.0.0.1 --port 8012 --device "$device" --dtype bfloat16 \
         --max-model-len 2048 --max-batch-size "$b" --max-wait-ms 10 --burst-gap-ms 10 \
-        --gpu-memory-gib "$(budget_for llama-2-7b)" || { tar -czf "$out/queue-7b.tar.gz" "$dir" || true; return 0; }
+        $(memory_args llama-2-7b) || { tar -czf "$out/queue-7b.tar.gz" "$dir" || true; return 0; }
       for c in ${QUEUE_LEVELS:-16 64 16 64}; do
         i=$((i + 1))
-        left=$((deadline - SECONDS))
+        left=$((step_deadline - SECONDS))
         [ "$left" -gt 10 ] || { echo "queue-7b: STEP_TIMEOUT reached before run $i" >&2; break; }
         x timeout "$left" python3 -m loadgen run --base-url http://127.0.0.1:8012 --target-name hf \
           --tokenizer "$model" --input-len 128 --output-len 256 --ignore-eos --concurrency "$c" \
@@ -391,15 +440,15 @@ claims_step() {
       compare_run claims-variance-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
         --sweep output-variance --concurrency 64 --input-len 128 --output-len 256 --ignore-eos \
         --num-requests "${N_VARIANCE:-64}" --warmup 0 --offline-batches none
-      claim static-batching-variance --run results/claims-variance-7b
-      claim static-batching-falls --run results/claims-variance-7b ;;
+      claim static-batching-variance --run "$results"/claims-variance-7b
+      claim static-batching-falls --run "$results"/claims-variance-7b ;;
     noise-7b|noise-13b)
       # How far greedy decoding agrees with itself on this shape (batch 1 against one batch, bf16
       # against fp32, plain transformers): the noise floor the parity gate's agreement is read
       # against. Run with no server up: the fp32 copy of the 13B shape takes 50 GB.
       local preset=llama-2-${step#noise-}
       ensure_weights "$preset"
-      x python3 -m benchmarks.greedy_noise --model-dir "$host_models/$preset-shape" --device cuda \
+      x python3 -m benchmarks.greedy_noise --model-dir "$host_models/$preset-shape" --device "$device" \
         --dtypes bfloat16,float32 2>&1 | grep -v "Loading weights" | tee "$out/greedy-noise-$preset.txt" || true
       x cp results/benchmarks/greedy_noise-latest.json "$out/greedy-noise-$preset.json" || true ;;
     *) echo "claims: unknown step $step (prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b noise-7b noise-13b queue-7b)" >&2; exit 2 ;;
@@ -417,22 +466,28 @@ seeds_step() {
       # Write-up 1: offline batches 4/8/16/32; the servers start once, three output lengths.
       local dir=$host_models/llama-3.2-3b-shape
       ensure_weights llama-3.2-3b
-      start_server vllm 8000 "$out/seeds-3b-vllm.log" python3 -m servers.vllm --device cuda \
-        --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8000 \
-        --gpu-memory-gib "$(budget_for llama-3.2-3b)" --max-model-len 2048
-      start_server hf 8001 "$out/seeds-3b-hf.log" python3 -m servers.hf serve --device cuda \
-        --dtype bfloat16 --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port 8001 \
-        --max-model-len 2048 --max-batch-size 32 --gpu-memory-gib "$(budget_for llama-3.2-3b)"
+      # shellcheck disable=SC2046
+      # A server that does not start ends this step, not the call: its log is in OUT, and the
+      # call's later steps still run.
+      # shellcheck disable=SC2046
+      start_server vllm "$vllm_port" "$out/seeds-3b-vllm.log" python3 -m servers.vllm --device "$device" \
+        --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port "$vllm_port" \
+        $(memory_args llama-3.2-3b) --max-model-len 2048 || { stop_server vllm; return 0; }
+      # shellcheck disable=SC2046
+      start_server hf "$hf_port" "$out/seeds-3b-hf.log" python3 -m servers.hf serve --device "$device" \
+        --dtype bfloat16 --model-dir "$dir" --served-model-name llama-3.2-3b-shape --port "$hf_port" \
+        --max-model-len 2048 --max-batch-size 32 $(memory_args llama-3.2-3b) \
+        || { stop_server vllm; stop_server hf; return 0; }
       for o in 64 256 512; do
-        compare_run "seeds-3b-o$o" vllm=http://127.0.0.1:8000 hf=http://127.0.0.1:8001 \
+        compare_run "seeds-3b-o$o" vllm="http://127.0.0.1:$vllm_port" hf="http://127.0.0.1:$hf_port" \
           --parity report --concurrency 1 --num-requests 4 --warmup 1 --input-len 128 \
           --output-len "$o" --ignore-eos --offline-batches 4,8,16,32
-        for b in 4 8 16 32; do claim "l32-3b-ratio-b$b-o$o" --run "results/seeds-3b-o$o"; done
+        for b in 4 8 16 32; do claim "l32-3b-ratio-b$b-o$o" --run "$results/seeds-3b-o$o"; done
       done
       stop_server vllm; stop_server hf
       for b in 4 8 16 32; do
-        claim "l32-3b-vllm-b$b" --run results/seeds-3b-o256
-        claim "l32-3b-hf-b$b" --run results/seeds-3b-o256
+        claim "l32-3b-vllm-b$b" --run "$results"/seeds-3b-o256
+        claim "l32-3b-hf-b$b" --run "$results"/seeds-3b-o256
       done ;;
     tinyllama)
       # Write-up 2: both precisions on both servers, launched here so load time is measured; the
@@ -445,25 +500,25 @@ seeds_step() {
           --ignore-eos --offline-batches none
       done
       for o in fp16 fp32; do
-        local run=results/seeds-tinyllama-float${o#fp}
+        local run=$results/seeds-tinyllama-float${o#fp}
         claim "tinyllama-vllm-$o-toks" --run "$run"; claim "tinyllama-hf-$o-toks" --run "$run"
         claim "tinyllama-vllm-$o-load" --run "$run"; claim "tinyllama-hf-$o-load" --run "$run"
         claim "tinyllama-agree-$o" --run "$run"
       done
-      claim tinyllama-fp16-ratio --run results/seeds-tinyllama-float16
-      claim tinyllama-agree-vllm-fp16-fp32 --run results/seeds-tinyllama-float16 --run results/seeds-tinyllama-float32
-      claim tinyllama-agree-hf-fp16-fp32 --run results/seeds-tinyllama-float16 --run results/seeds-tinyllama-float32 ;;
+      claim tinyllama-fp16-ratio --run "$results"/seeds-tinyllama-float16
+      claim tinyllama-agree-vllm-fp16-fp32 --run "$results"/seeds-tinyllama-float16 --run "$results"/seeds-tinyllama-float32
+      claim tinyllama-agree-hf-fp16-fp32 --run "$results"/seeds-tinyllama-float16 --run "$results"/seeds-tinyllama-float32 ;;
     qwen-24g)
       # Write-up 3: the same 24 GiB on both servers; the most concurrent requests without errors.
       ensure_weights qwen2.5-7b
-      compare_run seeds-qwen-24g --launch --device cuda --dtype bfloat16 \
-        --model-dir "$host_models/qwen2.5-7b-shape" --gpu-memory-gib 24 --parity report \
+      # shellcheck disable=SC2046
+      compare_run seeds-qwen-24g $(launch_args qwen2.5-7b) \
         --hf-max-batch-size 256 --concurrency 16,32,64,128,256 --num-requests 256 --warmup 0 \
         --input-len 512 --output-len 128 --ignore-eos --offline-batches none
-      x grep -h "Maximum concurrency" results/seeds-qwen-24g/logs/vllm.log || true
-      claim qwen-concurrency-ratio --run results/seeds-qwen-24g
-      claim qwen-hf-max-concurrency --run results/seeds-qwen-24g
-      claim qwen-vllm-max-concurrency --run results/seeds-qwen-24g
+      x grep -h "Maximum concurrency" "$results"/seeds-qwen-24g/logs/vllm.log || true
+      claim qwen-concurrency-ratio --run "$results"/seeds-qwen-24g
+      claim qwen-hf-max-concurrency --run "$results"/seeds-qwen-24g
+      claim qwen-vllm-max-concurrency --run "$results"/seeds-qwen-24g
       claim tgi-3.5x ;;
     *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g)" >&2; exit 2 ;;
   esac
@@ -559,7 +614,10 @@ case ${1:-} in
         set -- prepare batches-3b tinyllama qwen-24g
       fi
     fi
-    for step in "$@"; do "${kind}_step" "$step"; done
+    for step in "$@"; do
+      step_deadline=$((SECONDS + step_timeout))
+      "${kind}_step" "$step"
+    done
     x python3 -m benchmarks.claims render "$out/claims.json" ;;
   stage)
     shift
@@ -657,7 +715,10 @@ case ${1:-} in
       echo "two-gpu: this host has $gpus GPU(s); the run needs 2" >&2; exit 3
     fi
     [ $# -eq 0 ] && set -- side-by-side one-gpu 70b
-    for step in "$@"; do two_gpu_step "$step"; done ;;
+    for step in "$@"; do
+      step_deadline=$((SECONDS + step_timeout))
+      two_gpu_step "$step"
+    done ;;
   *)
     echo "usage: $0 stage PARTDIR... | install LASTPART | install-hf | hf-overhead OUT | sdpa-probe OUT | compare OUT | stability OUT [RUN...] | hf-burst OUT | two-gpu OUT | workstation | claims OUT [STEP...] | seeds OUT [STEP...]" >&2
     exit 2 ;;

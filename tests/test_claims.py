@@ -227,6 +227,28 @@ def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> Non
     assert c.clean_level_ratio(failing).value == pytest.approx(4)
 
 
+def test_vllms_clean_level_notes_the_room_its_kv_cache_has(closed_run: Path, tmp_path: Path) -> None:
+    """vLLM queues what its KV cache cannot hold, so its clean level is a lower bound: the row says
+    how many of the run's requests its cache holds at once, from the size vLLM's log states."""
+    run = tmp_path / "run"
+    shutil.copytree(closed_run, run)
+    assert c.kv_cache_room(run) is None  # no vLLM log: no note
+    (run / "logs").mkdir(exist_ok=True)
+    (run / "logs" / "vllm.log").write_text(
+        "(EngineCore pid=1) INFO [kv_cache_utils.py:2327] GPU KV cache size: 231,424 tokens, "
+        "Maximum concurrency for 2,048 tokens per request: 113.00x\n"
+    )
+    meta = json.loads((run / "run.json").read_text())
+    meta["workload"] = {**meta["workload"], "input_len": 512, "output_len": 128}
+    (run / "run.json").write_text(json.dumps(meta))
+    found = c.vllm_max_clean_level(run)
+    assert found.value == c.max_clean_level(run, "vllm").value
+    room = "vLLM's log: a KV cache of 231,424 tokens, room for 361 requests of 640 tokens at once"
+    assert found.notes[-1] == room
+    row = measure(CATALOG["qwen-vllm-max-concurrency"], [run], None)
+    assert "room for 361 requests" in row.notes
+
+
 def test_agreement_reads_the_parity_gate(closed_run: Path) -> None:
     found = c.agreement(closed_run, "vllm")
     # The scripted servers stream the same text for the same prompt: full agreement.
@@ -270,7 +292,8 @@ def test_the_row_names_the_gpu_the_run_had(closed_run: Path, tmp_path: Path) -> 
 def test_cli_add_merge_render(closed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b, joined = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "claims.json"
     assert c.main(["add", str(a), "l32-3b-ratio-b4-o64", "--run", str(closed_run)]) == 0
-    assert c.main(["add", str(b), "tgi-3.5x"]) == 0
+    assert c.main(["add", str(b), "tgi-3.5x", "--note", "first", "--note", "second"]) == 0
+    assert c.read_rows(b)[0].notes.endswith("; first; second")
     assert c.main(["merge", str(joined), str(a), str(b)]) == 0
     assert [r.id for r in c.read_rows(joined)] == ["l32-3b-ratio-b4-o64", "tgi-3.5x"]
     capsys.readouterr()

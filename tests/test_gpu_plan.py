@@ -379,3 +379,24 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def test_a_steps_runs_share_its_step_timeout(tmp_path: Path) -> None:
+    """A step of several compare runs (batches-3b, tinyllama) stops within STEP_TIMEOUT as one run
+    does: each run's limit is what is left of the step's, and a run with nothing left is skipped."""
+    functions = shell_functions("compare_run", "set_aside", "quoted")
+    script = (
+        f"set -euo pipefail\n{functions}\n"
+        f"out={tmp_path} results={tmp_path}/results step_timeout=540\n"
+        "step_deadline=$((SECONDS + 200)) DRY_RUN=1 compare_run first --concurrency 1\n"
+        "step_deadline=$((SECONDS + 5)) compare_run second --concurrency 1\n"
+        "echo still-running\n"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first = shlex.split(done.stdout.splitlines()[0][2:])
+    assert first[0] == "timeout" and 195 <= int(first[1]) <= 200
+    assert "second: not run, the step's 540 s (STEP_TIMEOUT) are spent" in done.stderr
+    assert (tmp_path / "second.txt").read_text().startswith("second: not run")
+    assert done.stdout.splitlines()[-1] == "still-running"
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,122 @@
+"""`REHEARSE=cpu benchmarks/gpu_host.sh`: the GPU steps run here, on the CPU, with the tiny-test shape.
+
+A step's first real run used to be on the device, where a script bug costs a session's minutes (the
+stop_server bug of session 6 was found by hand). These tests run a seeds step end to end on the CPU:
+its servers' starts and stops, the compare runs, the tarballs and the claims rows are the GPU call's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.procs import REPO_ROOT, free_port
+
+SCRIPT = REPO_ROOT / "benchmarks" / "gpu_host.sh"
+VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python3"
+
+
+def rehearse(*args: str, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
+    """`REHEARSE=cpu gpu_host.sh ARGS` with `env` added."""
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "REHEARSE": "cpu", **env},
+        timeout=timeout,
+    )
+
+
+def printed_commands(done: subprocess.CompletedProcess[str]) -> list[list[str]]:
+    lines = (done.stdout + done.stderr).splitlines()
+    return [shlex.split(line[2:]) for line in lines if line.startswith("+ ")]
+
+
+@pytest.mark.parametrize("kind", ["claims", "seeds"])
+def test_a_rehearsal_puts_every_step_on_the_cpu_with_the_tiny_shape(kind: str, tmp_path: Path) -> None:
+    steps: list[str] = []
+    if kind == "claims":  # the default steps and those outside the default list
+        default = "prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b"
+        steps = [*default.split(), "queue-7b", "noise-7b", "noise-13b"]
+    done = rehearse(kind, str(tmp_path / "out"), *steps, timeout=120, DRY_RUN="1", HOST_MODELS="/m")
+    assert done.returncode == 0, done.stderr
+    commands = printed_commands(done)
+    assert commands
+    for argv in commands:
+        assert "--gpu-memory-gib" not in argv, argv
+        assert "cuda" not in argv, argv
+        if "--device" in argv:
+            assert argv[argv.index("--device") + 1] == "cpu", argv
+    copies = [argv for argv in commands if argv[:2] == ["cp", "-r"]]
+    assert copies and all(argv[2].endswith("/tiny-test-shape") for argv in copies)
+    weights = [argv for argv in commands if "init-weights" in argv]
+    assert weights and all(argv[argv.index("init-weights") + 1].startswith("/m/") for argv in weights)
+
+
+def test_without_a_rehearsal_the_gpu_steps_keep_cuda_and_their_budgets(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "seeds", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "DRY_RUN": "1"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    servers = [a for a in printed_commands(done) if a[:3] in (["python3", "-m", "servers.vllm"],)]
+    assert servers and all(a[a.index("--device") + 1] == "cuda" for a in servers)
+    assert all(a[a.index("--gpu-memory-gib") + 1] == "20" for a in servers)  # write-up 1's L4
+    assert not any("tiny-test" in " ".join(a) for a in printed_commands(done))
+
+
+def test_only_the_cpu_rehearsal_is_known(tmp_path: Path) -> None:
+    done = rehearse("seeds", str(tmp_path), timeout=30, REHEARSE="gpu", DRY_RUN="1")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "gpu_host.sh: REHEARSE=gpu: the one rehearsal is REHEARSE=cpu"
+    ]
+
+
+@pytest.mark.skipif(not VENV_PYTHON.exists(), reason="the rehearsal runs on .venv (make install)")
+def test_seeds_batches_3b_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
+    """Write-up 1's step as the device would run it: both servers started by the script, three
+    compare runs of offline batches 4-32, every claims row measured, the servers stopped."""
+    out, results = tmp_path / "out", tmp_path / "results"
+    vllm_port, hf_port = free_port(), free_port()
+    done = rehearse(
+        "seeds",
+        str(out),
+        "batches-3b",
+        timeout=900,
+        HOST_MODELS=str(tmp_path / "models"),
+        GPU_CACHE=str(tmp_path / "gpu"),
+        RESULTS=str(results),
+        VLLM_PORT=str(vllm_port),
+        HF_PORT=str(hf_port),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "no nvidia-smi here" in (out / "host.txt").read_text()
+    for length in (64, 256, 512):
+        with tarfile.open(out / f"seeds-3b-o{length}.tar.gz") as tar:
+            names = tar.getnames()
+        assert any(name.endswith(f"seeds-3b-o{length}/run.json") for name in names), names
+        assert (results / f"seeds-3b-o{length}" / "offline.json").is_file()
+    rows = {row["id"]: row for row in json.loads((out / "claims.json").read_text())}
+    expected = {f"l32-3b-ratio-b{b}-o{o}" for b in (4, 8, 16, 32) for o in (64, 256, 512)}
+    expected |= {f"l32-3b-{server}-b{b}" for server in ("vllm", "hf") for b in (4, 8, 16, 32)}
+    assert set(rows) == expected
+    assert all(rows[i]["measured"] > 0 for i in expected), {i: rows[i]["measured"] for i in expected}
+    marker = "REHEARSAL: the CPU and the tiny-test shape, not a result"
+    assert all(marker in rows[i]["notes"] for i in expected)
+    for port in (vllm_port, hf_port):
+        probe = subprocess.run(
+            ["curl", "-sf", "--max-time", "2", f"http://127.0.0.1:{port}/health"], capture_output=True
+        )
+        assert probe.returncode != 0, f"a server still answers on {port} after the step"
