@@ -401,10 +401,31 @@ def max_clean_level(run_dir: Path, target: str) -> Measurement:
 _KV_CACHE_SIZE = re.compile(r"KV cache size: ([\d,]+) tokens")
 
 
-def kv_cache_room(run_dir: Path) -> str | None:
-    """How many of the run's requests vLLM's KV cache holds at once, from the size its log states
-    (`logs/vllm.log`: "GPU KV cache size: N tokens"): vLLM queues what does not fit rather than
-    failing it, so its highest error-free level alone is only a lower bound. None without the line."""
+@dataclass(frozen=True)
+class KvCacheRoom:
+    """vLLM's KV cache as its log states it, and how many of a run's requests it holds at once."""
+
+    tokens: int
+    tokens_per_request: int | None
+    """The run's input + output length; None where its workload has no fixed lengths."""
+
+    @property
+    def requests(self) -> int | None:
+        """Requests of the run's length the cache holds at once."""
+        return self.tokens // self.tokens_per_request if self.tokens_per_request else None
+
+    def text(self) -> str:
+        """The note: "vLLM's log: a KV cache of N tokens, room for M requests of L tokens at once"."""
+        text = f"vLLM's log: a KV cache of {self.tokens:,} tokens"
+        if self.requests is not None and self.tokens_per_request:
+            text += f", room for {self.requests:,} requests of {self.tokens_per_request:,} tokens at once"
+        return text
+
+
+def kv_cache_room(run_dir: Path) -> KvCacheRoom | None:
+    """vLLM's KV cache size from the run's `logs/vllm.log` ("GPU KV cache size: N tokens"), against
+    the run's request length: vLLM queues what its cache cannot hold rather than failing it, so its
+    highest error-free level alone is only a lower bound. None without the line."""
     try:
         log = (run_dir / "logs" / "vllm.log").read_text(errors="replace")
     except OSError:
@@ -412,31 +433,31 @@ def kv_cache_room(run_dir: Path) -> str | None:
     sizes = _KV_CACHE_SIZE.findall(log)
     if not sizes:
         return None
-    tokens = int(sizes[-1].replace(",", ""))
     workload = (_json(run_dir / "run.json") or {}).get("workload") or {}
-    text = f"vLLM's log: a KV cache of {tokens:,} tokens"
+    per_request = None
     if workload.get("input_len") and workload.get("output_len"):
         per_request = int(workload["input_len"]) + int(workload["output_len"])
-        text += f", room for {tokens // per_request:,} requests of {per_request:,} tokens at once"
-    return text
+    return KvCacheRoom(int(sizes[-1].replace(",", "")), per_request)
 
 
 def vllm_max_clean_level(run_dir: Path) -> Measurement:
     """`max_clean_level` of vLLM, with the room its KV cache has for the run's requests in the notes."""
     found = max_clean_level(run_dir, "vllm")
     room = kv_cache_room(run_dir)
-    return Measurement(found.value, notes=[*found.notes, room] if room else found.notes)
+    return Measurement(found.value, notes=[*found.notes, room.text()] if room else found.notes)
 
 
 def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
-    """subject's highest error-free concurrency over the baseline's."""
+    """subject's highest error-free concurrency over the baseline's; where the subject is vLLM and
+    its log states its KV cache, the notes add that cache's room over the baseline's level too."""
     a, b = max_clean_level(run_dir, subject), max_clean_level(run_dir, baseline)
     if not a.value or not b.value:
         return Measurement(None, notes=[*a.notes, *b.notes])
-    return Measurement(
-        a.value / b.value,
-        notes=[f"{subject} {a.value:g} ({a.notes[0]}), {baseline} {b.value:g} ({b.notes[0]})"],
-    )
+    notes = [f"{subject} {a.value:g} ({a.notes[0]}), {baseline} {b.value:g} ({b.notes[0]})"]
+    room = kv_cache_room(run_dir) if subject == "vllm" else None
+    if room is not None and room.requests:
+        notes.append(f"{room.text()}: {room.requests / b.value:.2g}x {baseline}'s {b.value:g} by that count")
+    return Measurement(a.value / b.value, notes=notes)
 
 
 def capacity(run_dir: Path, target: str) -> Measurement:

@@ -233,6 +233,7 @@ def test_vllms_clean_level_notes_the_room_its_kv_cache_has(closed_run: Path, tmp
     run = tmp_path / "run"
     shutil.copytree(closed_run, run)
     assert c.kv_cache_room(run) is None  # no vLLM log: no note
+    assert "KV cache" not in " ".join(c.clean_level_ratio(run).notes)
     (run / "logs").mkdir(exist_ok=True)
     (run / "logs" / "vllm.log").write_text(
         "(EngineCore pid=1) INFO [kv_cache_utils.py:2327] GPU KV cache size: 231,424 tokens, "
@@ -247,6 +248,10 @@ def test_vllms_clean_level_notes_the_room_its_kv_cache_has(closed_run: Path, tmp
     assert found.notes[-1] == room
     row = measure(CATALOG["qwen-vllm-max-concurrency"], [run], None)
     assert "room for 361 requests" in row.notes
+    hf_level = c.max_clean_level(run, "hf").value
+    assert hf_level
+    ratio = measure(CATALOG["qwen-concurrency-ratio"], [run], None)
+    assert f"{room}: {361 / hf_level:.2g}x hf's {hf_level:g} by that count" in ratio.notes
 
 
 def test_agreement_reads_the_parity_gate(closed_run: Path) -> None:
