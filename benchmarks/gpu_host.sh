@@ -466,7 +466,6 @@ seeds_step() {
       # Write-up 1: offline batches 4/8/16/32; the servers start once, three output lengths.
       local dir=$host_models/llama-3.2-3b-shape
       ensure_weights llama-3.2-3b
-      # shellcheck disable=SC2046
       # A server that does not start ends this step, not the call: its log is in OUT, and the
       # call's later steps still run.
       # shellcheck disable=SC2046
