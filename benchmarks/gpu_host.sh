@@ -490,9 +490,12 @@ seeds_step() {
       done ;;
     tinyllama)
       # Write-up 2: both precisions on both servers, launched here so load time is measured; the
-      # same fp32 weights rounded to fp16 by each server.
+      # same fp32 weights rounded to fp16 by each server. TINYLLAMA_DTYPES=float16, then =float32 in
+      # the next call on the lease, splits the step in two where one call cannot hold both launches
+      # (each precision compiles vLLM anew): the rows of a run made by an earlier call are read from
+      # its directory, which stays on the host.
       ensure_weights tinyllama-1.1b float32
-      for o in float16 float32; do
+      for o in ${TINYLLAMA_DTYPES:-float16 float32}; do
         # shellcheck disable=SC2046
         compare_run "seeds-tinyllama-$o" $(launch_args tinyllama-1.1b "$o") --hf-max-batch-size 256 \
           --concurrency 256 --num-requests 256 --warmup 0 --input-len 128 --output-len 256 \

@@ -400,3 +400,16 @@ def test_a_steps_runs_share_its_step_timeout(tmp_path: Path) -> None:
     assert (tmp_path / "second.txt").read_text().startswith("second: not run")
     assert done.stdout.splitlines()[-1] == "still-running"
     assert not (tmp_path / "results").exists()
+
+
+def test_tinyllama_splits_by_precision_over_two_calls(tmp_path: Path) -> None:
+    """TINYLLAMA_DTYPES=float32 launches only the fp32 compare; every row is still asked for (those
+    of the fp16 run from its directory, left by an earlier call on the lease)."""
+    done = script("seeds", str(tmp_path), "tinyllama", TINYLLAMA_DTYPES="float32")
+    assert done.returncode == 0, done.stderr
+    printed = [line[2:] for line in done.stdout.splitlines() if line.startswith("+ ")]
+    commands = [_strip_prefix(shlex.split(line)) for line in printed]
+    compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert [a[a.index("--dtype") + 1] for a in compares] == ["float32"]
+    claimed = [a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a]
+    assert "tinyllama-vllm-fp16-toks" in claimed and "tinyllama-agree-hf-fp16-fp32" in claimed
