@@ -8,7 +8,9 @@ pulled, is left out. Then: every health check passes, Prometheus scrapes vLLM, t
 and the load generator, every dashboard query returns data under load, the compose comparison
 (`loadgen-cpu`) writes its report, and a second comparison whose HF server is killed half-way records
 the failures and still writes its report. `docker compose down -v` removes containers, volumes and
-the network at the end; the images stay cached for the next run on this machine.
+the network at the end; the images stay cached for the next run on this machine, and the ones a
+rebuild replaced (untagged, labelled as this test's) are removed, or every run would leave its
+predecessors' layers on the disk (67 GB of them had piled up on the development machine).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tests.fixtures.docker import (
     Compose,
     DockerEngine,
     Reset,
+    docker_cli,
     dump_override,
     host_network_override,
     write_env,
@@ -55,6 +58,8 @@ from tests.test_deploy_commands import wait_for_workers
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PROJECT = "servebench-stacktest"
+IMAGE_LABEL = "org.servebench.test-stack"
+"""Set to PROJECT on every image this test builds: what `prune_replaced_images` removes by."""
 MODEL = "SmolLM2-135M-Instruct"
 STACK = ("model-init-cpu", "vllm-cpu", "hf-server-cpu", "prometheus", "locust-master", "locust-worker")
 """What `up` starts before the comparison: the cpu profile less its one-shot comparison and Grafana."""
@@ -127,13 +132,19 @@ def build_override(base_image: str) -> dict[str, Any]:
     """The images built FROM the local base with the host's network (for pip and apt), the classic
     builder (no BuildKit here, so no named build contexts: the HF server names its base itself), and
     Grafana left out (its image cannot be pulled here)."""
-    local = {"network": "host", "args": {"BASE_IMAGE": base_image}}
+    labels = {IMAGE_LABEL: PROJECT}
+    local = {"network": "host", "args": {"BASE_IMAGE": base_image}, "labels": labels}
     vllm_args: dict[str, str] = {"BASE_IMAGE": base_image}
     if (REPO_ROOT / "docker" / "pip" / "wheels").is_dir():
         vllm_args["TORCH_INDEX_URL"] = ""  # the machine's own CPU torch wheel, copied into docker/pip
-    on_vllm = {"network": "host", "args": {"BASE_IMAGE": VLLM_IMAGE}, "additional_contexts": Reset({})}
+    on_vllm = {
+        "network": "host",
+        "args": {"BASE_IMAGE": VLLM_IMAGE},
+        "additional_contexts": Reset({}),
+        "labels": labels,
+    }
     services: dict[str, Any] = {
-        "vllm-cpu": {"build": {"network": "host", "args": vllm_args}},
+        "vllm-cpu": {"build": {"network": "host", "args": vllm_args, "labels": labels}},
         "hf-server-cpu": {"build": on_vllm},
         "prometheus": {"build": local},
     }
@@ -186,6 +197,7 @@ def build_and_start(folder: Path) -> Iterator[Stack]:
         # The HF server image is built on the vLLM image: build that first (BuildKit would order them).
         compose.run("build", "vllm-cpu", timeout=BUILD_TIMEOUT_S)
         compose.run(*PROFILES, "build", timeout=BUILD_TIMEOUT_S)
+        prune_replaced_images()
     finally:
         repo_script("docker-pip-context.py", "--clean")
     stack = Stack(start_on_host_network(compose, ports, folder), ports, results)
@@ -199,6 +211,18 @@ def build_and_start(folder: Path) -> Iterator[Stack]:
         )
         leftover = stack.compose.containers()
         assert not leftover, f"down left containers behind: {leftover}"
+
+
+def prune_replaced_images() -> None:
+    """Remove the images of this test's earlier builds that a rebuild has replaced: untagged and
+    labelled as this test's. The current images keep their tags, and so the build cache."""
+    result = subprocess.run(
+        [docker_cli(), "image", "prune", "--force", "--filter", f"label={IMAGE_LABEL}={PROJECT}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"docker image prune failed:\n{result.stderr[-2000:]}"
 
 
 def start_on_host_network(compose: Compose, ports: dict[int, int], folder: Path) -> Compose:
@@ -393,3 +417,29 @@ def test_without_an_env_file_compose_names_the_missing_setting(bare_compose: Com
     assert result.returncode != 0
     assert "set GRAFANA_ADMIN_PASSWORD in .env (see .env.example)" in result.stderr
     assert bare_compose.containers() == []
+
+
+def test_the_built_images_carry_the_label_and_no_replaced_one_is_left(stack: Stack) -> None:
+    """Every image the test builds is labelled as its own, so a rebuild's predecessors are found and
+    removed: none untagged with the label remains after the build."""
+    services = stack.compose.config("cpu", "run")["services"].values()
+    images = {service.get("image", "") for service in services}
+    built = sorted(image for image in images if image.startswith("servebench/"))
+    assert VLLM_IMAGE in built and len(built) >= 4, built
+    for image in built:
+        labels = subprocess.run(
+            [docker_cli(), "image", "inspect", "--format", "{{json .Config.Labels}}", image],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert orjson.loads(labels).get(IMAGE_LABEL) == PROJECT, (image, labels)
+    replaced = subprocess.run(
+        [docker_cli(), "images", "--quiet", "--filter", "dangling=true", "--filter", f"label={IMAGE_LABEL}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert not replaced, f"images replaced by a rebuild were left behind: {replaced}"
