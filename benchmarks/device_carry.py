@@ -76,9 +76,14 @@ def checkout_bytes(root: Path) -> int:
     return total
 
 
+def room_bytes(checkout: int, limit: int = LIMIT_BYTES, margin: int = MARGIN_BYTES) -> int:
+    """What a call may carry beside the checkout, less the headroom."""
+    return limit - margin - checkout
+
+
 def pairing_size(checkout: int, limit: int = LIMIT_BYTES, margin: int = MARGIN_BYTES) -> int:
     """The largest kit part size (bytes, rounded down) at which two parts still fit one call."""
-    return max(0, (limit - margin - checkout) // 2 // SIZE_STEP * SIZE_STEP)
+    return max(0, room_bytes(checkout, limit, margin) // 2 // SIZE_STEP * SIZE_STEP)
 
 
 def _mb(n: int) -> str:
@@ -97,9 +102,9 @@ def plan(
     in the kit's order; raises `CarryError` when a part or the install call cannot fit."""
     if not parts:
         raise CarryError("the kit has no parts (parts.txt lists none)")
-    room = limit - margin - checkout
-    size = pairing_size(checkout, limit, margin)
-    rebuild = f"rebuild the kit with parts of at most {size:,} bytes: bash {WHEELHOUSE_SCRIPT} DEST {size}"
+    room = room_bytes(checkout, limit, margin)
+    pair = pairing_size(checkout, limit, margin)
+    rebuild = f"rebuild the kit with parts of at most {pair:,} bytes: bash {WHEELHOUSE_SCRIPT} DEST {pair}"
     *staged, last = parts
     for name, size in staged:
         if size > room:
@@ -194,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps([asdict(c) for c in calls], indent=2))
         return 0
-    room = args.limit_bytes - args.margin_bytes - checkout
+    room = room_bytes(checkout, args.limit_bytes, args.margin_bytes)
     print(
         f"checkout {_mb(checkout)} in every call; room for {_mb(room)} more a call "
         f"({_mb(args.limit_bytes)} less {_mb(args.margin_bytes)} headroom); two parts pair up to "
