@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +39,28 @@ CONTRACT_FLAGS: dict[str, Callable[[str], bool] | None] = {
 """Flag -> validator of its value (None: a flag without a value)."""
 
 
-def script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`DRY_RUN=1 gpu_host.sh ARGS`, with `env` added to the environment."""
+def run_script(
+    args: Sequence[str], env: Mapping[str, str], *, dry: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`gpu_host.sh ARGS` with `env` added to the environment; with `dry`, under DRY_RUN=1."""
     return subprocess.run(
         ["bash", str(SCRIPT), *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
-        env={**os.environ, "DRY_RUN": "1", **env},
-        timeout=120,
+        env={**os.environ, **({"DRY_RUN": "1"} if dry else {}), **env},
+        timeout=timeout,
     )
 
 
-def dry_run(*args: str) -> list[list[str]]:
+def script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`DRY_RUN=1 gpu_host.sh ARGS`, with `env` added to the environment."""
+    return run_script(args, env)
+
+
+def dry_run(*args: str, **env: str) -> list[list[str]]:
     """The commands `DRY_RUN=1 gpu_host.sh ARGS` prints, split as the shell would."""
-    done = script(*args)
+    done = script(*args, **env)
     assert done.returncode == 0, done.stderr
     lines = (done.stdout + done.stderr).splitlines()
     return [shlex.split(line[2:]) for line in lines if line.startswith("+ ")]
@@ -405,10 +412,9 @@ def test_a_steps_runs_share_its_step_timeout(tmp_path: Path) -> None:
 def test_tinyllama_splits_by_precision_over_two_calls(tmp_path: Path) -> None:
     """TINYLLAMA_DTYPES=float32 launches only the fp32 compare; every row is still asked for (those
     of the fp16 run from its directory, left by an earlier call on the lease)."""
-    done = script("seeds", str(tmp_path), "tinyllama", TINYLLAMA_DTYPES="float32")
-    assert done.returncode == 0, done.stderr
-    printed = [line[2:] for line in done.stdout.splitlines() if line.startswith("+ ")]
-    commands = [_strip_prefix(shlex.split(line)) for line in printed]
+    commands = [
+        _strip_prefix(a) for a in dry_run("seeds", str(tmp_path), "tinyllama", TINYLLAMA_DTYPES="float32")
+    ]
     compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
     assert [a[a.index("--dtype") + 1] for a in compares] == ["float32"]
     claimed = [a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a]

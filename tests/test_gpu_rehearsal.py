@@ -8,8 +8,6 @@ its servers' starts and stops, the compare runs, the tarballs and the claims row
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,26 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.procs import REPO_ROOT, free_port
+from tests.test_gpu_plan import dry_run, run_script, script
 
-SCRIPT = REPO_ROOT / "benchmarks" / "gpu_host.sh"
 VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python3"
-
-
-def rehearse(*args: str, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
-    """`REHEARSE=cpu gpu_host.sh ARGS` with `env` added."""
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "REHEARSE": "cpu", **env},
-        timeout=timeout,
-    )
-
-
-def printed_commands(done: subprocess.CompletedProcess[str]) -> list[list[str]]:
-    lines = (done.stdout + done.stderr).splitlines()
-    return [shlex.split(line[2:]) for line in lines if line.startswith("+ ")]
 
 
 @pytest.mark.parametrize("kind", ["claims", "seeds"])
@@ -45,9 +26,7 @@ def test_a_rehearsal_puts_every_step_on_the_cpu_with_the_tiny_shape(kind: str, t
     if kind == "claims":  # the default steps and those outside the default list
         default = "prepare-7b n1-7b n3-7b prepare-13b n1-13b n3-13b sweep-7b capacity-7b variance-7b"
         steps = [*default.split(), "queue-7b", "noise-7b", "noise-13b"]
-    done = rehearse(kind, str(tmp_path / "out"), *steps, timeout=120, DRY_RUN="1", HOST_MODELS="/m")
-    assert done.returncode == 0, done.stderr
-    commands = printed_commands(done)
+    commands = dry_run(kind, str(tmp_path / "out"), *steps, REHEARSE="cpu", HOST_MODELS="/m")
     assert commands
     for argv in commands:
         assert "--gpu-memory-gib" not in argv, argv
@@ -61,23 +40,15 @@ def test_a_rehearsal_puts_every_step_on_the_cpu_with_the_tiny_shape(kind: str, t
 
 
 def test_without_a_rehearsal_the_gpu_steps_keep_cuda_and_their_budgets(tmp_path: Path) -> None:
-    done = subprocess.run(
-        ["bash", str(SCRIPT), "seeds", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "DRY_RUN": "1"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    servers = [a for a in printed_commands(done) if a[:3] in (["python3", "-m", "servers.vllm"],)]
+    commands = dry_run("seeds", str(tmp_path))
+    servers = [a for a in commands if a[:3] == ["python3", "-m", "servers.vllm"]]
     assert servers and all(a[a.index("--device") + 1] == "cuda" for a in servers)
     assert all(a[a.index("--gpu-memory-gib") + 1] == "20" for a in servers)  # write-up 1's L4
-    assert not any("tiny-test" in " ".join(a) for a in printed_commands(done))
+    assert not any("tiny-test" in " ".join(a) for a in commands)
 
 
 def test_only_the_cpu_rehearsal_is_known(tmp_path: Path) -> None:
-    done = rehearse("seeds", str(tmp_path), timeout=30, REHEARSE="gpu", DRY_RUN="1")
+    done = script("seeds", str(tmp_path), REHEARSE="gpu")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "gpu_host.sh: REHEARSE=gpu: the one rehearsal is REHEARSE=cpu"
@@ -90,17 +61,15 @@ def test_seeds_batches_3b_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
     compare runs of offline batches 4-32, every claims row measured, the servers stopped."""
     out, results = tmp_path / "out", tmp_path / "results"
     vllm_port, hf_port = free_port(), free_port()
-    done = rehearse(
-        "seeds",
-        str(out),
-        "batches-3b",
-        timeout=900,
-        HOST_MODELS=str(tmp_path / "models"),
-        GPU_CACHE=str(tmp_path / "gpu"),
-        RESULTS=str(results),
-        VLLM_PORT=str(vllm_port),
-        HF_PORT=str(hf_port),
-    )
+    env = {
+        "REHEARSE": "cpu",
+        "HOST_MODELS": str(tmp_path / "models"),
+        "GPU_CACHE": str(tmp_path / "gpu"),
+        "RESULTS": str(results),
+        "VLLM_PORT": str(vllm_port),
+        "HF_PORT": str(hf_port),
+    }
+    done = run_script(["seeds", str(out), "batches-3b"], env, dry=False, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "no nvidia-smi here" in (out / "host.txt").read_text()
     for length in (64, 256, 512):
