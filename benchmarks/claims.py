@@ -417,7 +417,7 @@ class KvCacheRoom:
     def text(self) -> str:
         """The note: "vLLM's log: a KV cache of N tokens, room for M requests of L tokens at once"."""
         text = f"vLLM's log: a KV cache of {self.tokens:,} tokens"
-        if self.requests is not None and self.tokens_per_request:
+        if self.requests is not None:
             text += f", room for {self.requests:,} requests of {self.tokens_per_request:,} tokens at once"
         return text
 
