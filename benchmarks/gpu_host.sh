@@ -29,10 +29,11 @@
 #
 # Every subcommand but stage/install honours DRY_RUN=1: print each command instead of running it.
 # REHEARSE=cpu runs `claims` and `seeds` steps here, on the CPU, before device time is spent on them:
-# every preset becomes the two-layer `tiny-test` shape (under its own name), servers and weights
-# take --device cpu and no --gpu-memory-gib, HOST_MODELS defaults to /tmp/servebench-rehearsal/models,
-# and python3 is .venv's. The commands, the servers' starts and stops, the run directories, the
-# claims rows and the tarballs are the GPU call's; only the figures mean nothing.
+# every preset becomes a two-layer shape of its architecture (`tiny-test`, or `tiny-qwen2-test` for
+# Qwen2; under the preset's name), servers and weights take --device cpu and no --gpu-memory-gib,
+# HOST_MODELS defaults to /tmp/servebench-rehearsal/models, and python3 is .venv's. The commands, the
+# servers' starts and stops, the run directories, the claims rows and the tarballs are the GPU call's;
+# only the figures mean nothing.
 #
 # The model is a Llama-3.2-1B-shaped directory with no weights (`hf-server make-config --preset
 # llama-3.2-1b`, carried from the workstation): random weights on both servers (vLLM --load-format
@@ -239,13 +240,14 @@ hf_port=${HF_PORT:-8001}
 results=${RESULTS:-results}
 
 # The host copy of preset $1's directory, with seeded random weights in precision $2 (default bf16).
-# REHEARSE=cpu: the tiny-test shape's directory stands in for every preset's (made here if missing).
+# REHEARSE=cpu: a two-layer shape of the preset's architecture stands in for it (made here if missing):
+# tiny-qwen2-test for the Qwen2 presets, so vLLM's Qwen2 path is rehearsed too, else tiny-test.
 ensure_weights() {
   local preset=$1 dtype=${2:-bfloat16} dir="$host_models/$1-shape" source=$1
   if [ "$rehearse" = cpu ]; then
-    source=tiny-test
-    [ -f "$gpu_cache/models/tiny-test-shape/config.json" ] \
-      || x python3 -m servers.hf make-config --preset tiny-test "$gpu_cache/models/tiny-test-shape" >&2
+    case $preset in qwen*) source=tiny-qwen2-test ;; *) source=tiny-test ;; esac
+    [ -f "$gpu_cache/models/$source-shape/config.json" ] \
+      || x python3 -m servers.hf make-config --preset "$source" "$gpu_cache/models/$source-shape" >&2
   fi
   if [ ! -f "$gpu_cache/models/$source-shape/config.json" ] && [ "${DRY_RUN:-0}" != 1 ]; then
     echo "no $gpu_cache/models/$source-shape: run 'benchmarks/gpu_host.sh workstation' and carry $gpu_cache" >&2
@@ -298,10 +300,10 @@ compare_run() {
 
 # A claims.json row: claim id $1 measured from the run directories that follow (--level etc. too).
 # Each call writes its own OUT/claims.json; `python -m benchmarks.claims merge` joins the calls'.
-# A rehearsal's rows say so in their notes: their figures are the CPU's and the tiny-test shape's.
+# A rehearsal's rows say so in their notes: their figures are the CPU's and a tiny shape's.
 claim() {
   local rehearsal=()
-  [ "$rehearse" = cpu ] && rehearsal=(--note "REHEARSAL: the CPU and the tiny-test shape, not a result")
+  [ "$rehearse" = cpu ] && rehearsal=(--note "REHEARSAL: the CPU and a two-layer tiny shape, not a result")
   x python3 -m benchmarks.claims add "$out/claims.json" "$@" "${rehearsal[@]}" || true
 }
 

@@ -1,4 +1,4 @@
-"""`REHEARSE=cpu benchmarks/gpu_host.sh`: the GPU steps run here, on the CPU, with the tiny-test shape.
+"""`REHEARSE=cpu benchmarks/gpu_host.sh`: the GPU steps run here, on the CPU, with tiny shapes.
 
 A step's first real run used to be on the device, where a script bug costs a session's minutes (the
 stop_server bug of session 6 was found by hand). These tests run a seeds step end to end on the CPU:
@@ -33,8 +33,11 @@ def test_a_rehearsal_puts_every_step_on_the_cpu_with_the_tiny_shape(kind: str, t
         assert "cuda" not in argv, argv
         if "--device" in argv:
             assert argv[argv.index("--device") + 1] == "cpu", argv
-    copies = [argv for argv in commands if argv[:2] == ["cp", "-r"]]
-    assert copies and all(argv[2].endswith("/tiny-test-shape") for argv in copies)
+    copies = {argv[3]: argv[2] for argv in commands if argv[:2] == ["cp", "-r"]}
+    assert copies
+    for target, source in copies.items():
+        tiny = "tiny-qwen2-test" if target.startswith("/m/qwen") else "tiny-test"
+        assert source.endswith(f"/{tiny}-shape"), (target, source)
     weights = [argv for argv in commands if "init-weights" in argv]
     assert weights and all(argv[argv.index("init-weights") + 1].startswith("/m/") for argv in weights)
 
@@ -82,7 +85,7 @@ def test_seeds_batches_3b_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
     expected |= {f"l32-3b-{server}-b{b}" for server in ("vllm", "hf") for b in (4, 8, 16, 32)}
     assert set(rows) == expected
     assert all(rows[i]["measured"] > 0 for i in expected), {i: rows[i]["measured"] for i in expected}
-    marker = "REHEARSAL: the CPU and the tiny-test shape, not a result"
+    marker = "REHEARSAL: the CPU and a two-layer tiny shape, not a result"
     assert all(marker in rows[i]["notes"] for i in expected)
     for port in (vllm_port, hf_port):
         probe = subprocess.run(

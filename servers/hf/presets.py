@@ -93,6 +93,11 @@ PRESETS: dict[str, Shape] = {
     "tiny-test": Shape(
         256, 512, 2, 4, 2, False, None, max_position_embeddings=2048, source="servebench tests"
     ),
+    # tiny-test in the Qwen2 architecture: what a CPU rehearsal of a Qwen2 preset serves.
+    "tiny-qwen2-test": Shape(
+        256, 512, 2, 4, 2, False, None, rope_theta=1000000.0, max_position_embeddings=2048,
+        rms_norm_eps=1e-6, architecture="qwen2", source="servebench tests",
+    ),
 }  # fmt: skip
 
 
