@@ -381,7 +381,8 @@ def cross_run_agreement(run_a: Path, run_b: Path, target: str, tokenizer: str | 
 
 
 def max_clean_level(run_dir: Path, target: str) -> Measurement:
-    """The highest concurrency at which `target` failed no request (and every lower level was clean too)."""
+    """The highest concurrency at which `target` failed no request (and every lower level was clean
+    too); a lower bound when no level failed."""
     found = summaries(run_dir)
     best: float | None = None
     first_failure = ""
@@ -394,8 +395,9 @@ def max_clean_level(run_dir: Path, target: str) -> Measurement:
             first_failure = f"first errors at {level}: {failed} failed"
             break
         best = _level_load(items[0])
-    notes = [first_failure] if first_failure else ["no level failed: the figure is a lower bound"]
-    return Measurement(best, notes=notes)
+    if first_failure:
+        return Measurement(best, notes=[first_failure])
+    return Measurement(best, notes=["no level failed: the figure is a lower bound"], bound="lower")
 
 
 _KV_CACHE_SIZE = re.compile(r"KV cache size: ([\d,]+) tokens")
@@ -448,8 +450,10 @@ def vllm_max_clean_level(run_dir: Path) -> Measurement:
 
 
 def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
-    """subject's highest error-free concurrency over the baseline's; where the subject is vLLM and
-    its log states its KV cache, the notes add that cache's room over the baseline's level too."""
+    """subject's highest error-free concurrency over the baseline's: a lower bound when only the
+    subject failed no level, an upper bound when only the baseline did, none when neither did (the
+    levels stopped short of both); where the subject is vLLM and its log states its KV cache, the
+    notes add that cache's room over the baseline's level too."""
     a, b = max_clean_level(run_dir, subject), max_clean_level(run_dir, baseline)
     if not a.value or not b.value:
         return Measurement(None, notes=[*a.notes, *b.notes])
@@ -457,7 +461,11 @@ def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf"
     room = kv_cache_room(run_dir) if subject == "vllm" else None
     if room is not None and room.requests:
         notes.append(f"{room.text()}: {room.requests / b.value:.2g}x {baseline}'s {b.value:g} by that count")
-    return Measurement(a.value / b.value, notes=notes)
+    ratio = saved_ratio(a, b)
+    if ratio.conflict:
+        notes.append("neither failed at the highest level run: no ratio (run higher levels)")
+        return Measurement(None, notes=notes)
+    return Measurement(ratio.value, bound=ratio.bound, notes=notes)
 
 
 def capacity(run_dir: Path, target: str) -> Measurement:

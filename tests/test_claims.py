@@ -216,7 +216,10 @@ def test_capacity_from_a_search_is_a_bound_where_the_search_hit_its_range(
 
 def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> None:
     clean = c.max_clean_level(closed_run, "hf")
-    assert clean.value == 4 and "lower bound" in clean.notes[0]
+    assert clean.value == 4 and "lower bound" in clean.notes[0] and clean.bound == "lower"
+    # Neither server failed: two lower bounds give no ratio.
+    neither = c.clean_level_ratio(closed_run)
+    assert neither.value is None and "no ratio" in neither.notes[-1]
     failing = tmp_path / "failing"
     shutil.copytree(closed_run, failing)
     path = next(failing.glob("summary-*-hf-concurrency=4.json"))
@@ -224,7 +227,11 @@ def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> Non
     path.write_text(json.dumps({**summary, "failed": 3}))
     found = c.max_clean_level(failing, "hf")
     assert found.value == 1 and "first errors at concurrency=4: 3 failed" in found.notes[0]
-    assert c.clean_level_ratio(failing).value == pytest.approx(4)
+    assert found.bound is None
+    # vLLM failed no level (at least 4), HF first failed at 4: at least 4x.
+    ratio = c.clean_level_ratio(failing)
+    assert ratio.value == pytest.approx(4) and ratio.bound == "lower"
+    assert c.clean_level_ratio(failing, "hf", "vllm").bound == "upper"
 
 
 def test_vllms_clean_level_notes_the_room_its_kv_cache_has(closed_run: Path, tmp_path: Path) -> None:
