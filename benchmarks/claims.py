@@ -29,7 +29,7 @@ import re
 import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -446,7 +446,7 @@ def vllm_max_clean_level(run_dir: Path) -> Measurement:
     """`max_clean_level` of vLLM, with the room its KV cache has for the run's requests in the notes."""
     found = max_clean_level(run_dir, "vllm")
     room = kv_cache_room(run_dir)
-    return Measurement(found.value, notes=[*found.notes, room.text()] if room else found.notes)
+    return replace(found, notes=[*found.notes, room.text()] if room else found.notes)
 
 
 def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:

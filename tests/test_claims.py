@@ -250,7 +250,7 @@ def test_vllms_clean_level_notes_the_room_its_kv_cache_has(closed_run: Path, tmp
     meta["workload"] = {**meta["workload"], "input_len": 512, "output_len": 128}
     (run / "run.json").write_text(json.dumps(meta))
     found = c.vllm_max_clean_level(run)
-    assert found.value == c.max_clean_level(run, "vllm").value
+    assert found.value == c.max_clean_level(run, "vllm").value and found.bound == "lower"
     room = "vLLM's log: a KV cache of 231,424 tokens, room for 361 requests of 640 tokens at once"
     assert found.notes[-1] == room
     row = measure(CATALOG["qwen-vllm-max-concurrency"], [run], None)
