@@ -37,6 +37,7 @@ from loadgen import errors
 from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
+from loadgen.compare.variance import SPREADS
 from loadgen.report.drain import DRAIN_FLAG
 from loadgen.report.steadiness import gpu_share, spread_text, unsteady
 from loadgen.stats import DRAIN_QUANTILE
@@ -271,11 +272,29 @@ def target_throughput(run_dir: Runs, level: str | None, target: str) -> Measurem
     return Measurement(value, ci, [f"{target} at {level}"])
 
 
-def ratio_extremes(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
-    """The largest subject / baseline throughput ratio over the run's levels."""
-    ratios = {
-        level: throughput_ratio(run_dir, level, subject, baseline).value for level in level_order(run_dir)
-    }
+def _swept_runs(runs: Sequence[Path]) -> list[Path]:
+    if not runs:
+        raise ClaimError("the variance claims read the run of a variance sweep, or its parts (--run each)")
+    return list(runs)
+
+
+def spread_order(runs: Runs) -> list[str]:
+    """The levels of an output-variance sweep, or of its parts run apart (`--variance-spreads`), from
+    the narrowest spread to the widest; other levels by load, as `level_order`."""
+    levels = level_order(runs)
+
+    def spread(level: str) -> int:
+        kind = level.removeprefix("output ").split(":", 1)[0]
+        return SPREADS.index(kind) if level.startswith("output ") and kind in SPREADS else len(SPREADS)
+
+    return sorted(levels, key=spread)
+
+
+def ratio_extremes(*runs: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
+    """The largest subject / baseline throughput ratio over the levels of a run, or of the parts of
+    one sweep run apart."""
+    swept = _swept_runs(runs)
+    ratios = {level: throughput_ratio(swept, level, subject, baseline).value for level in spread_order(swept)}
     known = {k: v for k, v in ratios.items() if v is not None}
     if not known:
         return Measurement(None, notes=["no level with both targets"])
@@ -284,10 +303,12 @@ def ratio_extremes(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -
     return Measurement(known[top], notes=[f"largest at {top}; by level: {listed}"])
 
 
-def throughput_change(run_dir: Path, target: str = "hf") -> Measurement:
-    """A target's throughput at the run's last level over its first (below 1: it fell)."""
-    order = level_order(run_dir)
-    first, last = target_throughput(run_dir, order[0], target), target_throughput(run_dir, order[-1], target)
+def throughput_change(*runs: Path, target: str = "hf") -> Measurement:
+    """A target's throughput at the widest spread over the narrowest (below 1: it fell), in a run or
+    over the parts of one sweep run apart; for other runs, at the last level over the first."""
+    swept = _swept_runs(runs)
+    order = spread_order(swept)
+    first, last = target_throughput(swept, order[0], target), target_throughput(swept, order[-1], target)
     if first.value is None or last.value is None or first.value == 0:
         return Measurement(None, notes=[*first.notes, *last.notes])
     return Measurement(

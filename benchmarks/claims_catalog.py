@@ -90,6 +90,7 @@ def _catalog() -> list[Claim]:
             23.0,
             "x",
             c.ratio_extremes,
+            runs=0,  # the sweep's run, or its parts run apart (--variance-spreads)
         ),
         Claim(
             11,
@@ -101,6 +102,7 @@ def _catalog() -> list[Claim]:
             None,
             "x of fixed",
             partial(c.throughput_change, target="hf"),
+            runs=0,
             notes="qualitative claim: below 1 means it fell",
         ),
     ]

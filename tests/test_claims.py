@@ -361,3 +361,28 @@ def test_every_committed_claims_row_is_measured_again_from_its_run_directories(
         assert again.measured is None
     else:
         assert again.measured == pytest.approx(row.measured, rel=1e-9)
+
+
+VARIANCE_RUN = Path(__file__).parent.parent / "docs/results/2026-12-06f-claims-variance-7b/variance-7b"
+
+
+def test_the_variance_claims_read_a_sweep_split_over_runs(tmp_path: Path) -> None:
+    """A sweep with many requests a level is run in parts (`--variance-spreads`): the two variance
+    rows read the parts together, whatever order they are given in, as they read the whole sweep."""
+    whole_largest, whole_fall = c.ratio_extremes(VARIANCE_RUN), c.throughput_change(VARIANCE_RUN)
+    assert whole_largest.value == pytest.approx(17.40, abs=0.01)
+    assert whole_fall.value == pytest.approx(0.463, abs=0.001)
+    narrow, wide = tmp_path / "fixed-uniform", tmp_path / "exponential"
+    for part, spreads in ((narrow, ("fixed", "uniform")), (wide, ("exponential",))):
+        part.mkdir()
+        shutil.copy(VARIANCE_RUN / "run.json", part)
+        for summary in VARIANCE_RUN.glob("summary-*.json"):
+            if any(f"output_{spread}" in summary.name for spread in spreads):
+                shutil.copy(summary, part)
+    largest = measure(CATALOG["static-batching-variance"], [wide, narrow], None)
+    assert largest.measured == pytest.approx(whole_largest.value)
+    fall = measure(CATALOG["static-batching-falls"], [wide, narrow], None)
+    assert fall.measured == pytest.approx(whole_fall.value)
+    assert "output fixed:256 concurrency=64 -> 161 at output exponential:256" in fall.notes
+    with pytest.raises(c.ClaimError, match="read the run of a variance sweep"):
+        measure(CATALOG["static-batching-falls"], [], None)

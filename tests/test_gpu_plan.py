@@ -419,3 +419,31 @@ def test_tinyllama_splits_by_precision_over_two_calls(tmp_path: Path) -> None:
     assert [a[a.index("--dtype") + 1] for a in compares] == ["float32"]
     claimed = [a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a]
     assert "tinyllama-vllm-fp16-toks" in claimed and "tinyllama-agree-hf-fp16-fp32" in claimed
+
+
+def test_the_variance_sweep_splits_over_calls_and_its_rows_read_every_part(tmp_path: Path) -> None:
+    """VARIANCE_SPREADS runs part of the sweep into a run of its own; the rows read it with the parts
+    earlier calls on the lease left in RESULTS, not with a run set aside."""
+    results = tmp_path / "results"
+    for earlier in ("claims-variance-7b-fixed-uniform", "claims-variance-7b-exponential.before-101500"):
+        (results / earlier).mkdir(parents=True)
+        (results / earlier / "run.json").write_text("{}")
+    commands = [
+        _strip_prefix(a)
+        for a in dry_run(
+            "claims", str(tmp_path / "out"), "variance-7b",
+            VARIANCE_SPREADS="exponential", N_VARIANCE="192", RESULTS=str(results),
+        )
+    ]  # fmt: skip
+    (compare,) = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert compare[compare.index("--variance-spreads") + 1] == "exponential"
+    assert compare[compare.index("--num-requests") + 1] == "192"
+    assert compare[compare.index("--output-dir") + 1] == f"{results}/claims-variance-7b-exponential"
+    rows = [a for a in commands if "benchmarks.claims" in a and "add" in a]
+    assert [a[a.index("add") + 2] for a in rows] == ["static-batching-variance", "static-batching-falls"]
+    for row in rows:
+        runs = [row[i + 1] for i, word in enumerate(row) if word == "--run"]
+        assert runs == [
+            f"{results}/claims-variance-7b-exponential",
+            f"{results}/claims-variance-7b-fixed-uniform",
+        ]

@@ -75,8 +75,14 @@ def test_seeds_batches_3b_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
     done = run_script(["seeds", str(out), "batches-3b"], env, dry=False, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "no nvidia-smi here" in (out / "host.txt").read_text()
+    # 13 files: more than a device call brings back (8), so all but two are packed into one.
+    assert sorted(p.name for p in out.iterdir()) == ["call.tar.gz", "claims.json", "host.txt"]
+    with tarfile.open(out / "call.tar.gz") as call:
+        call.extractall(tmp_path / "call", filter="data")
+    unpacked = tmp_path / "call"
+    assert (unpacked / "seeds-3b-vllm.log").is_file() and (unpacked / "seeds-3b-o64.txt").is_file()
     for length in (64, 256, 512):
-        with tarfile.open(out / f"seeds-3b-o{length}.tar.gz") as tar:
+        with tarfile.open(unpacked / f"seeds-3b-o{length}.tar.gz") as tar:
             names = tar.getnames()
         assert any(name.endswith(f"seeds-3b-o{length}/run.json") for name in names), names
         assert (results / f"seeds-3b-o{length}" / "offline.json").is_file()

@@ -30,8 +30,9 @@ import pytest
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison
 from loadgen.compare.targets import probe
-from loadgen.compare.variance import AXIS
+from loadgen.compare.variance import AXIS, variance_specs
 from loadgen.compare.workload import build_compare_workload
+from loadgen.errors import ConfigError
 from loadgen.report.build import write_report
 from loadgen.report.data import load_report_data
 from loadgen.run_config import RequestOptions, Target
@@ -163,3 +164,28 @@ def test_static_batching_needs_a_batch_size() -> None:
     with pytest.raises(ValueError, match="--batching static needs --max-concurrency"):
         SimConfig(batching="static")
     assert SimConfig(batching="static", max_concurrency=4).batching == "static"
+
+
+def test_a_subset_of_spreads_keeps_their_order_and_their_lengths() -> None:
+    """`--variance-spreads` picks levels, so a sweep of many requests a level can be split over
+    runs; each spread's lengths are those of the whole sweep's level."""
+    assert variance_specs(256) == ["fixed:256", "uniform:1,511", "exponential:256"]
+    assert variance_specs(256, ("exponential", "fixed")) == ["fixed:256", "exponential:256"]
+    assert variance_specs(1, ("uniform",)) == []  # uniform on 1..1 is not a spread
+    tokenizer = model_dir_path()
+    if not (tokenizer / "tokenizer.json").is_file():
+        pytest.skip("the SmolLM2 tokenizer is not built")
+    plan = ComparePlan(levels=(4,), requests_per_level=8, warmup=0, offline_batches=(), seed=3)
+    opts: dict[str, Any] = {"sweep": "output-variance", "output_len": 16, "input_len": 8}
+    whole = build_compare_workload(compare_settings(opts), plan, str(tokenizer), "completions")
+    part = build_compare_workload(
+        compare_settings({**opts, "variance_spreads": ("exponential",)}), plan, str(tokenizer), "completions"
+    )
+    assert whole.levels is not None and part.levels is not None
+    assert [lvl.load.tag for lvl in part.levels] == ["output exponential:16"]
+    lengths = [[p.output_tokens for p in lvl.prompts] for lvl in whole.levels]
+    assert [p.output_tokens for p in part.levels[0].prompts] == lengths[-1]
+    with pytest.raises(ConfigError, match="add that sweep"):
+        build_compare_workload(
+            compare_settings({"variance_spreads": ("fixed",)}), plan, str(tokenizer), "completions"
+        )

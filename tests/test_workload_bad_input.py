@@ -122,3 +122,22 @@ def test_length_distribution_needs_the_synthetic_workload(model_dir: str, tmp_pa
         tmp_path=tmp_path,
     )
     one_line_error(proc, "--sweep output-variance sets the output lengths itself")
+
+
+def test_variance_spreads_takes_known_spreads_only(model_dir: str, tmp_path: Path) -> None:
+    proc = loadgen(
+        "compare",
+        "--launch",
+        "--model-dir",
+        model_dir,
+        "--sweep",
+        "output-variance",
+        "--variance-spreads",
+        "fixed,wide",
+        tmp_path=tmp_path,
+    )
+    one_line_error(proc, "takes comma-separated words from fixed, uniform, exponential")
+    proc = loadgen(
+        "compare", "--launch", "--model-dir", model_dir, "--variance-spreads", "fixed", tmp_path=tmp_path
+    )
+    one_line_error(proc, "--variance-spreads picks the levels of --sweep output-variance")

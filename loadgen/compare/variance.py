@@ -19,27 +19,31 @@ SWEEP_NAMES = ("output-variance",)
 AXIS = "output-length CV"
 
 
-def variance_specs(mean: int) -> list[str]:
-    """Length specs of one mean and growing spread: fixed, uniform on 1..2*mean-1, exponential."""
-    specs = [f"fixed:{mean}"]
+SPREADS = ("fixed", "uniform", "exponential")
+
+
+def variance_specs(mean: int, spreads: tuple[str, ...] = SPREADS) -> list[str]:
+    """Length specs of one mean and growing spread: fixed, uniform on 1..2*mean-1, exponential
+    (those of `spreads`; uniform needs a mean above 1)."""
+    specs = {"fixed": f"fixed:{mean}", "exponential": f"exponential:{mean}"}
     if mean > 1:
-        specs.append(f"uniform:1,{2 * mean - 1}")
-    specs.append(f"exponential:{mean}")
-    return specs
+        specs["uniform"] = f"uniform:1,{2 * mean - 1}"
+    return [specs[s] for s in SPREADS if s in spreads and s in specs]
 
 
 def variance_levels(
     load: LoadSpec,
     mean: int,
     build: Callable[[str], tuple[list[Prompt], dict[str, object]]],
+    spreads: tuple[str, ...] = SPREADS,
 ) -> list[SweepLevel]:
-    """One level per spec of `variance_specs(mean)` at `load`; `build(spec)` gives the prompts of an
+    """One level per spec of `variance_specs(mean, spreads)` at `load`; `build(spec)` gives the prompts of an
     output-length spec and their description. A level sits on the axis at the CV of the output lengths
     its measured requests ask for (warm-up left out, as in the statistics)."""
     levels = []
     first = load.warmup_requests
     last = first + (load.num_requests or 0)
-    for spec in variance_specs(mean):
+    for spec in variance_specs(mean, spreads):
         prompts, description = build(spec)
         measured = [p.output_tokens or 0 for p in prompts[first:last]]  # request i sends prompt i
         sent = describe_lengths(measured)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from loadgen.compare.levels import SweepLevel
 from loadgen.compare.plan import ComparePlan
-from loadgen.compare.variance import SWEEP_NAMES, variance_levels
+from loadgen.compare.variance import SPREADS, SWEEP_NAMES, variance_levels
 from loadgen.errors import ConfigError
 from loadgen.run_config import LoadSpec
 from loadgen.settings.compare import CompareSettings
@@ -105,6 +105,8 @@ def build_compare_workload(
     lengths = (settings.input_len, settings.output_len)
     prompts, description = _build(workload, prompt_count(plan), tokenizer, api, plan.seed, lengths)
     levels: list[SweepLevel] | None = None
+    if settings.variance_spreads and sweep != "output-variance":
+        raise ConfigError("--variance-spreads picks the levels of --sweep output-variance: add that sweep")
     if sweep == "output-variance":
         if kind != "synthetic" or workload.output_len_dist:
             raise ConfigError(
@@ -125,7 +127,10 @@ def build_compare_workload(
                 plan.seed,
                 lengths,
             ),
+            settings.variance_spreads or SPREADS,
         )
+        if not levels:
+            raise ConfigError("--variance-spreads uniform needs an --output-len above 1")
         description = {
             **description,
             "sweep": sweep,

@@ -84,6 +84,7 @@ class CompareSettings:
     gpu_monitor: Literal["auto", "on", "off"] = option(t.GPU_MONITOR)
     workload: WorkloadSettings = nested(WorkloadSettings)
     sweep: Literal["output-variance"] | None = option(t.SWEEP)
+    variance_spreads: tuple[str, ...] | None = option(t.VARIANCE_SPREADS)
     realistic_level: bool = option(t.REALISTIC_LEVEL)
     """`loadgen demo` only: one level of ShareGPT traffic beside the synthetic sweep, shaped by the
     `realistic_*` fields."""

@@ -72,6 +72,28 @@ class NumberList(click.ParamType):  # type: ignore[type-arg]
         return values
 
 
+class ChoiceList(click.ParamType):  # type: ignore[type-arg]
+    """Comma-separated words from `choices` (`--variance-spreads fixed,exponential`) as a tuple in
+    the order of `choices`, each once."""
+
+    name = "list"
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The tuple of words; click's one-line error naming the option otherwise."""
+        if isinstance(value, tuple):
+            return value
+        words = {part.strip() for part in str(value).split(",") if part.strip()}
+        unknown = sorted(words - set(self.choices))
+        if unknown or not words:
+            self.fail(
+                f"takes comma-separated words from {', '.join(self.choices)}, got {value!r}", param, ctx
+            )
+        return tuple(c for c in self.choices if c in words)
+
+
 class JsonObject(click.ParamType):  # type: ignore[type-arg]
     """A JSON object given as text (`--extra-body '{"top_k": 5}'`), as a dict."""
 
@@ -425,6 +447,13 @@ SWEEP = spec(
     type=click.Choice(["output-variance"]),
     help="output-variance: instead of the load sweep, one level per output-length spread (fixed, "
     "uniform, exponential; mean --output-len) at the first --concurrency.",
+)
+VARIANCE_SPREADS = spec(
+    "--variance-spreads",
+    type=ChoiceList(("fixed", "uniform", "exponential")),
+    help="--sweep output-variance: the spreads to run, e.g. 'exponential' alone, so a sweep with "
+    "many requests a level can be split over runs (benchmarks.claims reads the runs together) "
+    "[default: all three].",
 )
 REALISTIC_CONCURRENCY, REALISTIC_REQUESTS = 8, 16
 REALISTIC_MAX_ANSWER_LEN, REALISTIC_MAX_PROMPT_LEN = 64, 256
