@@ -190,10 +190,10 @@ gpu_header() {
 #       with the install and a cold vLLM) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 (7.4) |
 #       SWEEP_CONCURRENCY=1 SWEEP_REQUESTS=32 (9.0)
 #   (2026-12-06, no device time left: REHEARSE=cpu of the steps not yet run on a GPU; docs/gpu-plan.md)
-#   S7  SWEEP_CONCURRENCY=16 sweep-7b again (8, with the install) | HF_MAX_BATCH=7 claims queue-7b (3) |
-#       HF_MAX_BATCH=7 claims variance-7b (7-8) | SWEEP_CONCURRENCY=64 SWEEP_REQUESTS=112 sweep-7b (7.5)
-#   S8  seeds prepare (3) | seeds batches-3b (5) | seeds tinyllama (5)
-#   S9  seeds prepare (3) | seeds qwen-24g (8)
+#   S7  (done 2026-12-06, after six calls got no machine) STEP_TIMEOUT=420 seeds batches-3b (6.4, with
+#       the install) | HF_MAX_BATCH=7 STEP_TIMEOUT=515 claims variance-7b (6.8) | ... claims queue-7b (2.7)
+#   S8  seeds tinyllama (7, with the install) | seeds qwen-24g (8)
+#   S9  the variance sweep with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
 # ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
 # the call returns its files; each call's
@@ -305,6 +305,20 @@ claim() {
   local rehearsal=()
   [ "$rehearse" = cpu ] && rehearsal=(--note "REHEARSAL: the CPU and a two-layer tiny shape, not a result")
   x python3 -m benchmarks.claims add "$out/claims.json" "$@" "${rehearsal[@]}" || true
+}
+
+# A device call brings back at most 8 files from OUT (seeds batches-3b writes 13): past that, all
+# but claims.json and host.txt go into OUT/call.tar.gz, so nothing is left behind on the host.
+pack_out() {
+  [ "${DRY_RUN:-0}" = 1 ] && return 0
+  local n packed=${TMPDIR:-/tmp}/servebench-call.$$.tar.gz
+  n=$(find "$out" -maxdepth 1 -type f | wc -l)
+  [ "$n" -le 8 ] && return 0
+  # the GPU and host samplers may still be writing: a file that changed while read is kept as read
+  tar -czf "$packed" -C "$out" --exclude=./claims.json --exclude=./host.txt . 2>/dev/null || true
+  find "$out" -mindepth 1 -maxdepth 1 ! -name claims.json ! -name host.txt -exec rm -rf {} +
+  mv "$packed" "$out/call.tar.gz"
+  echo "OUT held $n files, more than a device call brings back: all but claims.json and host.txt are in $out/call.tar.gz"
 }
 
 # compare --launch on a host copy with identical weights; each server gets the shape's budget.
@@ -435,15 +449,31 @@ claims_step() {
       x python3 -m benchmarks.batch_steps "${steps[@]}" 2>&1 | tee "$out/queue-7b-steps.txt" || true
       x tar -czf "$out/queue-7b.tar.gz" "$dir" || true ;;
     variance-7b)
-      # Anyscale's setting: fixed prompts, the same mean output length, growing spread.
+      # Anyscale's setting: fixed prompts, the same mean output length, growing spread. Session 7 sent
+      # 64 requests a level at concurrency 64: none joined later, so vLLM never refilled a slot. With
+      # several times more (N_VARIANCE=192: HF ~130 + 230 + 340 s at 18.2 ms a step) the sweep needs
+      # two calls: VARIANCE_SPREADS=fixed,uniform, then =exponential. Each part is a run of its own;
+      # the rows read every part on the host so far (parts of earlier calls stay in $results).
+      local name=claims-variance-7b spreads=() d
+      if [ -n "${VARIANCE_SPREADS:-}" ]; then
+        name=claims-variance-7b-${VARIANCE_SPREADS//,/-}
+        spreads=(--variance-spreads "$VARIANCE_SPREADS")
+      fi
+      local parts=(--run "$results/$name")
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
-      compare_run claims-variance-7b $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
-        --sweep output-variance --concurrency 64 --input-len 128 --output-len 256 --ignore-eos \
-        --num-requests "${N_VARIANCE:-64}" --warmup 0 --offline-batches none
-      claim static-batching-variance --run "$results"/claims-variance-7b
-      claim static-batching-falls --run "$results"/claims-variance-7b ;;
+      compare_run "$name" $(launch_args llama-2-7b) --hf-max-batch-size "$b" \
+        --sweep output-variance "${spreads[@]}" --concurrency 64 --input-len 128 --output-len 256 \
+        --ignore-eos --num-requests "${N_VARIANCE:-64}" --warmup 0 --offline-batches none
+      if [ -n "${VARIANCE_SPREADS:-}" ]; then
+        for d in "$results"/claims-variance-7b-*; do
+          case $d in "$results/$name"|*.before-*) continue ;; esac
+          [ -f "$d/run.json" ] && parts+=(--run "$d")
+        done
+      fi
+      claim static-batching-variance "${parts[@]}"
+      claim static-batching-falls "${parts[@]}" ;;
     noise-7b|noise-13b)
       # How far greedy decoding agrees with itself on this shape (batch 1 against one batch, bf16
       # against fp32, plain transformers): the noise floor the parity gate's agreement is read
@@ -622,7 +652,8 @@ case ${1:-} in
       step_deadline=$((SECONDS + step_timeout))
       "${kind}_step" "$step"
     done
-    x python3 -m benchmarks.claims render "$out/claims.json" ;;
+    x python3 -m benchmarks.claims render "$out/claims.json"
+    pack_out ;;
   stage)
     shift
     mkdir -p /root/stage
