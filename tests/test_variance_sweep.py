@@ -30,13 +30,14 @@ import pytest
 from loadgen.compare.plan import ComparePlan
 from loadgen.compare.run import CompareInputs, Comparison
 from loadgen.compare.targets import probe
-from loadgen.compare.variance import AXIS, variance_specs
+from loadgen.compare.variance import AXIS, SPREADS, variance_specs
 from loadgen.compare.workload import build_compare_workload
 from loadgen.errors import ConfigError
 from loadgen.report.build import write_report
 from loadgen.report.data import load_report_data
 from loadgen.run_config import RequestOptions, Target
 from loadgen.settings.compare import compare_settings
+from loadgen.settings.table import VARIANCE_SPREADS
 from tests.fixtures.model import model_dir_path
 from tests.fixtures.procs import ServerProcess
 from tests.fixtures.sim import SimFactory
@@ -169,6 +170,7 @@ def test_static_batching_needs_a_batch_size() -> None:
 def test_a_subset_of_spreads_keeps_their_order_and_their_lengths() -> None:
     """`--variance-spreads` picks levels, so a sweep of many requests a level can be split over
     runs; each spread's lengths are those of the whole sweep's level."""
+    assert getattr(VARIANCE_SPREADS.type, "choices", None) == SPREADS  # the option offers what the sweep has
     assert variance_specs(256) == ["fixed:256", "uniform:1,511", "exponential:256"]
     assert variance_specs(256, ("exponential", "fixed")) == ["fixed:256", "exponential:256"]
     assert variance_specs(1, ("uniform",)) == []  # uniform on 1..1 is not a spread
