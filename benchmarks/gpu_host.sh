@@ -175,8 +175,8 @@ gpu_header() {
 # Device-time plan (30 min a session, 10 min a call, a fresh machine each session; S1's minutes are
 # measured, the rest estimated from them; docs/gpu-plan.md has the table and the reasons):
 #   every session: the stage calls `python -m benchmarks.device_carry plan .gpu-wheelhouse` prints
-#   (four calls of two 21.5 MB parts while the checkout stays under ~23 MB; under a minute with the
-#   machine's start), then install part 09 with the session's first step
+#   (with the checkout at 24.6 MB, the kit in 20 MB parts: four calls, under a minute with the
+#   machine's start), then install the last part (10) with the session's first step
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
 #   S2  (done 2026-12-06, after 9 calls got no machine) HF_MAX_BATCH=7 claims capacity-7b (8.0, with the
 #       install) | claims noise-7b (1.0)
