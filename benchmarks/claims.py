@@ -37,7 +37,7 @@ from loadgen import errors
 from loadgen.compare.capacity import SUSTAINED_SPANS
 from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
-from loadgen.compare.variance import SPREADS
+from loadgen.report.data import level_value
 from loadgen.report.drain import DRAIN_FLAG
 from loadgen.report.steadiness import gpu_share, spread_text, unsteady
 from loadgen.stats import DRAIN_QUANTILE
@@ -128,11 +128,12 @@ def _level_load(summary: dict[str, Any]) -> float:
 
 
 def level_order(run_dir: Runs) -> list[str]:
-    """The run's level labels from lowest to highest load."""
-    loads: dict[str, float] = {}
+    """The run's level labels as its report orders them: from lowest to highest load, or, in an
+    output-variance sweep (one run or its parts run apart), from the narrowest spread to the widest."""
+    values: dict[str, float] = {}
     for (_, level), items in summaries(run_dir).items():
-        loads[level] = _level_load(items[0])
-    return sorted(loads, key=loads.__getitem__)
+        values[level] = level_value(items[0])[1]
+    return sorted(values, key=values.__getitem__)
 
 
 def machines(runs: Runs) -> tuple[set[str], int]:
@@ -278,23 +279,11 @@ def _swept_runs(runs: Sequence[Path]) -> list[Path]:
     return list(runs)
 
 
-def spread_order(runs: Runs) -> list[str]:
-    """The levels of an output-variance sweep, or of its parts run apart (`--variance-spreads`), from
-    the narrowest spread to the widest; other levels by load, as `level_order`."""
-    levels = level_order(runs)
-
-    def spread(level: str) -> int:
-        kind = level.removeprefix("output ").split(":", 1)[0]
-        return SPREADS.index(kind) if level.startswith("output ") and kind in SPREADS else len(SPREADS)
-
-    return sorted(levels, key=spread)
-
-
 def ratio_extremes(*runs: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
     """The largest subject / baseline throughput ratio over the levels of a run, or of the parts of
     one sweep run apart."""
     swept = _swept_runs(runs)
-    ratios = {level: throughput_ratio(swept, level, subject, baseline).value for level in spread_order(swept)}
+    ratios = {level: throughput_ratio(swept, level, subject, baseline).value for level in level_order(swept)}
     known = {k: v for k, v in ratios.items() if v is not None}
     if not known:
         return Measurement(None, notes=["no level with both targets"])
@@ -307,7 +296,7 @@ def throughput_change(*runs: Path, target: str = "hf") -> Measurement:
     """A target's throughput at the widest spread over the narrowest (below 1: it fell), in a run or
     over the parts of one sweep run apart; for other runs, at the last level over the first."""
     swept = _swept_runs(runs)
-    order = spread_order(swept)
+    order = level_order(swept)
     first, last = target_throughput(swept, order[0], target), target_throughput(swept, order[-1], target)
     if first.value is None or last.value is None or first.value == 0:
         return Measurement(None, notes=[*first.notes, *last.notes])

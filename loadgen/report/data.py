@@ -76,7 +76,9 @@ class ReportData:
         return next(s for s in self.series if s.name == name)
 
 
-def _level_value(summary: dict[str, Any]) -> tuple[str, float]:
+def level_value(summary: dict[str, Any]) -> tuple[str, float]:
+    """Where a level sits on its run's x axis: (axis label, value). The variance sweep's levels sit
+    at the output-length CV they sent, other levels at their request rate or concurrency."""
     axis = summary.get("axis")
     if isinstance(axis, dict) and isinstance(axis.get("value"), int | float):  # the variance sweep
         return str(axis.get("label")), float(axis["value"])
@@ -170,7 +172,7 @@ def load_report_data(directories: Sequence[str | Path]) -> ReportData:
             if summary.get("extra_level"):
                 extra += [] if level in extra else [level]
                 continue
-            x_label, value = _level_value(summary)
+            x_label, value = level_value(summary)
             values.setdefault(level, value)
     levels = sorted(values, key=lambda level: values[level])
     return ReportData(runs, series, levels, values, x_label, _pairs(runs, series), extra)
