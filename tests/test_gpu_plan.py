@@ -66,6 +66,11 @@ def dry_run(*args: str, **env: str) -> list[list[str]]:
     return [shlex.split(line[2:]) for line in lines if line.startswith("+ ")]
 
 
+def claim_adds(commands: list[list[str]]) -> list[tuple[str, list[str]]]:
+    """The `benchmarks.claims add` commands among `commands`, in order, each with the claim id it adds."""
+    return [(a[a.index("add") + 2], a) for a in commands if "benchmarks.claims" in a and "add" in a]
+
+
 def _strip_prefix(argv: list[str]) -> list[str]:
     while argv and argv[0] in ("timeout", "env", "setsid"):
         if argv[0] == "timeout":
@@ -193,7 +198,7 @@ def test_claims_runs_every_announcement_setting_on_identical_weights(tmp_path: P
         "/root/models/llama-2-7b-shape",
         "/root/models/llama-2-13b-shape",
     }
-    claimed = {a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a}
+    claimed = {claim_id for claim_id, _ in claim_adds(commands)}
     assert {"vllm-hf-n1-7b", "vllm-hf-n3-13b", "static-batching-variance", "llama2-7b-traffic"} <= claimed
 
 
@@ -210,7 +215,7 @@ def test_seeds_covers_the_four_write_ups(tmp_path: Path) -> None:
     assert qwen[qwen.index("--gpu-memory-gib") + 1] == "24"
     from benchmarks.claims_catalog import CATALOG
 
-    claimed = {a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a}
+    claimed = {claim_id for claim_id, _ in claim_adds(commands)}
     issue_12 = {claim_id for claim_id, claim in CATALOG.items() if claim.issue == 12}
     assert claimed == issue_12 - {"llama2-7b-toks-ratio", "llama2-7b-traffic"}  # from the claims runs
 
@@ -417,7 +422,7 @@ def test_tinyllama_splits_by_precision_over_two_calls(tmp_path: Path) -> None:
     ]
     compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
     assert [a[a.index("--dtype") + 1] for a in compares] == ["float32"]
-    claimed = [a[a.index("add") + 2] for a in commands if "benchmarks.claims" in a and "add" in a]
+    claimed = [claim_id for claim_id, _ in claim_adds(commands)]
     assert "tinyllama-vllm-fp16-toks" in claimed and "tinyllama-agree-hf-fp16-fp32" in claimed
 
 
@@ -439,9 +444,9 @@ def test_the_variance_sweep_splits_over_calls_and_its_rows_read_every_part(tmp_p
     assert compare[compare.index("--variance-spreads") + 1] == "exponential"
     assert compare[compare.index("--num-requests") + 1] == "192"
     assert compare[compare.index("--output-dir") + 1] == f"{results}/claims-variance-7b-exponential"
-    rows = [a for a in commands if "benchmarks.claims" in a and "add" in a]
-    assert [a[a.index("add") + 2] for a in rows] == ["static-batching-variance", "static-batching-falls"]
-    for row in rows:
+    rows = claim_adds(commands)
+    assert [claim_id for claim_id, _ in rows] == ["static-batching-variance", "static-batching-falls"]
+    for _, row in rows:
         runs = [row[i + 1] for i, word in enumerate(row) if word == "--run"]
         assert runs == [
             f"{results}/claims-variance-7b-exponential",
