@@ -307,7 +307,7 @@ claim() {
   x python3 -m benchmarks.claims add "$out/claims.json" "$@" "${rehearsal[@]}" || true
 }
 
-# A device call brings back at most 8 files from OUT (seeds batches-3b writes 13): past that, all
+# A device call brings back at most 8 files from OUT (seeds batches-3b writes 12): past that, all
 # but claims.json and host.txt go into OUT/call.tar.gz, so nothing is left behind on the host.
 pack_out() {
   [ "${DRY_RUN:-0}" = 1 ] && return 0

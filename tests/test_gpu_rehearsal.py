@@ -75,8 +75,7 @@ def test_seeds_batches_3b_runs_end_to_end_on_the_cpu(tmp_path: Path) -> None:
     done = run_script(["seeds", str(out), "batches-3b"], env, dry=False, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "no nvidia-smi here" in (out / "host.txt").read_text()
-    # 12 files here (13 on a GPU, with its samples): more than a call brings back (8), so all but
-    # two are packed into one.
+    # 12 files, as on a GPU: more than a device call brings back (8), so all but two are packed.
     assert sorted(p.name for p in out.iterdir()) == ["call.tar.gz", "claims.json", "host.txt"]
     with tarfile.open(out / "call.tar.gz") as call:
         call.extractall(tmp_path / "call", filter="data")
