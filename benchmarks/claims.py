@@ -369,9 +369,24 @@ def agreement(run_dir: Path, target: str = "vllm") -> Measurement:
     return Measurement(None, notes=["no token_agreement gate in the run"])
 
 
+def run_tokenizer(run_dir: Path) -> Path | None:
+    """The tokenizer a run's outputs are compared by: the one its `run.json` names (a path on the
+    machine that ran it), else a `tokenizer.json` committed in the run directory or beside it (a
+    results directory read on another machine); None when neither is there."""
+    from loadgen.workloads.tokenizer import find_tokenizer
+
+    named = (_json(run_dir / "run.json") or {}).get("tokenizer")
+    for place in (named, run_dir, run_dir.parent):
+        found = find_tokenizer(place) if place else None
+        if found is not None:
+            return found
+    return None
+
+
 def cross_run_agreement(run_a: Path, run_b: Path, target: str, tokenizer: str | None = None) -> Measurement:
     """Mean greedy common-prefix share between one target's parity outputs in two runs (e.g. fp16 vs
-    fp32 on the same server and weights), tokenized with the run's tokenizer."""
+    fp32 on the same server and weights), tokenized with the run's tokenizer (`run_tokenizer`), or
+    by characters where there is none; the notes say which."""
     from loadgen.compare.parity import Tokens, prefix_agreement
 
     def outputs(run_dir: Path) -> dict[int, str]:
@@ -384,19 +399,22 @@ def cross_run_agreement(run_a: Path, run_b: Path, target: str, tokenizer: str | 
     common = sorted(set(a) & set(b))
     if not common:
         return Measurement(None, notes=[f"no parity outputs of {target} in both runs"])
-    tokens = Tokens(tokenizer or (_json(run_a / "run.json") or {}).get("tokenizer"))
+    tokens = Tokens(tokenizer or run_tokenizer(run_a))
     shares = [prefix_agreement(tokens.ids(a[i]), tokens.ids(b[i])) for i in common]
     exact = sum(tokens.ids(a[i]) == tokens.ids(b[i]) for i in common)
-    return Measurement(100 * statistics.fmean(shares), notes=[f"{exact} of {len(common)} outputs identical"])
+    notes = [f"{exact} of {len(common)} outputs identical", f"prefix in {tokens.unit}"]
+    return Measurement(100 * statistics.fmean(shares), notes=notes)
 
 
-def max_clean_level(run_dir: Path, target: str) -> Measurement:
+def max_clean_level(runs: Runs, target: str) -> Measurement:
     """The highest concurrency at which `target` failed no request (and every lower level was clean
-    too); a lower bound when no level failed."""
-    found = summaries(run_dir)
+    too); a lower bound when no level failed. Several runs of one setting read as one sweep: their
+    levels merge in load order (e.g. a finer sweep run later between the first run's levels), and a
+    level run twice counts the failures of both."""
+    found = summaries(runs)
     best: float | None = None
     first_failure = ""
-    for level in level_order(run_dir):
+    for level in level_order(runs):
         items = found.get((target, level))
         if not items:
             continue
@@ -434,41 +452,55 @@ class KvCacheRoom:
         return text
 
 
-def kv_cache_room(run_dir: Path) -> KvCacheRoom | None:
+def kv_cache_room(runs: Runs) -> KvCacheRoom | None:
     """vLLM's KV cache size from the run's `logs/vllm.log` ("GPU KV cache size: N tokens"), against
     the run's request length: vLLM queues what its cache cannot hold rather than failing it, so its
-    highest error-free level alone is only a lower bound. None without the line."""
-    try:
-        log = (run_dir / "logs" / "vllm.log").read_text(errors="replace")
-    except OSError:
-        return None
-    sizes = _KV_CACHE_SIZE.findall(log)
-    if not sizes:
-        return None
+    highest error-free level alone is only a lower bound. Of several runs, the first whose log states
+    it. None without the line."""
+    for run_dir in _dirs(runs):
+        try:
+            log = (run_dir / "logs" / "vllm.log").read_text(errors="replace")
+        except OSError:
+            continue
+        sizes = _KV_CACHE_SIZE.findall(log)
+        if sizes:
+            return _room(run_dir, int(sizes[-1].replace(",", "")))
+    return None
+
+
+def _room(run_dir: Path, tokens: int) -> KvCacheRoom:
+    """A cache of `tokens` against the request length of the run in `run_dir`."""
     workload = (_json(run_dir / "run.json") or {}).get("workload") or {}
     per_request = None
     if workload.get("input_len") and workload.get("output_len"):
         per_request = int(workload["input_len"]) + int(workload["output_len"])
-    return KvCacheRoom(int(sizes[-1].replace(",", "")), per_request)
+    return KvCacheRoom(tokens, per_request)
 
 
-def vllm_max_clean_level(run_dir: Path) -> Measurement:
-    """`max_clean_level` of vLLM, with the room its KV cache has for the run's requests in the notes."""
-    found = max_clean_level(run_dir, "vllm")
-    room = kv_cache_room(run_dir)
+def hf_max_clean_level(*runs: Path) -> Measurement:
+    """`max_clean_level` of the HF server over one run or several."""
+    return max_clean_level(runs, "hf")
+
+
+def vllm_max_clean_level(*runs: Path) -> Measurement:
+    """`max_clean_level` of vLLM over one run or several, with the room its KV cache has for the
+    run's requests in the notes."""
+    found = max_clean_level(runs, "vllm")
+    room = kv_cache_room(runs)
     return replace(found, notes=[*found.notes, room.text()] if room else found.notes)
 
 
-def clean_level_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
-    """subject's highest error-free concurrency over the baseline's: a lower bound when only the
-    subject failed no level, an upper bound when only the baseline did, none when neither did (the
-    levels stopped short of both); where the subject is vLLM and its log states its KV cache, the
-    notes add that cache's room over the baseline's level too."""
-    a, b = max_clean_level(run_dir, subject), max_clean_level(run_dir, baseline)
+def clean_level_ratio(*runs: Path, subject: str = "vllm", baseline: str = "hf") -> Measurement:
+    """subject's highest error-free concurrency over the baseline's, in one run or several read as
+    one sweep (`max_clean_level`): a lower bound when only the subject failed no level, an upper
+    bound when only the baseline did, none when neither did (the levels stopped short of both);
+    where the subject is vLLM and its log states its KV cache, the notes add that cache's room over
+    the baseline's level too."""
+    a, b = max_clean_level(runs, subject), max_clean_level(runs, baseline)
     if not a.value or not b.value:
         return Measurement(None, notes=[*a.notes, *b.notes])
     notes = [f"{subject} {a.value:g} ({a.notes[0]}), {baseline} {b.value:g} ({b.notes[0]})"]
-    room = kv_cache_room(run_dir) if subject == "vllm" else None
+    room = kv_cache_room(runs) if subject == "vllm" else None
     if room is not None and room.requests:
         notes.append(f"{room.text()}: {room.requests / b.value:.2g}x {baseline}'s {b.value:g} by that count")
     ratio = saved_ratio(a, b)

@@ -208,13 +208,13 @@ def _catalog() -> list[Claim]:
         Claim(12, "qwen-concurrency-ratio", "vLLM supports 2–4x more concurrent requests in the same memory",
               "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "Qwen2.5-7B shape, both servers capped at 24 GiB "
               "on one GPU, 512 in / 128 out; highest error-free concurrency, vLLM over HF", 2.0, 4.0, "x",
-              c.clean_level_ratio),
+              c.clean_level_ratio, runs=0),  # the run, or several whose levels merge (a finer sweep)
         Claim(12, "qwen-hf-max-concurrency", "(HF's most concurrent requests in 24 GB)",
               "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "same run: the HF server's highest error-free "
-              "concurrency", None, None, "requests", partial(c.max_clean_level, target="hf")),
+              "concurrency", None, None, "requests", c.hf_max_clean_level, runs=0),
         Claim(12, "qwen-vllm-max-concurrency", "(vLLM's most concurrent requests in 24 GB)",
               "Qwen2.5-7B write-up (RTX 3090, 24 GB)", "same run: vLLM's highest error-free concurrency",
-              None, None, "requests", c.vllm_max_clean_level),
+              None, None, "requests", c.vllm_max_clean_level, runs=0),
         # Write-up 4: the 1.6-1.9x table, "5x more traffic", "up to 3.5x over TGI".
         Claim(12, "llama2-7b-toks-ratio", "vLLM 1.6–1.9x tok/s (GPT-3 6.7B, 13B, LLaMA-2 7B shapes)",
               "vLLM-vs-HF table write-up",
@@ -247,7 +247,8 @@ def measure(
     setting (another lease), pooled with the one run as repeats where the metric allows."""
     if claim.runs and len(runs) != claim.runs:
         raise c.ClaimError(f"{claim.id} reads {claim.runs} run director{'y' if claim.runs == 1 else 'ies'}")
-    if repeats and (claim.runs != 1 or claim.metric not in POOLS_REPEATS):
+    metric = claim.metric.func if isinstance(claim.metric, partial) else claim.metric
+    if repeats and (claim.runs != 1 or metric not in POOLS_REPEATS):
         raise c.ClaimError(f"{claim.id} cannot pool repeated runs: it reads {claim.runs} run(s) its own way")
     given: list[c.Runs] = [[runs[0], *repeats]] if repeats else list(runs)
     found = claim.metric(*given, level=level) if claim.takes_level else claim.metric(*given)

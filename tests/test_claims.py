@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,6 +123,11 @@ def test_runs_on_separate_leases_pool_as_repeats(
     assert row.run_dir == f"{closed_run}, {second}"
     with pytest.raises(c.ClaimError, match="cannot pool"):
         measure(CATALOG["tinyllama-agree-hf-fp16-fp32"], [closed_run, second], None, repeats=[second])
+    # A one-server row pools too, its metric bound to the server by a partial.
+    hf_alone = measure(CATALOG["tinyllama-hf-fp16-toks"], [closed_run], "concurrency=4", repeats=[second])
+    each = [c.target_throughput(run, "concurrency=4", "hf").value for run in (closed_run, second)]
+    assert hf_alone.measured == pytest.approx(statistics.fmean(v for v in each if v is not None))
+    assert hf_alone.ci95 is not None
     out = tmp_path / "claims.json"
     args = ["add", str(out), "vllm-hf-n1-7b", "--run", str(closed_run), "--repeat-run", str(second)]
     assert c.main([*args, "--level", "concurrency=4"]) == 0
@@ -231,7 +237,31 @@ def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> Non
     # vLLM failed no level (at least 4), HF first failed at 4: at least 4x.
     ratio = c.clean_level_ratio(failing)
     assert ratio.value == pytest.approx(4) and ratio.bound == "lower"
-    assert c.clean_level_ratio(failing, "hf", "vllm").bound == "upper"
+    assert c.clean_level_ratio(failing, subject="hf", baseline="vllm").bound == "upper"
+
+
+def test_a_finer_sweep_run_later_merges_with_the_first_run(
+    pair: tuple[ServerProcess, ServerProcess], closed_run: Path, tmp_path: Path
+) -> None:
+    """Write-up 3's search: a first run at 1 and 4 where HF first failed at 4, then a run at 2 in
+    between. The rows read both as one sweep, levels in load order: the HF server's most concurrent
+    requests is 2 when the level 2 was clean, and still 1 when it failed."""
+    first = tmp_path / "first"
+    shutil.copytree(closed_run, first)
+    path = next(first.glob("summary-*-hf-concurrency=4.json"))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "failed": 3}))
+    finer = compare(pair, tmp_path / "finer", ComparePlan(levels=(2,), requests_per_level=4, warmup=0))
+    hf = measure(CATALOG["qwen-hf-max-concurrency"], [first, finer], None)
+    assert hf.measured == 2 and hf.bound is None and "first errors at concurrency=4" in hf.notes
+    assert hf.run_dir == f"{first}, {finer}"
+    vllm = measure(CATALOG["qwen-vllm-max-concurrency"], [finer, first], None)
+    assert (vllm.measured, vllm.bound) == (4, "lower")
+    ratio = measure(CATALOG["qwen-concurrency-ratio"], [first, finer], None)
+    assert ratio.measured == pytest.approx(2) and ratio.bound == "lower"
+    path = next(finer.glob("summary-*-hf-concurrency=2.json"))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "failed": 1}))
+    failed_between = c.max_clean_level([first, finer], "hf")
+    assert failed_between.value == 1 and failed_between.notes == ["first errors at concurrency=2: 1 failed"]
 
 
 def test_vllms_clean_level_notes_the_room_its_kv_cache_has(closed_run: Path, tmp_path: Path) -> None:
@@ -267,6 +297,35 @@ def test_agreement_reads_the_parity_gate(closed_run: Path) -> None:
     assert found.value == pytest.approx(100.0)
     same = c.cross_run_agreement(closed_run, closed_run, "hf")
     assert same.value == pytest.approx(100.0) and "8 of 8" in same.notes[0]
+
+
+def test_cross_run_agreement_finds_a_tokenizer_committed_beside_the_runs(
+    closed_run: Path, smollm2_dir: Path, tmp_path: Path
+) -> None:
+    """A results directory read on another machine: run.json names the host's tokenizer, which is
+    not here. Without one the outputs compare by characters; with a `tokenizer.json` committed in
+    the results directory, by tokens, as on the host. The notes say which."""
+    results = tmp_path / "results"
+    runs = [results / "fp16", results / "fp32"]
+    for run in runs:
+        shutil.copytree(closed_run, run)
+        meta = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps({**meta, "tokenizer": "/root/models/gone-shape"}))
+    # one output differs from its fp32 counterpart after a common start
+    path = runs[1] / "parity.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    first = next(r for r in records if r["target"] == "hf")
+    first["output_text"] = (first["output_text"] or "")[:6] + " something else entirely"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert c.run_tokenizer(runs[0]) is None
+    by_characters = c.cross_run_agreement(runs[0], runs[1], "hf")
+    assert "prefix in characters" in by_characters.notes
+    shutil.copy(smollm2_dir / "tokenizer.json", results / "tokenizer.json")
+    assert c.run_tokenizer(runs[0]) == (results / "tokenizer.json").resolve()
+    by_tokens = c.cross_run_agreement(runs[0], runs[1], "hf")
+    assert "prefix in tokens" in by_tokens.notes and "7 of 8 outputs identical" in by_tokens.notes
+    assert by_tokens.value is not None and by_characters.value is not None
+    assert by_tokens.value < 100 and by_tokens.value != pytest.approx(by_characters.value)
 
 
 def test_a_catalogued_claim_becomes_a_row_and_the_table_shows_it(closed_run: Path, tmp_path: Path) -> None:
@@ -352,7 +411,10 @@ def test_every_committed_claims_row_is_measured_again_from_its_run_directories(
     # A published figure must follow from the files committed beside it, by the code in this tree.
     runs = [REPO / part for part in (row.run_dir or "").split(", ")]
     assert all(run.is_dir() for run in runs), f"{path}: {row.run_dir} is not committed"
-    again = measure(CATALOG[row.id], runs[:1], None, repeats=runs[1:])
+    claim = CATALOG[row.id]
+    # A claim of one run lists its repeats after it; the others read every run they list.
+    read, repeats = (runs[:1], runs[1:]) if claim.runs == 1 else (runs, [])
+    again = measure(claim, read, None, repeats=repeats)
     assert again.bound == row.bound
     assert (again.ci95 is None) == (row.ci95 is None)
     if row.ci95 is not None:
