@@ -192,8 +192,12 @@ gpu_header() {
 #   (2026-12-06, no device time left: REHEARSE=cpu of the steps not yet run on a GPU; docs/gpu-plan.md)
 #   S7  (done 2026-12-06, after six calls got no machine) STEP_TIMEOUT=420 seeds batches-3b (6.4, with
 #       the install) | HF_MAX_BATCH=7 STEP_TIMEOUT=515 claims variance-7b (6.8) | ... claims queue-7b (2.7)
-#   S8  seeds tinyllama (7, with the install) | seeds qwen-24g (8)
+#   S8  (done 2026-12-06) TINYLLAMA_DTYPES=float16 seeds tinyllama (3.6, with the install) |
+#       TINYLLAMA_DTYPES=float32 (3.0) | seeds qwen-24g (5.1) | the levels 80/96/112 (2.2, now
+#       QWEN_CONCURRENCY=80,96,112 QWEN_REQUESTS=112) | the FP16 repeat (2.2)
 #   S9  the variance sweep with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
+#   S10 seeds tinyllama with repeats, each precision a call | write-up 4 on one lease (capacity-7b,
+#       sweep-7b at 64)
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
 # ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
 # the call returns its files; each call's
@@ -526,12 +530,15 @@ seeds_step() {
       # the next call on the lease, splits the step in two where one call cannot hold both launches
       # (each precision compiles vLLM anew): the rows of a run made by an earlier call are read from
       # its directory, which stays on the host.
+      # 256 requests are one HF batch, and session 8's two fp16 runs on one lease read 1.32x and
+      # 1.84x as the host's speed flipped: TINYLLAMA_REPEATS (default 3) repeats the level in turns,
+      # a few seconds each, so the ratio has an interval.
       ensure_weights tinyllama-1.1b float32
       for o in ${TINYLLAMA_DTYPES:-float16 float32}; do
         # shellcheck disable=SC2046
         compare_run "seeds-tinyllama-$o" $(launch_args tinyllama-1.1b "$o") --hf-max-batch-size 256 \
-          --concurrency 256 --num-requests 256 --warmup 0 --input-len 128 --output-len 256 \
-          --ignore-eos --offline-batches none
+          --concurrency 256 --num-requests 256 --repeats "${TINYLLAMA_REPEATS:-3}" --warmup 0 \
+          --input-len 128 --output-len 256 --ignore-eos --offline-batches none
       done
       for o in fp16 fp32; do
         local run=$results/seeds-tinyllama-float${o#fp}
@@ -544,15 +551,25 @@ seeds_step() {
       claim tinyllama-agree-hf-fp16-fp32 --run "$results"/seeds-tinyllama-float16 --run "$results"/seeds-tinyllama-float32 ;;
     qwen-24g)
       # Write-up 3: the same 24 GiB on both servers; the most concurrent requests without errors.
+      # QWEN_CONCURRENCY (with QWEN_REQUESTS) runs finer levels between the first run's (session 8:
+      # 80,96,112 after HF first failed at 128) into a run of their own; the rows read every
+      # seeds-qwen-24g run on the host as one sweep, its levels in load order.
+      local name=seeds-qwen-24g d
+      [ -n "${QWEN_CONCURRENCY:-}" ] && name=seeds-qwen-24g-${QWEN_CONCURRENCY//,/-}
       ensure_weights qwen2.5-7b
       # shellcheck disable=SC2046
-      compare_run seeds-qwen-24g $(launch_args qwen2.5-7b) \
-        --hf-max-batch-size 256 --concurrency 16,32,64,128,256 --num-requests 256 --warmup 0 \
-        --input-len 512 --output-len 128 --ignore-eos --offline-batches none
-      x grep -h "Maximum concurrency" "$results"/seeds-qwen-24g/logs/vllm.log || true
-      claim qwen-concurrency-ratio --run "$results"/seeds-qwen-24g
-      claim qwen-hf-max-concurrency --run "$results"/seeds-qwen-24g
-      claim qwen-vllm-max-concurrency --run "$results"/seeds-qwen-24g
+      compare_run "$name" $(launch_args qwen2.5-7b) --hf-max-batch-size 256 \
+        --concurrency "${QWEN_CONCURRENCY:-16,32,64,128,256}" --num-requests "${QWEN_REQUESTS:-256}" \
+        --warmup 0 --input-len 512 --output-len 128 --ignore-eos --offline-batches none
+      x grep -h "Maximum concurrency" "$results/$name/logs/vllm.log" || true
+      local runs=(--run "$results/$name")
+      for d in "$results"/seeds-qwen-24g*; do
+        case $d in "$results/$name"|*.before-*) continue ;; esac
+        [ -f "$d/run.json" ] && runs+=(--run "$d")
+      done
+      claim qwen-concurrency-ratio "${runs[@]}"
+      claim qwen-hf-max-concurrency "${runs[@]}"
+      claim qwen-vllm-max-concurrency "${runs[@]}"
       claim tgi-3.5x ;;
     *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g)" >&2; exit 2 ;;
   esac

@@ -422,6 +422,8 @@ def test_tinyllama_splits_by_precision_over_two_calls(tmp_path: Path) -> None:
     ]
     compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
     assert [a[a.index("--dtype") + 1] for a in compares] == ["float32"]
+    # one HF batch a level: repeated in turns, so a flip of the host's speed shows in the interval
+    assert compares[0][compares[0].index("--repeats") + 1] == "3"
     claimed = [claim_id for claim_id, _ in claim_adds(commands)]
     assert "tinyllama-vllm-fp16-toks" in claimed and "tinyllama-agree-hf-fp16-fp32" in claimed
 
@@ -452,3 +454,30 @@ def test_the_variance_sweep_splits_over_calls_and_its_rows_read_every_part(tmp_p
             f"{results}/claims-variance-7b-exponential",
             f"{results}/claims-variance-7b-fixed-uniform",
         ]
+
+
+def test_a_finer_qwen_sweep_runs_apart_and_its_rows_read_every_qwen_run(tmp_path: Path) -> None:
+    """QWEN_CONCURRENCY runs finer levels into a run of their own; the three concurrency rows read
+    it with the first run left in RESULTS by an earlier call, not with a run set aside."""
+    results = tmp_path / "results"
+    for earlier in ("seeds-qwen-24g", "seeds-qwen-24g-80-96-112.before-101500"):
+        (results / earlier).mkdir(parents=True)
+        (results / earlier / "run.json").write_text("{}")
+    commands = [
+        _strip_prefix(a)
+        for a in dry_run(
+            "seeds", str(tmp_path / "out"), "qwen-24g",
+            QWEN_CONCURRENCY="80,96,112", QWEN_REQUESTS="112", RESULTS=str(results),
+        )
+    ]  # fmt: skip
+    (compare,) = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert compare[compare.index("--concurrency") + 1] == "80,96,112"
+    assert compare[compare.index("--num-requests") + 1] == "112"
+    assert compare[compare.index("--output-dir") + 1] == f"{results}/seeds-qwen-24g-80-96-112"
+    rows = [(claim_id, row) for claim_id, row in claim_adds(commands) if claim_id.startswith("qwen-")]
+    assert [claim_id for claim_id, _ in rows] == [
+        "qwen-concurrency-ratio", "qwen-hf-max-concurrency", "qwen-vllm-max-concurrency",
+    ]  # fmt: skip
+    for _, row in rows:
+        runs = [row[i + 1] for i, word in enumerate(row) if word == "--run"]
+        assert runs == [f"{results}/seeds-qwen-24g-80-96-112", f"{results}/seeds-qwen-24g"]
