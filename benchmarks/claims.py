@@ -626,6 +626,16 @@ def claimed_text(row: ClaimRow) -> str:
     return f"{_number(low)}–{_number(high)}"
 
 
+def measured_text(row: ClaimRow) -> str:
+    """`27.7 (19.1–36.3)`, `≥ 32`, `≤ 0.25` or `–`: the figure, its bound sign and interval."""
+    measured = _number(row.measured)
+    if row.bound is not None and row.measured is not None:
+        measured = ("≥ " if row.bound == "lower" else "≤ ") + measured
+    if row.ci95 is not None:
+        measured += f" ({_number(row.ci95[0])}–{_number(row.ci95[1])})"
+    return measured
+
+
 def render(rows: Sequence[ClaimRow]) -> str:
     """The README table: claim, setting, claimed beside measured (with its interval), notes."""
     lines = [
@@ -633,12 +643,16 @@ def render(rows: Sequence[ClaimRow]) -> str:
         "|---:|---|---|---|---:|---:|---|---|",
     ]
     for r in rows:
-        measured = _number(r.measured)
-        if r.bound is not None and r.measured is not None:
-            measured = ("≥ " if r.bound == "lower" else "≤ ") + measured
-        if r.ci95 is not None:
-            measured += f" ({_number(r.ci95[0])}–{_number(r.ci95[1])})"
-        cells = [str(r.issue), r.claim, r.source, r.setting, claimed_text(r), measured, r.unit, r.notes]
+        cells = [
+            str(r.issue),
+            r.claim,
+            r.source,
+            r.setting,
+            claimed_text(r),
+            measured_text(r),
+            r.unit,
+            r.notes,
+        ]
         lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
