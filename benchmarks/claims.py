@@ -111,13 +111,17 @@ def _named(runs: Runs) -> str:
 
 
 def summaries(runs: Runs) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """(target, level) -> its summaries in file order, run after run (several when repeated)."""
+    """(target, level) -> its summaries in file order, run after run (several when repeated). A run
+    with `--repeats` also writes each level's summary pooled over its repeats (`pooled`): that one is
+    left out, since the repeats themselves are the samples."""
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for run_dir in _dirs(runs):
         if not (run_dir / "run.json").is_file():
             raise ClaimError(f"{run_dir} is not a run directory (no run.json)")
         for path in sorted(run_dir.glob("summary-*.json")):
             summary = json.loads(path.read_text())
+            if summary.get("pooled"):
+                continue
             out.setdefault((str(summary["target"]), str(summary["level"])), []).append(summary)
     return out
 
@@ -228,7 +232,7 @@ def _unsteady_notes(runs: Runs, level: str, targets: Sequence[str]) -> list[str]
         for path in sorted(run_dir.glob("summary-*.json")):
             summary = json.loads(path.read_text())
             target = str(summary.get("target"))
-            if target not in targets or summary.get("level") != level:
+            if target not in targets or summary.get("level") != level or summary.get("pooled"):
                 continue
             spread = unsteady(summary, run_dir, target, level)
             if spread is not None:

@@ -105,6 +105,23 @@ def test_repeated_levels_give_a_confidence_interval(
     assert "mean of 2 repeats" in found.notes
 
 
+def test_a_run_with_repeats_counts_each_repeat_once_not_its_pooled_summary(
+    pair: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    """`--repeats 2` writes a summary per repeat and one pooled over both: the ratio's samples are the
+    two repeats (as `seeds tinyllama` now runs), not three."""
+    run = compare(
+        pair, tmp_path / "repeated", ComparePlan(levels=(2,), requests_per_level=4, warmup=0, repeats=2)
+    )
+    written = [json.loads(p.read_text()) for p in sorted(run.glob("summary-*-hf-*.json"))]
+    assert sum(bool(s.get("pooled")) for s in written) == 1 and len(written) == 3
+    per_repeat = [s for s in written if not s.get("pooled")]
+    found = c.summaries(run)[("hf", "concurrency=2")]
+    assert [s["repeat"] for s in found] == [s["repeat"] for s in per_repeat] == [0, 1]
+    ratio = c.throughput_ratio(run, None)
+    assert "mean of 2 repeats" in ratio.notes and ratio.ci95 is not None
+
+
 def test_runs_on_separate_leases_pool_as_repeats(
     pair: tuple[ServerProcess, ServerProcess],
     closed_run: Path,
