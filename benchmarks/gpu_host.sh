@@ -302,6 +302,19 @@ compare_run() {
   tar -czf "$out/$name.tar.gz" "$results/$name" || true
 }
 
+# step_run_args=(--run RUN ...): this call's run $results/$1, then every other run whose path starts
+# with $2 that earlier calls on the lease left on the host (a sweep run in parts, or finer levels
+# run later), set-aside runs (.before-*) excepted; the rows read them together.
+step_runs() {
+  local d
+  step_run_args=(--run "$results/$1")
+  for d in "$2"*; do
+    case $d in "$results/$1"|*.before-*) continue ;; esac
+    [ -f "$d/run.json" ] && step_run_args+=(--run "$d")
+  done
+  return 0
+}
+
 # A claims.json row: claim id $1 measured from the run directories that follow (--level etc. too).
 # Each call writes its own OUT/claims.json; `python -m benchmarks.claims merge` joins the calls'.
 # A rehearsal's rows say so in their notes: their figures are the CPU's and a tiny shape's.
@@ -458,12 +471,11 @@ claims_step() {
       # several times more (N_VARIANCE=192: HF ~130 + 230 + 340 s at 18.2 ms a step) the sweep needs
       # two calls: VARIANCE_SPREADS=fixed,uniform, then =exponential. Each part is a run of its own;
       # the rows read every part on the host so far (parts of earlier calls stay in $results).
-      local name=claims-variance-7b spreads=() d
+      local name=claims-variance-7b spreads=()
       if [ -n "${VARIANCE_SPREADS:-}" ]; then
         name=claims-variance-7b-${VARIANCE_SPREADS//,/-}
         spreads=(--variance-spreads "$VARIANCE_SPREADS")
       fi
-      local parts=(--run "$results/$name")
       ensure_weights llama-2-7b
       b=$(hf_batch llama-2-7b "$host_models/hf-batch-llama-2-7b.json")
       # shellcheck disable=SC2046
@@ -471,13 +483,12 @@ claims_step() {
         --sweep output-variance "${spreads[@]}" --concurrency 64 --input-len 128 --output-len 256 \
         --ignore-eos --num-requests "${N_VARIANCE:-64}" --warmup 0 --offline-batches none
       if [ -n "${VARIANCE_SPREADS:-}" ]; then
-        for d in "$results"/claims-variance-7b-*; do
-          case $d in "$results/$name"|*.before-*) continue ;; esac
-          [ -f "$d/run.json" ] && parts+=(--run "$d")
-        done
+        step_runs "$name" "$results/claims-variance-7b-"
+      else
+        step_run_args=(--run "$results/$name")  # the whole sweep in one run
       fi
-      claim static-batching-variance "${parts[@]}"
-      claim static-batching-falls "${parts[@]}" ;;
+      claim static-batching-variance "${step_run_args[@]}"
+      claim static-batching-falls "${step_run_args[@]}" ;;
     noise-7b|noise-13b)
       # How far greedy decoding agrees with itself on this shape (batch 1 against one batch, bf16
       # against fp32, plain transformers): the noise floor the parity gate's agreement is read
@@ -554,7 +565,7 @@ seeds_step() {
       # QWEN_CONCURRENCY (with QWEN_REQUESTS) runs finer levels between the first run's (session 8:
       # 80,96,112 after HF first failed at 128) into a run of their own; the rows read every
       # seeds-qwen-24g run on the host as one sweep, its levels in load order.
-      local name=seeds-qwen-24g d
+      local name=seeds-qwen-24g
       [ -n "${QWEN_CONCURRENCY:-}" ] && name=seeds-qwen-24g-${QWEN_CONCURRENCY//,/-}
       ensure_weights qwen2.5-7b
       # shellcheck disable=SC2046
@@ -562,14 +573,10 @@ seeds_step() {
         --concurrency "${QWEN_CONCURRENCY:-16,32,64,128,256}" --num-requests "${QWEN_REQUESTS:-256}" \
         --warmup 0 --input-len 512 --output-len 128 --ignore-eos --offline-batches none
       x grep -h "Maximum concurrency" "$results/$name/logs/vllm.log" || true
-      local runs=(--run "$results/$name")
-      for d in "$results"/seeds-qwen-24g*; do
-        case $d in "$results/$name"|*.before-*) continue ;; esac
-        [ -f "$d/run.json" ] && runs+=(--run "$d")
-      done
-      claim qwen-concurrency-ratio "${runs[@]}"
-      claim qwen-hf-max-concurrency "${runs[@]}"
-      claim qwen-vllm-max-concurrency "${runs[@]}"
+      step_runs "$name" "$results/seeds-qwen-24g"
+      claim qwen-concurrency-ratio "${step_run_args[@]}"
+      claim qwen-hf-max-concurrency "${step_run_args[@]}"
+      claim qwen-vllm-max-concurrency "${step_run_args[@]}"
       claim tgi-3.5x ;;
     *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g)" >&2; exit 2 ;;
   esac
