@@ -71,6 +71,20 @@ def claim_adds(commands: list[list[str]]) -> list[tuple[str, list[str]]]:
     return [(a[a.index("add") + 2], a) for a in commands if "benchmarks.claims" in a and "add" in a]
 
 
+def run_args(argv: list[str]) -> list[str]:
+    """The run directories a `claims add` command reads, in order (each `--run` value)."""
+    return [argv[i + 1] for i, word in enumerate(argv) if word == "--run"]
+
+
+def left_on_host(results: Path, *names: str) -> Path:
+    """`results` holding empty run directories (a `run.json` each) named `names`, as earlier calls on a
+    lease leave them."""
+    for name in names:
+        (results / name).mkdir(parents=True)
+        (results / name / "run.json").write_text("{}")
+    return results
+
+
 def _strip_prefix(argv: list[str]) -> list[str]:
     while argv and argv[0] in ("timeout", "env", "setsid"):
         if argv[0] == "timeout":
@@ -431,10 +445,11 @@ def test_tinyllama_splits_by_precision_over_two_calls(tmp_path: Path) -> None:
 def test_the_variance_sweep_splits_over_calls_and_its_rows_read_every_part(tmp_path: Path) -> None:
     """VARIANCE_SPREADS runs part of the sweep into a run of its own; the rows read it with the parts
     earlier calls on the lease left in RESULTS, not with a run set aside."""
-    results = tmp_path / "results"
-    for earlier in ("claims-variance-7b-fixed-uniform", "claims-variance-7b-exponential.before-101500"):
-        (results / earlier).mkdir(parents=True)
-        (results / earlier / "run.json").write_text("{}")
+    results = left_on_host(
+        tmp_path / "results",
+        "claims-variance-7b-fixed-uniform",
+        "claims-variance-7b-exponential.before-101500",
+    )
     commands = [
         _strip_prefix(a)
         for a in dry_run(
@@ -449,7 +464,7 @@ def test_the_variance_sweep_splits_over_calls_and_its_rows_read_every_part(tmp_p
     rows = claim_adds(commands)
     assert [claim_id for claim_id, _ in rows] == ["static-batching-variance", "static-batching-falls"]
     for _, row in rows:
-        runs = [row[i + 1] for i, word in enumerate(row) if word == "--run"]
+        runs = run_args(row)
         assert runs == [
             f"{results}/claims-variance-7b-exponential",
             f"{results}/claims-variance-7b-fixed-uniform",
@@ -459,10 +474,7 @@ def test_the_variance_sweep_splits_over_calls_and_its_rows_read_every_part(tmp_p
 def test_a_finer_qwen_sweep_runs_apart_and_its_rows_read_every_qwen_run(tmp_path: Path) -> None:
     """QWEN_CONCURRENCY runs finer levels into a run of their own; the three concurrency rows read
     it with the first run left in RESULTS by an earlier call, not with a run set aside."""
-    results = tmp_path / "results"
-    for earlier in ("seeds-qwen-24g", "seeds-qwen-24g-80-96-112.before-101500"):
-        (results / earlier).mkdir(parents=True)
-        (results / earlier / "run.json").write_text("{}")
+    results = left_on_host(tmp_path / "results", "seeds-qwen-24g", "seeds-qwen-24g-80-96-112.before-101500")
     commands = [
         _strip_prefix(a)
         for a in dry_run(
@@ -479,5 +491,5 @@ def test_a_finer_qwen_sweep_runs_apart_and_its_rows_read_every_qwen_run(tmp_path
         "qwen-concurrency-ratio", "qwen-hf-max-concurrency", "qwen-vllm-max-concurrency",
     ]  # fmt: skip
     for _, row in rows:
-        runs = [row[i + 1] for i, word in enumerate(row) if word == "--run"]
+        runs = run_args(row)
         assert runs == [f"{results}/seeds-qwen-24g-80-96-112", f"{results}/seeds-qwen-24g"]
