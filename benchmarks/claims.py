@@ -657,8 +657,14 @@ def render(rows: Sequence[ClaimRow]) -> str:
             r.unit,
             r.notes,
         ]
-        lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+        lines.append(table_line(cells))
     return "\n".join(lines) + "\n"
+
+
+def table_line(cells: Sequence[str]) -> str:
+    """One markdown table row; a `|` or newline inside a cell would break the table, so they become
+    `/` and a space."""
+    return "| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,11 +65,11 @@ def index(results: Path, link_from: Path) -> str:
                 row.unit,
                 link,
             ]
-            lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+            lines.append(c.table_line(cells))
         for claim in CATALOG.values():
             if claim.issue == issue and claim.id not in measured_ids:
                 cells = [f"`{claim.id}`", claim.claim, claim.source, "", "not measured yet", claim.unit, ""]
-                lines.append("| " + " | ".join(cells) + " |")
+                lines.append(c.table_line(cells))
         lines.append("")
     return "\n".join(lines)
 
