@@ -91,8 +91,12 @@ async def test_batches_after_an_id_lists_only_newer_batches(client: httpx.AsyncC
 
 
 @pytest.mark.slow
-async def test_config_says_which_attention_and_warm_up_the_server_runs(client: httpx.AsyncClient) -> None:
+async def test_config_says_which_attention_and_warm_up_the_server_runs(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     config = (await client.get("/config")).json()
+    assert config["cuda_alloc_conf"] == "expandable_segments:True"  # the allocator the server runs under
     assert config["attn_implementation"] == "sdpa"
     assert config["sdpa_backend"] == "auto"
     assert config["sdpa_kernels"] == []  # on CPU the CUDA kernel switches do not apply

@@ -159,6 +159,29 @@ def test_both_launches_carry_the_same_budget(tmp_path: Path) -> None:
     assert "--gpu-memory-gib" not in HfLaunch(on_cpu, gpu_memory_gib=24).argv()
 
 
+def test_the_hf_server_alone_gets_an_allocator_setting(tmp_path: Path) -> None:
+    """`--hf-cuda-alloc-conf` reaches the HF server's environment, not vLLM's, and only on a GPU."""
+    settings = ServeSettings(tmp_path, device="cuda")
+    hf = HfLaunch(settings, gpu_memory_gib=24, cuda_alloc_conf="expandable_segments:True")
+    assert hf.env()["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in HfLaunch(settings).env()
+    vllm = VllmLaunch(settings, gpu_memory_gib=24, gpu_total_bytes=96 * GIB)
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in vllm.env()
+    on_cpu = HfLaunch(ServeSettings(tmp_path), cuda_alloc_conf="expandable_segments:True")
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in on_cpu.env()
+
+
+def test_compare_refuses_an_allocator_setting_on_cpu(tiny_dir: Path, tmp_path: Path) -> None:
+    argv = python_module(
+        "loadgen", "compare", "--launch", "--model-dir", str(tiny_dir),
+        "--hf-cuda-alloc-conf", "expandable_segments:True", "--output-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "--hf-cuda-alloc-conf" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()  # refused before any server started
+
+
 def test_the_memory_cap_is_refused_on_cpu(tiny_dir: Path, tmp_path: Path) -> None:
     from servers.hf.loading import ModelLoadError, load_model
     from servers.hf.settings import ServerSettings

@@ -112,6 +112,8 @@ def _servers(
     budget = launch.gpu_memory_gib
     if budget is not None and (serve.device != "cuda" or launch.gpu_memory_utilization):
         raise click.UsageError("--gpu-memory-gib needs --device cuda and no --gpu-memory-utilization")
+    if launch.hf_cuda_alloc_conf is not None and serve.device != "cuda":
+        raise click.UsageError("--hf-cuda-alloc-conf configures CUDA memory: it needs --device cuda")
     gpu_share = launch.gpu_memory_utilization or (0.5 if serve.device == "cuda" and budget is None else None)
     try:
         vllm = VllmLaunch(
@@ -132,6 +134,7 @@ def _servers(
         max_wait_ms=launch.hf_max_wait_ms,
         burst_gap_ms=launch.hf_burst_gap_ms,
         gpu_memory_gib=budget,
+        cuda_alloc_conf=launch.hf_cuda_alloc_conf,
     )
     log_dir = run_dir / "logs"
     with launched(

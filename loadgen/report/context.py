@@ -48,6 +48,7 @@ def config_blocks(data: ReportData) -> list[Block]:
             "cache_dtype",
             "gpu_memory_utilization",
             "gpu_memory_gib",
+            "cuda_alloc_conf",
             "enable_prefix_caching",
             "kv_cache_memory_bytes",
             "kv_cache_size_tokens",

@@ -32,6 +32,7 @@ class LaunchSettings:
     hf_max_batch_size: int = option(t.HF_MAX_BATCH_SIZE)
     hf_max_wait_ms: float = option(t.HF_MAX_WAIT_MS)
     hf_burst_gap_ms: float = option(t.HF_BURST_GAP_MS)
+    hf_cuda_alloc_conf: str | None = option(t.HF_CUDA_ALLOC_CONF)
     start_timeout: float = option(t.START_TIMEOUT)
 
 

@@ -372,6 +372,12 @@ HF_BURST_GAP_MS = spec(
     default=10.0,
     help="The HF server's --burst-gap-ms: a batch still receiving a burst keeps filling until this gap.",
 )
+HF_CUDA_ALLOC_CONF = spec(
+    "--hf-cuda-alloc-conf",
+    help="PYTORCH_CUDA_ALLOC_CONF for the HF server alone with --device cuda, e.g. "
+    "expandable_segments:True (a capped server then keeps less memory stranded by fragmentation); "
+    "vLLM keeps its own allocator settings.",
+)
 START_TIMEOUT = spec(
     "--start-timeout",
     type=click.FloatRange(min=1),

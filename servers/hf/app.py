@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -127,6 +128,7 @@ def create_app(
             "engine": engine,
             "engine_pid": runner.pid if isinstance(runner, RemoteRunner) else None,
             "sampling": SAMPLING_STRATEGY,
+            "cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
             "versions": {name: _version(name) for name in ("torch", "transformers", "fastapi", "uvicorn")},
             **batcher.stats(),
         }

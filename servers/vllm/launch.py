@@ -203,6 +203,9 @@ class HfLaunch:
     burst_gap_ms: float = 10.0
     gpu_memory_gib: float | None = None
     """GPU: cap on the server's CUDA memory (`--gpu-memory-gib`); None: the whole GPU."""
+    cuda_alloc_conf: str | None = None
+    """GPU: the server's `PYTORCH_CUDA_ALLOC_CONF` (e.g. `expandable_segments:True`); None: PyTorch's
+    default, or whatever the inherited environment sets."""
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
     def argv(self, python: str = sys.executable) -> list[str]:
@@ -242,7 +245,10 @@ class HfLaunch:
 
     def env(self) -> dict[str, str]:
         """Environment variables to add to the inherited environment."""
-        return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if self.cuda_alloc_conf is not None and self.settings.device == "cuda":
+            env["PYTORCH_CUDA_ALLOC_CONF"] = self.cuda_alloc_conf
+        return env
 
     @property
     def base_url(self) -> str:
