@@ -578,7 +578,28 @@ seeds_step() {
       claim qwen-hf-max-concurrency "${step_run_args[@]}"
       claim qwen-vllm-max-concurrency "${step_run_args[@]}"
       claim tgi-3.5x ;;
-    *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g)" >&2; exit 2 ;;
+    qwen-alloc)
+      # Write-up 3's HF limit under each allocator setting. Session 8's HF server served 80 clean and
+      # ran out of memory in the prefill from 96, with 2.65 GiB reserved but unallocated: full-length
+      # batches of 512 in / 128 out under the same 24 GiB cap, ascending to the first out-of-memory
+      # failure (QWEN_ALLOC_BATCHES), with PyTorch's default allocator, then with expandable segments
+      # (what `loadgen compare --hf-cuda-alloc-conf` gives the HF server). The HF side alone: no vLLM
+      # kit is needed, and no row is added (the answer goes beside the qwen rows, not in place of them).
+      ensure_weights qwen2.5-7b
+      if [ "$rehearse" = cpu ]; then
+        echo "qwen-alloc: measures CUDA memory; nothing to rehearse on the CPU" | tee "$out/qwen-alloc.txt"
+        return 0
+      fi
+      local tag alloc
+      for tag in default expandable_segments; do
+        alloc=()
+        [ "$tag" = expandable_segments ] && alloc=(PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
+        x env "${alloc[@]}" python3 -m benchmarks.hf_batch_probe --model-dir "$host_models/qwen2.5-7b-shape" \
+          --device cuda --gpu-memory-gib "$(budget_for qwen2.5-7b)" --prompt-len 512 --total-len 640 \
+          --try-batches "${QWEN_ALLOC_BATCHES:-80,88,96,104,112,128}" --out "$out/qwen-alloc-$tag.json" \
+          2>&1 | tee "$out/qwen-alloc-$tag.txt" || echo "qwen-alloc: the $tag probe failed (see $out/qwen-alloc-$tag.txt)" >&2
+      done ;;
+    *) echo "seeds: unknown step $step (prepare batches-3b tinyllama qwen-24g qwen-alloc)" >&2; exit 2 ;;
   esac
 }
 

@@ -13,6 +13,11 @@ that batch at full length once and steps down 10% on an out-of-memory failure (a
 
     python -m benchmarks.hf_batch_probe --model-dir DIR --device cuda [--gpu-memory-gib 24] [--verify]
 
+`--try-batches 80,88,96` skips the solver and runs each batch at full length in turn, up to the first
+that runs out of memory, which records how much memory the allocator held but could not hand out
+(reserved less allocated): run it with and without `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`
+to see what fragmentation costs a capped server.
+
 Prints `max_batch_size=N` last (for scripts) and writes the figures as JSON (`--out`). CUDA only:
 peak memory is the CUDA caching allocator's.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -104,6 +110,43 @@ def probe_peaks(
             b2 = max(b1 + 1, b2 // 2)
 
 
+@dataclass(frozen=True)
+class BatchTry:
+    """One full-length batch: its peak, or the allocator's state when it ran out of memory."""
+
+    batch: int
+    fits: bool
+    peak_bytes: float | None = None
+    seconds: float | None = None
+    reserved_bytes: float | None = None
+    """At the failure: what the caching allocator held."""
+    allocated_bytes: float | None = None
+    """At the failure: what tensors used; reserved less this is held but unusable (fragmentation)."""
+
+
+def try_batches(
+    run: Callable[[int], float],
+    batches: tuple[int, ...],
+    is_oom: Callable[[BaseException], bool],
+    memory_state: Callable[[], tuple[float, float]],
+) -> list[BatchTry]:
+    """Run each batch (ascending) at full length until one runs out of memory; `memory_state` gives
+    (reserved, allocated) bytes, read at that failure before anything is freed."""
+    tries: list[BatchTry] = []
+    for batch in sorted(set(batches)):
+        started = time.perf_counter()
+        try:
+            peak = run(batch)
+        except Exception as exc:  # noqa: BLE001 - only out of memory is expected
+            if not is_oom(exc):
+                raise
+            reserved, allocated = memory_state()
+            tries.append(BatchTry(batch, False, reserved_bytes=reserved, allocated_bytes=allocated))
+            break
+        tries.append(BatchTry(batch, True, peak_bytes=peak, seconds=time.perf_counter() - started))
+    return tries
+
+
 def _peak_of(model: Any, batch: int, prompt_len: int, new_tokens: int, vocab: int) -> float:
     import torch
 
@@ -145,6 +188,8 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     element = torch.empty((), dtype=loaded.dtype).element_size()
     total = torch.cuda.get_device_properties(loaded.device).total_memory
     budget = args.gpu_memory_gib * 2**30 if args.gpu_memory_gib else total
+    if args.try_batches:
+        return _tried(args, loaded, budget, total)
     (b1, b2), peaks = probe_peaks(
         lambda batch: _peak_of(model, batch, args.prompt_len, 2, loaded.vocab_size),
         args.probe_batches,
@@ -190,6 +235,37 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _tried(args: argparse.Namespace, loaded: Any, budget: float, total: int) -> dict[str, Any]:
+    """`--try-batches`: each batch at full length, up to the first out-of-memory failure."""
+    import torch
+
+    from servers.hf.runner import is_out_of_memory
+
+    tries = try_batches(
+        lambda batch: _peak_of(
+            loaded.model, batch, args.prompt_len, args.total_len - args.prompt_len, loaded.vocab_size
+        ),
+        args.try_batches,
+        is_out_of_memory,
+        lambda: (
+            float(torch.cuda.memory_reserved(loaded.device)),
+            float(torch.cuda.memory_allocated(loaded.device)),
+        ),
+    )
+    fitting = [t.batch for t in tries if t.fits]
+    return {
+        "model_dir": str(args.model_dir.resolve()),
+        "dtype": str(loaded.dtype),
+        "prompt_len": args.prompt_len,
+        "total_len": args.total_len,
+        "budget_bytes": budget,
+        "device_total_bytes": total,
+        "cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
+        "tries": [asdict(t) for t in tries],
+        "max_batch_size": max(fitting, default=0),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line (also used to check the GPU scripts' command lines)."""
     parser = argparse.ArgumentParser(
@@ -209,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-batch", type=int, default=1024, help="never pick more than this")
     parser.add_argument("--verify", action="store_true", help="run the chosen batch once at full length")
+    parser.add_argument(
+        "--try-batches",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        help="no solver: run these batches at full length, up to the first out of memory",
+    )
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     return parser
 

@@ -493,3 +493,19 @@ def test_a_finer_qwen_sweep_runs_apart_and_its_rows_read_every_qwen_run(tmp_path
     for _, row in rows:
         runs = run_args(row)
         assert runs == [f"{results}/seeds-qwen-24g-80-96-112", f"{results}/seeds-qwen-24g"]
+
+
+def test_qwen_alloc_tries_the_hf_batches_under_each_allocator_setting(tmp_path: Path) -> None:
+    """Write-up 3's HF limit with PyTorch's default allocator, then with expandable segments: the same
+    24 GiB cap and lengths as `qwen-24g`, no vLLM and no row."""
+    commands = dry_run("seeds", str(tmp_path), "qwen-alloc", QWEN_ALLOC_BATCHES="88,96")
+    probes = [a for a in commands if "benchmarks.hf_batch_probe" in a]
+    assert len(probes) == 2 and not claim_adds(commands)
+    assert not any("loadgen" in a or "servers.vllm" in a for a in commands)
+    assert "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True" not in probes[0]
+    assert probes[1][:2] == ["env", "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"]
+    for argv, tag in zip(probes, ("default", "expandable_segments"), strict=True):
+        params = check_command(argv)
+        assert params["try_batches"] == (88, 96) and params["gpu_memory_gib"] == 24
+        assert (params["prompt_len"], params["total_len"]) == (512, 640)  # qwen-24g's 512 in / 128 out
+        assert params["out"] == tmp_path / f"qwen-alloc-{tag}.json"

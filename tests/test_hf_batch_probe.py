@@ -8,13 +8,16 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks.hf_batch_probe import (
+    BatchTry,
     MemoryLine,
+    build_parser,
     cache_rest_per_row,
     fit_line,
     kv_bytes_per_token,
     largest_batch,
     main,
     probe_peaks,
+    try_batches,
 )
 
 GIB = 2**30
@@ -87,6 +90,21 @@ def test_a_probe_that_runs_out_of_memory_is_halved() -> None:
         probe_peaks(memory(0, []), (4, 16), is_oom)
     with pytest.raises(ValueError, match="other"):  # only out of memory is retried
         probe_peaks(lambda batch: (_ for _ in ()).throw(ValueError("other")), (4, 16), is_oom)
+
+
+def test_tried_batches_stop_at_the_first_out_of_memory_and_keep_the_allocator_state() -> None:
+    tried: list[int] = []
+    tries = try_batches(memory(88, tried), (96, 80, 88, 112, 104), is_oom, lambda: (23 * GIB, 20.5 * GIB))
+    assert tried == [80, 88, 96]  # ascending; 104 and 112 are not tried once 96 failed
+    assert [t.batch for t in tries] == [80, 88, 96] and [t.fits for t in tries] == [True, True, False]
+    assert tries[1].peak_bytes == 24 * GIB + 0.8 * GIB * 88 and tries[1].seconds is not None
+    assert tries[2] == BatchTry(96, False, reserved_bytes=23 * GIB, allocated_bytes=20.5 * GIB)
+    assert all(t.fits for t in try_batches(memory(200, []), (8, 16), is_oom, lambda: (0.0, 0.0)))
+    with pytest.raises(ValueError, match="other"):  # only out of memory ends a try quietly
+        try_batches(
+            lambda batch: (_ for _ in ()).throw(ValueError("other")), (8,), is_oom, lambda: (0.0, 0.0)
+        )
+    assert build_parser().parse_args(["--model-dir", "m", "--try-batches", "80,96"]).try_batches == (80, 96)
 
 
 def test_on_cpu_the_probe_says_it_needs_cuda(capsys: pytest.CaptureFixture[str]) -> None:
