@@ -195,9 +195,10 @@ gpu_header() {
 #   S8  (done 2026-12-06) TINYLLAMA_DTYPES=float16 seeds tinyllama (3.6, with the install) |
 #       TINYLLAMA_DTYPES=float32 (3.0) | seeds qwen-24g (5.1) | the levels 80/96/112 (2.2, now
 #       QWEN_CONCURRENCY=80,96,112 QWEN_REQUESTS=112) | the FP16 repeat (2.2)
-#   S9  the variance sweep with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
-#   S10 seeds tinyllama with repeats, each precision a call | write-up 4 on one lease (capacity-7b,
-#       sweep-7b at 64)
+#   S9  (tried 2026-12-06/07: no machine stayed long enough; nothing measured) the variance sweep
+#       with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
+#   S10 write-up 4 on one lease (sweep-7b at 64 with the install, capacity-7b with CAPACITY_MAX_RATE=8)
+#       | seeds tinyllama with TINYLLAMA_REPEATS=4 | seeds qwen-alloc (HF alone) with what is left
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
 # ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
 # the call returns its files; each call's
