@@ -14,9 +14,9 @@ that batch at full length once and steps down 10% on an out-of-memory failure (a
     python -m benchmarks.hf_batch_probe --model-dir DIR --device cuda [--gpu-memory-gib 24] [--verify]
 
 `--try-batches 80,88,96` skips the solver and runs each batch at full length in turn, up to the first
-that runs out of memory, which records how much memory the allocator held but could not hand out
-(reserved less allocated): run it with and without `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`
-to see what fragmentation costs a capped server.
+that runs out of memory, and keeps PyTorch's own account of that failure (its message gives the
+memory reserved but unallocated at that moment: fragmentation): run it with and without
+`PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` to see what fragmentation costs a capped server.
 
 Prints `max_batch_size=N` last (for scripts) and writes the figures as JSON (`--out`). CUDA only:
 peak memory is the CUDA caching allocator's.
@@ -118,10 +118,13 @@ class BatchTry:
     fits: bool
     peak_bytes: float | None = None
     seconds: float | None = None
+    error: str | None = None
+    """The out-of-memory message: PyTorch's account at the moment of failure (what it tried to
+    allocate, what was free, and what was reserved but unallocated)."""
     reserved_bytes: float | None = None
-    """At the failure: what the caching allocator held."""
+    """After the failed batch unwound: what the caching allocator still held."""
     allocated_bytes: float | None = None
-    """At the failure: what tensors used; reserved less this is held but unusable (fragmentation)."""
+    """After the failed batch unwound: what tensors still used (the weights, mostly)."""
 
 
 def try_batches(
@@ -131,7 +134,7 @@ def try_batches(
     memory_state: Callable[[], tuple[float, float]],
 ) -> list[BatchTry]:
     """Run each batch (ascending) at full length until one runs out of memory; `memory_state` gives
-    (reserved, allocated) bytes, read at that failure before anything is freed."""
+    (reserved, allocated) bytes, read once that batch has unwound."""
     tries: list[BatchTry] = []
     for batch in sorted(set(batches)):
         started = time.perf_counter()
@@ -141,7 +144,11 @@ def try_batches(
             if not is_oom(exc):
                 raise
             reserved, allocated = memory_state()
-            tries.append(BatchTry(batch, False, reserved_bytes=reserved, allocated_bytes=allocated))
+            tries.append(
+                BatchTry(
+                    batch, False, error=str(exc)[:1000], reserved_bytes=reserved, allocated_bytes=allocated
+                )
+            )
             break
         tries.append(BatchTry(batch, True, peak_bytes=peak, seconds=time.perf_counter() - started))
     return tries

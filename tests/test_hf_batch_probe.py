@@ -98,7 +98,9 @@ def test_tried_batches_stop_at_the_first_out_of_memory_and_keep_the_allocator_st
     assert tried == [80, 88, 96]  # ascending; 104 and 112 are not tried once 96 failed
     assert [t.batch for t in tries] == [80, 88, 96] and [t.fits for t in tries] == [True, True, False]
     assert tries[1].peak_bytes == 24 * GIB + 0.8 * GIB * 88 and tries[1].seconds is not None
-    assert tries[2] == BatchTry(96, False, reserved_bytes=23 * GIB, allocated_bytes=20.5 * GIB)
+    assert tries[2] == BatchTry(
+        96, False, error="CUDA out of memory", reserved_bytes=23 * GIB, allocated_bytes=20.5 * GIB
+    )
     assert all(t.fits for t in try_batches(memory(200, []), (8, 16), is_oom, lambda: (0.0, 0.0)))
     with pytest.raises(ValueError, match="other"):  # only out of memory ends a try quietly
         try_batches(
