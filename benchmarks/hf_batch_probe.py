@@ -195,8 +195,20 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     element = torch.empty((), dtype=loaded.dtype).element_size()
     total = torch.cuda.get_device_properties(loaded.device).total_memory
     budget = args.gpu_memory_gib * 2**30 if args.gpu_memory_gib else total
+    setting: dict[str, Any] = {
+        "model_dir": str(settings.model_dir),
+        "dtype": str(loaded.dtype),
+        "prompt_len": args.prompt_len,
+        "total_len": args.total_len,
+        "budget_bytes": budget,
+        "device_total_bytes": total,
+    }
+
+    def full_length(batch: int) -> float:
+        return _peak_of(model, batch, args.prompt_len, args.total_len - args.prompt_len, loaded.vocab_size)
+
     if args.try_batches:
-        return _tried(args, loaded, budget, total)
+        return {**setting, **_tried(args.try_batches, full_length, is_out_of_memory, loaded.device)}
     (b1, b2), peaks = probe_peaks(
         lambda batch: _peak_of(model, batch, args.prompt_len, 2, loaded.vocab_size),
         args.probe_batches,
@@ -205,12 +217,7 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     line = fit_line((b1, b2), peaks, cache_rest_per_row(config, element, args.prompt_len, args.total_len))
     chosen = largest_batch(line, budget, args.max_batch)
     result: dict[str, Any] = {
-        "model_dir": str(settings.model_dir),
-        "dtype": str(loaded.dtype),
-        "prompt_len": args.prompt_len,
-        "total_len": args.total_len,
-        "budget_bytes": budget,
-        "device_total_bytes": total,
+        **setting,
         "probe_batches": [b1, b2],
         "probe_peaks_bytes": list(peaks),
         "line": asdict(line),
@@ -223,9 +230,7 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(3):
             started = time.perf_counter()
             try:
-                peak = _peak_of(
-                    model, chosen, args.prompt_len, args.total_len - args.prompt_len, loaded.vocab_size
-                )
+                peak = full_length(chosen)
             except Exception as exc:  # noqa: BLE001 - only out of memory is expected
                 if not is_out_of_memory(exc):
                     raise
@@ -242,34 +247,25 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _tried(args: argparse.Namespace, loaded: Any, budget: float, total: int) -> dict[str, Any]:
+def _tried(
+    batches: tuple[int, ...],
+    full_length: Callable[[int], float],
+    is_oom: Callable[[BaseException], bool],
+    device: Any,
+) -> dict[str, Any]:
     """`--try-batches`: each batch at full length, up to the first out-of-memory failure."""
     import torch
 
-    from servers.hf.runner import is_out_of_memory
-
     tries = try_batches(
-        lambda batch: _peak_of(
-            loaded.model, batch, args.prompt_len, args.total_len - args.prompt_len, loaded.vocab_size
-        ),
-        args.try_batches,
-        is_out_of_memory,
-        lambda: (
-            float(torch.cuda.memory_reserved(loaded.device)),
-            float(torch.cuda.memory_allocated(loaded.device)),
-        ),
+        full_length,
+        batches,
+        is_oom,
+        lambda: (float(torch.cuda.memory_reserved(device)), float(torch.cuda.memory_allocated(device))),
     )
-    fitting = [t.batch for t in tries if t.fits]
     return {
-        "model_dir": str(args.model_dir.resolve()),
-        "dtype": str(loaded.dtype),
-        "prompt_len": args.prompt_len,
-        "total_len": args.total_len,
-        "budget_bytes": budget,
-        "device_total_bytes": total,
         "cuda_alloc_conf": os.environ.get("PYTORCH_CUDA_ALLOC_CONF"),
         "tries": [asdict(t) for t in tries],
-        "max_batch_size": max(fitting, default=0),
+        "max_batch_size": max((t.batch for t in tries if t.fits), default=0),
     }
 
 
