@@ -60,6 +60,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(3600)]
 PROJECT = "servebench-stacktest"
 IMAGE_LABEL = "org.servebench.test-stack"
 """Set to PROJECT on every image this test builds: what `prune_replaced_images` removes by."""
+SESSION_PROJECT = f"{PROJECT}-{os.getpid()}"
+"""This test session's compose project. Two sessions on one Docker daemon (a developer's run beside
+CI's) must not see each other's containers: one session's comparison once failed the other's start."""
 MODEL = "SmolLM2-135M-Instruct"
 STACK = ("model-init-cpu", "vllm-cpu", "hf-server-cpu", "prometheus", "locust-master", "locust-worker")
 """What `up` starts before the comparison: the cpu profile less its one-shot comparison and Grafana."""
@@ -193,7 +196,7 @@ def build_and_start(folder: Path) -> Iterator[Stack]:
         base = repo_script("docker-base-image.sh")
         build = dump_override(build_override(base), folder / "build.override.yml")
         classic = {"DOCKER_BUILDKIT": "0"}  # the classic builder: no buildx plugin here
-        compose = Compose(env_file, PROJECT, [build], extra_env=classic)
+        compose = Compose(env_file, SESSION_PROJECT, [build], extra_env=classic)
         # The HF server image is built on the vLLM image: build that first (BuildKit would order them).
         compose.run("build", "vllm-cpu", timeout=BUILD_TIMEOUT_S)
         compose.run(*PROFILES, "build", timeout=BUILD_TIMEOUT_S)
@@ -396,7 +399,7 @@ def bare_compose(docker_engine: DockerEngine, tmp_path: Path) -> Compose:
     """Compose on the repo's file with a given .env, as a project that must never hold containers."""
     return Compose(
         write_env(tmp_path / "test.env", {"GRAFANA_ADMIN_PASSWORD": "x"}),
-        f"{PROJECT}-bad",
+        f"{SESSION_PROJECT}-bad",
         project_dir=tmp_path,
     )
 
