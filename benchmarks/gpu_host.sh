@@ -339,10 +339,15 @@ pack_out() {
   echo "OUT held $n files, more than a device call brings back: all but claims.json and host.txt are in $out/call.tar.gz"
 }
 
-# compare --launch on a host copy with identical weights; each server gets the shape's budget.
+# compare --launch on a host copy with identical weights; each server gets the shape's budget, and
+# vLLM is restarted with --kv-cache-memory-bytes when its CUDA graphs take it over (once per shape
+# and lease: later starts apply the plan the first saved). VLLM_OVER_BUDGET=keep matches the runs
+# before session 10, where vLLM kept the excess (0.38-1.20 GiB by its own log).
 launch_args() {
+  local over=()
+  [ "$device" = cuda ] && over=(--vllm-over-budget "${VLLM_OVER_BUDGET:-restart}")
   echo --launch --device "$device" --dtype "${2:-bfloat16}" --model-dir "$host_models/$1-shape" \
-    $(memory_args "$1") --parity report
+    $(memory_args "$1") "${over[@]}" --parity report
 }
 
 claims_step() {

@@ -201,6 +201,7 @@ def test_claims_runs_every_announcement_setting_on_identical_weights(tmp_path: P
         budget = {"7b": "22", "13b": "36"}[argv[argv.index("--model-dir") + 1].split("-")[-2]]
         assert argv[argv.index("--gpu-memory-gib") + 1] == budget
         assert 2 * int(budget) <= 78 - 2  # both servers at once on an 80 GB H100, beside two contexts
+        assert argv[argv.index("--vllm-over-budget") + 1] == "restart"  # its CUDA graphs inside the budget
     sharegpt = [a for a in compares if "sharegpt" in a]
     assert {a[a.index("--n") + 1] for a in sharegpt if "--n" in a} == {"1", "3"}
     saturation = [a for a in sharegpt if "--n" in a]
@@ -214,6 +215,12 @@ def test_claims_runs_every_announcement_setting_on_identical_weights(tmp_path: P
     }
     claimed = {claim_id for claim_id, _ in claim_adds(commands)}
     assert {"vllm-hf-n1-7b", "vllm-hf-n3-13b", "static-batching-variance", "llama2-7b-traffic"} <= claimed
+
+
+def test_vllm_may_keep_its_excess_to_match_the_runs_before_the_restart(tmp_path: Path) -> None:
+    commands = [_strip_prefix(a) for a in dry_run("claims", str(tmp_path), VLLM_OVER_BUDGET="keep")]
+    compares = [a for a in commands if a[2:4] == ["loadgen", "compare"]]
+    assert compares and all(a[a.index("--vllm-over-budget") + 1] == "keep" for a in compares)
 
 
 def test_seeds_covers_the_four_write_ups(tmp_path: Path) -> None:

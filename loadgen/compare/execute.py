@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import orjson
 
+from loadgen.compare.budget import VllmBudget
 from loadgen.compare.launch import LaunchedServer, launched
 from loadgen.compare.options import check_load_options
 from loadgen.compare.plan import ComparePlan
@@ -137,10 +138,14 @@ def _servers(
         cuda_alloc_conf=launch.hf_cuda_alloc_conf,
     )
     log_dir = run_dir / "logs"
+    budget_check = (
+        None if budget is None else VllmBudget(vllm, budget, over=launch.vllm_over_budget, echo=_echo)
+    )
     with launched(
         [("vllm", vllm), ("hf", hf)],
         log_dir,
         timeout_s=launch.start_timeout,
+        refit=None if budget_check is None else budget_check.refit,
         on_start=lambda name: _echo(f"starting {name} (log: {log_dir / (name + '.log')})"),
         on_ready=lambda server: _echo(
             f"{server.name} healthy at {server.base_url} after {server.load_time_s:.1f} s, "
@@ -151,6 +156,10 @@ def _servers(
             )
         ),
     ) as servers:
+        if budget_check is not None:
+            for server in servers:
+                if server.name == "vllm":
+                    server.gpu_memory = budget_check.record(server)
         yield [TargetSpec(s.name, s.base_url) for s in servers], servers
 
 

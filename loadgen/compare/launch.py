@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -56,6 +56,8 @@ class LaunchedServer:
     """From process start to the answer of a one-token completion sent right after health; None if
     that request failed (`first_token_error` says why)."""
     first_token_error: str | None = None
+    gpu_memory: dict[str, Any] | None = None
+    """vLLM's own account of its GPU memory against a budget (`loadgen.compare.budget`), if checked."""
 
     @property
     def pid(self) -> int:
@@ -135,16 +137,33 @@ def launched(
     timeout_s: float = 300.0,
     on_start: Callable[[str], None] | None = None,
     on_ready: Callable[[LaunchedServer], None] | None = None,
+    refit: Callable[[LaunchedServer], Launch | None] | None = None,
 ) -> Iterator[list[LaunchedServer]]:
-    """Start each (name, launch) in turn; stop them all when the block ends (or a start fails)."""
+    """Start each (name, launch) in turn; stop them all when the block ends (or a start fails).
+
+    `refit`, given each server once it is up, may return a corrected launch: the server is then
+    stopped and started again with it, the first start's log kept as `NAME-first-start.log`."""
     servers: list[LaunchedServer] = []
     with ExitStack() as stack:
         for name, launch in launches:
             if on_start is not None:
                 on_start(name)
-            server = start_server(name, launch, log_dir / f"{name}.log", timeout_s)
-            stack.callback(stop_server, server)
+            log_path = log_dir / f"{name}.log"
+            server = start_server(name, launch, log_path, timeout_s)
+            with ExitStack() as first:  # stops this start unless it is the one kept
+                first.callback(stop_server, server)
+                if on_ready is not None:
+                    on_ready(server)
+                again = refit(server) if refit is not None else None
+                if again is None:
+                    stack.push(first.pop_all())
+            if again is not None:
+                log_path.rename(log_dir / f"{name}-first-start.log")
+                if on_start is not None:
+                    on_start(name)
+                server = start_server(name, again, log_path, timeout_s)
+                stack.callback(stop_server, server)
+                if on_ready is not None:
+                    on_ready(server)
             servers.append(server)
-            if on_ready is not None:
-                on_ready(server)
         yield servers

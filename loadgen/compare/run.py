@@ -134,6 +134,7 @@ def _meta(inputs: CompareInputs, baseline: str, pids: dict[str, int | None]) -> 
                 "first_token_s": server.first_token_s,
                 "first_token_error": server.first_token_error,
                 "log": str(server.log_path),
+                "gpu_memory": server.gpu_memory,
             }
         servers.append(entry)
     return {

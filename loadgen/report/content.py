@@ -18,6 +18,7 @@ from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, Table
 from loadgen.report.drain import drain_notes
 from loadgen.report.extra_levels import extra_headlines, extra_level_blocks
+from loadgen.report.gpu_budget import gpu_budget_blocks
 from loadgen.report.gpu_state import gpu_blocks, host_bound_notes
 from loadgen.report.intervals import interval_blocks, ratio_for, repeats_of
 from loadgen.report.lengths import length_blocks
@@ -357,7 +358,7 @@ def build_document(
         capacity = capacity_blocks(data)
         if capacity:
             doc.sections.append(Section("Capacity at SLO", capacity))
-        offline = _offline_blocks(data)
+        offline = _offline_blocks(data) + gpu_budget_blocks(data)
         if offline:
             doc.sections.append(Section("Fixed batches, load time and memory", offline))
     for run in data.runs:

@@ -29,6 +29,7 @@ class LaunchSettings:
     kv_cache_gib: int = option(t.KV_CACHE_GIB)
     gpu_memory_utilization: float | None = option(t.GPU_MEMORY_UTILIZATION)
     gpu_memory_gib: float | None = option(t.GPU_MEMORY_GIB)
+    vllm_over_budget: Literal["restart", "keep"] = option(t.VLLM_OVER_BUDGET)
     hf_max_batch_size: int = option(t.HF_MAX_BATCH_SIZE)
     hf_max_wait_ms: float = option(t.HF_MAX_WAIT_MS)
     hf_burst_gap_ms: float = option(t.HF_BURST_GAP_MS)

@@ -364,6 +364,14 @@ GPU_MEMORY_GIB = spec(
     help="The same GPU memory budget for both servers with --device cuda: vLLM's "
     "--gpu-memory-utilization sized to it, the HF server capped at it.",
 )
+VLLM_OVER_BUDGET = spec(
+    "--vllm-over-budget",
+    type=click.Choice(["restart", "keep"]),
+    default="restart",
+    help="With --gpu-memory-gib, when vLLM's own start-up account shows it above the budget (vLLM "
+    "0.26 leaves its CUDA graphs out of the utilization): restart it with --kv-cache-memory-bytes "
+    "sized to the budget, or keep it and report the excess.",
+)
 HF_MAX_BATCH_SIZE = spec("--hf-max-batch-size", type=click.IntRange(min=1), default=32)
 HF_MAX_WAIT_MS = spec("--hf-max-wait-ms", type=click.FloatRange(min=0), default=10.0)
 HF_BURST_GAP_MS = spec(

@@ -53,7 +53,9 @@ from servers.vllm.launch import (
 @click.option(
     "--gpu-memory-gib",
     type=click.FloatRange(0, min_open=True),
-    help="GPU memory budget in GiB, passed as the --gpu-memory-utilization it is of the GPU's total.",
+    help="GPU memory budget in GiB, passed as the --gpu-memory-utilization it is of the GPU's total. "
+    "vLLM 0.26 keeps its CUDA graphs outside it at a first start; with VLLM_ENABLE_STARTUP_PLAN=1 (set "
+    "here) later starts of the same configuration fit it. `loadgen compare --launch` restarts at once.",
 )
 @click.option("--max-num-seqs", type=click.IntRange(min=1), help="vLLM's cap on sequences per batch.")
 @click.option(

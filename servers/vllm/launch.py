@@ -14,7 +14,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_SERVED_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -107,6 +107,10 @@ class VllmLaunch:
     (the same budget the HF server's `--gpu-memory-gib` caps it to)."""
     gpu_total_bytes: int | None = None
     """The GPU's total memory for `gpu_memory_gib`; None: asked of `nvidia-smi` when the argv is built."""
+    kv_cache_memory_bytes: int | None = None
+    """GPU: the KV cache's size in bytes (`--kv-cache-memory-bytes`), in place of the one vLLM sizes
+    from the utilization (which is still passed: vLLM checks it against the free memory at start).
+    What keeps vLLM inside a budget when its CUDA graphs are not profiled (`loadgen.compare.budget`)."""
     max_num_seqs: int | None = None
     """vLLM's batch-size cap; None keeps vLLM's default."""
     enforce_eager: bool | None = None
@@ -119,6 +123,8 @@ class VllmLaunch:
     def __post_init__(self) -> None:
         if self.gpu_memory_gib is not None and self.gpu_memory_utilization is not None:
             raise ValueError("give vLLM a GPU memory budget in GiB or a utilization, not both")
+        if self.kv_cache_memory_bytes is not None and self.kv_cache_memory_bytes <= 0:
+            raise ValueError(f"vLLM's KV cache must be above 0 bytes, not {self.kv_cache_memory_bytes}")
 
     @property
     def gpu_share(self) -> float | None:
@@ -155,11 +161,17 @@ class VllmLaunch:
         share = self.gpu_share if s.device == "cuda" else None
         if share is not None:
             args += ["--gpu-memory-utilization", str(share)]
+        if self.kv_cache_memory_bytes is not None and s.device == "cuda":
+            args += ["--kv-cache-memory-bytes", str(self.kv_cache_memory_bytes)]
         if self.eager:
             args.append("--enforce-eager")
         if not self.access_log:
             args.append("--disable-uvicorn-access-log")
         return args + list(self.extra_args)
+
+    def with_kv_cache_memory(self, kv_cache_bytes: int) -> VllmLaunch:
+        """This launch with its KV cache sized to `kv_cache_bytes` (`--kv-cache-memory-bytes`)."""
+        return replace(self, kv_cache_memory_bytes=kv_cache_bytes)
 
     @property
     def eager(self) -> bool:
@@ -178,6 +190,10 @@ class VllmLaunch:
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
         }
+        if self.settings.device == "cuda" and self.gpu_memory_gib is not None:
+            # saves the KV-cache size that fits the budget and reuses it at the next start of the
+            # same configuration (`loadgen.compare.budget`)
+            env["VLLM_ENABLE_STARTUP_PLAN"] = "1"
         if self.settings.device == "cpu":
             env["VLLM_CPU_KVCACHE_SPACE"] = str(self.kv_cache_gib)
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"

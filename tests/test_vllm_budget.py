@@ -1,0 +1,278 @@
+"""vLLM held to the GPU memory budget the HF server is capped at (`--gpu-memory-gib`).
+
+The accounts are read from the vLLM logs of this project's own GPU runs (docs/results): every one of
+them shows the CUDA graphs outside the utilization. The restart runs for real, with processes
+standing in for vLLM: the first prints write-up 3's real start-up log, the others the lines vLLM 0.26
+logs when given `--kv-cache-memory-bytes` or a saved start-up plan (the format strings of
+`vllm/v1/worker/gpu_worker.py`, `startup_plan.py` and `gpu/model_runner.py`), each then serving as
+the scripted server does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import httpx
+import pytest
+
+from loadgen.compare.budget import VllmBudget
+from loadgen.compare.launch import Launch, LaunchedServer, launched
+from loadgen.errors import ConfigError
+from loadgen.launcher import free_port
+from loadgen.report.build import write_report
+from servers.vllm.launch import GIB, ServeSettings, VllmLaunch
+from servers.vllm.memory_account import ProfiledStart, fixed_kv_start, profiled_start
+from tests.fixtures.procs import REPO_ROOT, ServerProcess
+
+RESULTS = REPO_ROOT / "docs" / "results"
+QWEN_RUN = RESULTS / "2026-12-06g-seeds-qwen-24g" / "seeds-qwen-24g"
+QWEN_LOG = QWEN_RUN / "logs" / "vllm.log"
+MIB = 2**20
+
+
+def read_log(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode(errors="replace")
+
+
+def gpu_logs() -> list[Path]:
+    return sorted(p for p in RESULTS.rglob("*.log*") if p.name.startswith("vllm"))
+
+
+def qwen_account() -> ProfiledStart:
+    account = profiled_start(read_log(QWEN_LOG))
+    assert account is not None
+    return account
+
+
+def test_every_gpu_run_logged_an_account_whose_graphs_came_on_top() -> None:
+    logs = gpu_logs()
+    assert len(logs) >= 20
+    for path in logs:
+        account = profiled_start(read_log(path))
+        assert account is not None, path
+        before_kv = account.weights_gib + account.activation_gib + account.non_torch_gib
+        # The KV cache took all the requested memory left after weights, activation and non-torch:
+        # nothing was set aside for the CUDA graphs, which vLLM captured after.
+        assert account.kv_cache_gib == pytest.approx(account.requested_gib - before_kv, abs=0.03), path
+        assert account.cuda_graphs_gib > 0 and account.over_budget_gib > 0, path
+        # vLLM's own fit: the requested memory less everything but the KV cache, less 150 MiB.
+        fit = account.requested_gib - before_kv - account.cuda_graphs_gib - 150 * MIB / GIB
+        assert account.fit_kv_cache_bytes / GIB == pytest.approx(fit, abs=0.03), path
+
+
+def test_write_up_3s_start_held_more_than_it_was_asked() -> None:
+    account = qwen_account()
+    assert (account.utilization, account.requested_gib) == (0.3013, 23.86)
+    assert (account.weights_gib, account.cuda_graphs_gib, account.kv_cache_gib) == (14.29, 0.89, 8.22)
+    assert account.total_gib == 24.75 and account.over_budget_gib == 0.89
+    assert account.fit_kv_cache_bytes == 7713700521
+
+
+def test_a_cpu_vllm_logs_no_account(vllm_server: ServerProcess) -> None:
+    log = vllm_server.log_path.read_text(errors="replace")
+    assert "Application startup complete" in log or "Starting vLLM" in log, log[-2000:]
+    assert profiled_start(log) is None and fixed_kv_start(log) is None
+
+
+def test_the_kv_cache_size_reaches_vllms_command_line_on_a_gpu_only(tmp_path: Path) -> None:
+    on_gpu = VllmLaunch(ServeSettings(tmp_path, device="cuda"), gpu_memory_gib=24, gpu_total_bytes=80 * GIB)
+    sized = on_gpu.with_kv_cache_memory(7_713_700_521).argv(vllm="vllm")
+    assert sized[sized.index("--kv-cache-memory-bytes") + 1] == "7713700521"
+    assert sized[sized.index("--gpu-memory-utilization") + 1] == "0.3"  # still checked against free memory
+    assert "--kv-cache-memory-bytes" not in on_gpu.argv(vllm="vllm")
+    assert on_gpu.env()["VLLM_ENABLE_STARTUP_PLAN"] == "1"  # a budget: the fitting size is kept
+    on_cpu = VllmLaunch(ServeSettings(tmp_path), kv_cache_memory_bytes=1 * GIB)
+    assert "--kv-cache-memory-bytes" not in on_cpu.argv(vllm="vllm")
+    assert "VLLM_ENABLE_STARTUP_PLAN" not in on_cpu.env()
+    without_budget = VllmLaunch(ServeSettings(tmp_path, device="cuda"), gpu_memory_utilization=0.5)
+    assert "VLLM_ENABLE_STARTUP_PLAN" not in without_budget.env()
+    with pytest.raises(ValueError, match="above 0 bytes"):
+        VllmLaunch(ServeSettings(tmp_path, device="cuda"), kv_cache_memory_bytes=0)
+
+
+def started(log: Path, load_time_s: float = 41.0) -> LaunchedServer:
+    """What `VllmBudget.refit` reads of a started vLLM: its name, log and load time."""
+    return cast(LaunchedServer, SimpleNamespace(name="vllm", log_path=log, load_time_s=load_time_s))
+
+
+def unused_launch(cache_dir: Path = Path("/nowhere")) -> VllmLaunch:
+    settings = ServeSettings(Path("/nowhere"), device="cuda")
+    return VllmLaunch(settings, gpu_memory_gib=24, gpu_total_bytes=80 * GIB, cache_dir=cache_dir)
+
+
+def test_within_what_it_requested_vllm_is_kept(tmp_path: Path) -> None:
+    log = tmp_path / "vllm.log"
+    # the same start had its CUDA graphs been counted: 0.89 GiB less KV cache
+    log.write_text(read_log(QWEN_LOG).replace("memory in use is 8.22 GiB", "memory in use is 7.33 GiB"))
+    said: list[str] = []
+    budget = VllmBudget(unused_launch(), 24.0, echo=said.append)
+    assert budget.refit(started(log)) is None
+    assert said == [] and budget.kv_cache_memory_bytes is None and budget.sized_by is None
+    record = budget.record(started(log))
+    assert record is not None and record["sized_by"] is None and record["total_gib"] == 23.86
+
+
+def test_over_its_budget_vllm_is_kept_when_asked_and_the_excess_is_said() -> None:
+    said: list[str] = []
+    budget = VllmBudget(unused_launch(), 24.0, over="keep", echo=said.append)
+    assert budget.refit(started(QWEN_LOG)) is None
+    assert len(said) == 1 and "24.75 GiB by its own account against the 23.86 GiB it requested" in said[0]
+    assert said[0].endswith("kept (--vllm-over-budget keep)")
+
+
+def test_a_budget_the_model_alone_fills_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "vllm.log"
+    log.write_text(read_log(QWEN_LOG).replace("--kv-cache-memory=7713700521", "--kv-cache-memory=-29360128"))
+    budget = VllmBudget(unused_launch(), 16.0)
+    with pytest.raises(ConfigError, match=r"CUDA graphs alone fill the budget; give both servers more"):
+        budget.refit(started(log))
+
+
+def test_a_log_without_an_account_is_said_and_kept(tmp_path: Path) -> None:
+    log = tmp_path / "vllm.log"
+    log.write_text("INFO Starting vLLM API server on http://127.0.0.1:8000\n")
+    said: list[str] = []
+    budget = VllmBudget(unused_launch(), 24.0, echo=said.append)
+    assert budget.refit(started(log)) is None and budget.record(started(log)) is None
+    assert said == ["vllm's log has no memory account: its use of the GPU budget is not checked"]
+
+
+# ---- the restart, with real processes --------------------------------------------------------------
+
+FINGERPRINT = "3f2a9c0d1e4b5a67"
+SAVED_PLAN = (
+    "(EngineCore pid=1) INFO [startup_plan.py:191] Saved startup plan to "
+    f"/root/servebench/.cache/vllm/startup_plan/startup_plan_{FINGERPRINT}.json\n"
+)
+
+
+def fixed_kv_log(kv_cache_bytes: int, plan: bool = False) -> str:
+    """vLLM 0.26's start-up lines with `--kv-cache-memory-bytes`, or with a saved plan applied (its
+    f-strings, write-up 3's sizes)."""
+    applied = (
+        f"(EngineCore pid=1) INFO [startup_plan.py:153] Applying persisted startup plan (fingerprint "
+        f"{FINGERPRINT}): kv_cache_memory_bytes={kv_cache_bytes} ({kv_cache_bytes / GIB:.2f} GiB), "
+        "recorded free-memory baseline 78.66 GiB, current 78.66 GiB. Memory profiling will be skipped.\n"
+    )
+    return (
+        "(EngineCore pid=1) INFO [model_runner.py:305] Model loading took 14.29 GiB and 3.527389 seconds\n"
+        + (applied if plan else "")
+        + "(EngineCore pid=1) INFO [gpu_worker.py:484] Initial free memory 78.66 GiB, reserved "
+        f"{round(kv_cache_bytes / GIB, 2)} GiB memory for KV Cache as specified by kv_cache_memory_bytes "
+        "config and skipped memory profiling. This does not respect the gpu_memory_utilization config.\n"
+        "(EngineCore pid=1) INFO [model_runner.py:747] Graph capturing finished in 4 secs, took 0.89 GiB\n"
+    )
+
+
+@dataclass
+class ScriptedVllm:
+    """Prints a vLLM start-up log, then serves as the scripted server (`servers.sim`)."""
+
+    log_text: str
+    folder: Path
+    cache_dir: Path
+    port: int = field(default_factory=free_port)
+
+    def argv(self) -> list[str]:
+        script = self.folder / f"start-{self.port}.log"
+        script.write_text(self.log_text)
+        serve = "import runpy, sys; sys.stdout.write(open(sys.argv[1]).read()); sys.stdout.flush(); "
+        serve += "sys.argv = ['sim', '--port', sys.argv[2]]; "
+        serve += "runpy.run_module('servers.sim', run_name='__main__')"
+        return [sys.executable, "-c", serve, str(script), str(self.port)]
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def with_kv_cache_memory(self, kv_cache_bytes: int) -> Launch:
+        return ScriptedVllm(fixed_kv_log(kv_cache_bytes), self.folder, self.cache_dir)
+
+
+def test_over_budget_vllm_is_restarted_to_fit_and_later_starts_fit_at_once(tmp_path: Path) -> None:
+    logs, scripts, cache = tmp_path / "logs", tmp_path / "scripts", tmp_path / "cache"
+    for folder in (logs, scripts, cache):
+        folder.mkdir()
+    first = ScriptedVllm(read_log(QWEN_LOG) + SAVED_PLAN, scripts, cache)
+    said: list[str] = []
+    budget = VllmBudget(first, 24.0, echo=said.append)
+    events: list[str] = []
+    with launched(
+        [("vllm", first)],
+        logs,
+        timeout_s=60,
+        on_start=lambda name: events.append(f"start {name}"),
+        on_ready=lambda server: events.append(f"ready {server.base_url}"),
+        refit=budget.refit,
+    ) as (vllm,):
+        assert events == ["start vllm", f"ready {first.base_url}", "start vllm", f"ready {vllm.base_url}"]
+        assert vllm.base_url != first.base_url
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(first.base_url + "/health")  # the first start was stopped
+        assert httpx.get(vllm.base_url + "/health").status_code == 200
+        assert budget.kv_cache_memory_bytes == 7713700521  # the size vLLM's log gives to fit
+        assert "restarting it with --kv-cache-memory-bytes 7713700521 (7.18 GiB" in said[0]
+        record = budget.record(vllm)
+    assert "Current kv cache memory in use is 8.22 GiB" in (logs / "vllm-first-start.log").read_text()
+    assert "as specified by kv_cache_memory_bytes" in (logs / "vllm.log").read_text()
+    assert record is not None and record["sized_by"] == "restart"
+    assert record["kv_cache_memory_bytes"] == 7713700521
+    assert record["serving_start"] == {"weights_gib": 14.29, "cuda_graphs_gib": 0.89, "kv_cache_gib": 7.18}
+    assert record["first_start"]["load_time_s"] > 0 and record["first_start"]["total_gib"] == 24.75
+    # weights, graphs and the new KV cache, with the first start's activation and non-torch memory
+    assert record["total_gib"] == round(14.29 + 0.89 + 7.18 + 1.13 + 0.22, 2) <= 23.86
+
+    # The next comparison of this configuration: vLLM applies the plan its first start saved and
+    # fits at once; the account kept beside the plan gives this start's total.
+    (logs / "vllm.log").rename(tmp_path / "earlier-run.log")
+    planned = ScriptedVllm(fixed_kv_log(7713700521, plan=True), scripts, cache)
+    again = VllmBudget(planned, 24.0, echo=said.append)
+    with launched([("vllm", planned)], logs, timeout_s=60, refit=again.refit) as (vllm,):
+        assert vllm.base_url == planned.base_url  # not restarted
+        replanned = again.record(vllm)
+    assert len(said) == 1
+    assert replanned is not None and replanned["sized_by"] == "saved plan"
+    assert replanned["first_start"]["total_gib"] == 24.75 and replanned["total_gib"] == record["total_gib"]
+
+
+def test_a_saved_plan_without_the_first_account_is_said(tmp_path: Path) -> None:
+    log = tmp_path / "vllm.log"
+    log.write_text(fixed_kv_log(7713700521, plan=True))
+    said: list[str] = []
+    budget = VllmBudget(unused_launch(tmp_path / "cache"), 24.0, echo=said.append)
+    assert budget.refit(started(log)) is None
+    assert said == ["vllm applied a saved start-up plan whose first account is not kept here"]
+    record = budget.record(started(log))
+    assert record is not None and record["sized_by"] == "saved plan" and record["total_gib"] is None
+    assert record["serving_start"]["kv_cache_gib"] == 7.18
+
+
+def test_the_report_shows_both_starts_and_says_the_budget_was_kept(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(QWEN_RUN, run, ignore=shutil.ignore_patterns("*.md", "logs"))
+    budget = VllmBudget(unused_launch(), 24.0)
+    budget.refit(started(QWEN_LOG, load_time_s=72.4))
+    serving = tmp_path / "serving.log"
+    serving.write_text(fixed_kv_log(7713700521))
+    meta = json.loads((run / "run.json").read_text())
+    meta["servers"][0]["launch"]["gpu_memory"] = budget.record(started(serving))
+    (run / "run.json").write_text(json.dumps(meta))
+    text = write_report([run], plots=False).markdown.read_text()
+    section = text.split("## Fixed batches, load time and memory")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| vllm,")]
+    assert len(rows) == 2
+    assert "first start" in rows[0] and "| 24.75 |" in rows[0] and "| 8.22 |" in rows[0]
+    assert "serving" in rows[1] and "| 7.18 |" in rows[1] and "| 23.71 |" in rows[1]
+    assert "vllm was restarted with a KV cache of 7.18 GiB" in section
+    assert "the first start took 72.4 s" in section
