@@ -14,10 +14,10 @@ import gzip
 import json
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -94,6 +94,8 @@ def test_the_kv_cache_size_reaches_vllms_command_line_on_a_gpu_only(tmp_path: Pa
     assert "VLLM_ENABLE_STARTUP_PLAN" not in on_cpu.env()
     without_budget = VllmLaunch(ServeSettings(tmp_path, device="cuda"), gpu_memory_utilization=0.5)
     assert "VLLM_ENABLE_STARTUP_PLAN" not in without_budget.env()
+    keeping = VllmLaunch(ServeSettings(tmp_path, device="cuda"), gpu_memory_gib=24, startup_plan=False)
+    assert "VLLM_ENABLE_STARTUP_PLAN" not in keeping.env()  # --vllm-over-budget keep: sized as before
     with pytest.raises(ValueError, match="above 0 bytes"):
         VllmLaunch(ServeSettings(tmp_path, device="cuda"), kv_cache_memory_bytes=0)
 
@@ -145,13 +147,25 @@ def test_a_log_without_an_account_is_said_and_kept(tmp_path: Path) -> None:
     assert said == ["vllm's log has no memory account: its use of the GPU budget is not checked"]
 
 
-# ---- the restart, with real processes --------------------------------------------------------------
+# ---- the restarts, with real processes -------------------------------------------------------------
 
 FINGERPRINT = "3f2a9c0d1e4b5a67"
-SAVED_PLAN = (
-    "(EngineCore pid=1) INFO [startup_plan.py:191] Saved startup plan to "
-    f"/root/servebench/.cache/vllm/startup_plan/startup_plan_{FINGERPRINT}.json\n"
-)
+
+
+def profiled_log(utilization: float, requested_gib: float) -> str:
+    """Write-up 3's real start-up log, as the same start would have logged it under another budget:
+    the same weights, activation, non-torch memory and graphs, the KV cache taking the rest of the
+    requested memory, and vLLM's suggestion (150 MiB spare) to match."""
+    kv = round(requested_gib - 14.29 - 1.13 - 0.22, 2)
+    fit = int((requested_gib - 14.29 - 1.13 - 0.22 - 0.89) * GIB) - 150 * MIB
+    return (
+        read_log(QWEN_LOG)
+        .replace("(0.3013, 23.86 GiB)", f"({utilization}, {requested_gib} GiB)")
+        .replace(
+            "--kv-cache-memory=7713700521` (7.18 GiB)", f"--kv-cache-memory={fit}` ({fit / GIB:.2f} GiB)"
+        )
+        .replace("memory in use is 8.22 GiB", f"memory in use is {kv} GiB")
+    )
 
 
 def fixed_kv_log(kv_cache_bytes: int, plan: bool = False) -> str:
@@ -174,16 +188,35 @@ def fixed_kv_log(kv_cache_bytes: int, plan: bool = False) -> str:
 
 @dataclass
 class ScriptedVllm:
-    """Prints a vLLM start-up log, then serves as the scripted server (`servers.sim`)."""
+    """Stands in for vLLM 0.26 with VLLM_ENABLE_STARTUP_PLAN=1, down to its plan file: given a KV
+    cache size it logs that; else it applies a saved plan when there is one (whatever the budget, as
+    vLLM's fingerprint leaves the utilization out); else it logs `profiled` and saves the plan. Then
+    it serves as the scripted server (`servers.sim`)."""
 
-    log_text: str
+    profiled: str
     folder: Path
     cache_dir: Path
+    gpu_share: float | None = 0.3013
+    kv_cache_bytes: int | None = None
     port: int = field(default_factory=free_port)
 
+    @property
+    def plan(self) -> Path:
+        return self.cache_dir / "startup_plan" / f"startup_plan_{FINGERPRINT}.json"
+
     def argv(self) -> list[str]:
+        if self.kv_cache_bytes is not None:
+            text = fixed_kv_log(self.kv_cache_bytes)
+        elif self.plan.is_file():
+            text = fixed_kv_log(json.loads(self.plan.read_text())["kv_cache_memory_bytes"], plan=True)
+        else:
+            account = profiled_start(self.profiled)
+            assert account is not None
+            self.plan.parent.mkdir(parents=True, exist_ok=True)
+            self.plan.write_text(json.dumps({"kv_cache_memory_bytes": account.fit_kv_cache_bytes}))
+            text = f"{self.profiled}Saved startup plan to {self.plan}\n"
         script = self.folder / f"start-{self.port}.log"
-        script.write_text(self.log_text)
+        script.write_text(text)
         serve = "import runpy, sys; sys.stdout.write(open(sys.argv[1]).read()); sys.stdout.flush(); "
         serve += "sys.argv = ['sim', '--port', sys.argv[2]]; "
         serve += "runpy.run_module('servers.sim', run_name='__main__')"
@@ -197,37 +230,49 @@ class ScriptedVllm:
         return f"http://127.0.0.1:{self.port}"
 
     def with_kv_cache_memory(self, kv_cache_bytes: int) -> Launch:
-        return ScriptedVllm(fixed_kv_log(kv_cache_bytes), self.folder, self.cache_dir)
+        return replace(self, kv_cache_bytes=kv_cache_bytes, port=free_port())
+
+
+def compare_start(launch: ScriptedVllm, logs: Path, budget_gib: float = 24.0) -> CompareStart:
+    """What `loadgen compare` does with vLLM under a budget: start, check, restart as told."""
+    said: list[str] = []
+    budget = VllmBudget(launch, budget_gib, echo=said.append)
+    urls: list[str] = []
+    with launched(
+        [("vllm", launch)], logs, timeout_s=60, on_ready=lambda s: urls.append(s.base_url), refit=budget.refit
+    ) as (vllm,):
+        assert httpx.get(vllm.base_url + "/health").status_code == 200
+        for stopped in urls[:-1]:
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(stopped + "/health")
+        record = budget.record(vllm)
+    return CompareStart(len(urls), said, record)
+
+
+@dataclass
+class CompareStart:
+    starts: int
+    said: list[str]
+    record: dict[str, Any] | None
+
+
+def folders(tmp_path: Path, *names: str) -> list[Path]:
+    made = [tmp_path / name for name in names]
+    for folder in made:
+        folder.mkdir()
+    return made
 
 
 def test_over_budget_vllm_is_restarted_to_fit_and_later_starts_fit_at_once(tmp_path: Path) -> None:
-    logs, scripts, cache = tmp_path / "logs", tmp_path / "scripts", tmp_path / "cache"
-    for folder in (logs, scripts, cache):
-        folder.mkdir()
-    first = ScriptedVllm(read_log(QWEN_LOG) + SAVED_PLAN, scripts, cache)
-    said: list[str] = []
-    budget = VllmBudget(first, 24.0, echo=said.append)
-    events: list[str] = []
-    with launched(
-        [("vllm", first)],
-        logs,
-        timeout_s=60,
-        on_start=lambda name: events.append(f"start {name}"),
-        on_ready=lambda server: events.append(f"ready {server.base_url}"),
-        refit=budget.refit,
-    ) as (vllm,):
-        assert events == ["start vllm", f"ready {first.base_url}", "start vllm", f"ready {vllm.base_url}"]
-        assert vllm.base_url != first.base_url
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(first.base_url + "/health")  # the first start was stopped
-        assert httpx.get(vllm.base_url + "/health").status_code == 200
-        assert budget.kv_cache_memory_bytes == 7713700521  # the size vLLM's log gives to fit
-        assert "restarting it with --kv-cache-memory-bytes 7713700521 (7.18 GiB" in said[0]
-        record = budget.record(vllm)
-    assert "Current kv cache memory in use is 8.22 GiB" in (logs / "vllm-first-start.log").read_text()
-    assert "as specified by kv_cache_memory_bytes" in (logs / "vllm.log").read_text()
+    scripts, cache, run1, run2 = folders(tmp_path, "scripts", "cache", "run1", "run2")
+    first = compare_start(ScriptedVllm(read_log(QWEN_LOG), scripts, cache), run1)
+    assert first.starts == 2
+    assert "restarting it with --kv-cache-memory-bytes 7713700521 (7.18 GiB" in first.said[0]
+    assert "Current kv cache memory in use is 8.22 GiB" in (run1 / "vllm-start-1.log").read_text()
+    assert "as specified by kv_cache_memory_bytes" in (run1 / "vllm.log").read_text()
+    record = first.record
     assert record is not None and record["sized_by"] == "restart"
-    assert record["kv_cache_memory_bytes"] == 7713700521
+    assert record["kv_cache_memory_bytes"] == 7713700521  # the size vLLM's log gives to fit
     assert record["serving_start"] == {"weights_gib": 14.29, "cuda_graphs_gib": 0.89, "kv_cache_gib": 7.18}
     assert record["first_start"]["load_time_s"] > 0 and record["first_start"]["total_gib"] == 24.75
     # weights, graphs and the new KV cache, with the first start's activation and non-torch memory
@@ -235,15 +280,29 @@ def test_over_budget_vllm_is_restarted_to_fit_and_later_starts_fit_at_once(tmp_p
 
     # The next comparison of this configuration: vLLM applies the plan its first start saved and
     # fits at once; the account kept beside the plan gives this start's total.
-    (logs / "vllm.log").rename(tmp_path / "earlier-run.log")
-    planned = ScriptedVllm(fixed_kv_log(7713700521, plan=True), scripts, cache)
-    again = VllmBudget(planned, 24.0, echo=said.append)
-    with launched([("vllm", planned)], logs, timeout_s=60, refit=again.refit) as (vllm,):
-        assert vllm.base_url == planned.base_url  # not restarted
-        replanned = again.record(vllm)
-    assert len(said) == 1
-    assert replanned is not None and replanned["sized_by"] == "saved plan"
-    assert replanned["first_start"]["total_gib"] == 24.75 and replanned["total_gib"] == record["total_gib"]
+    second = compare_start(ScriptedVllm(read_log(QWEN_LOG), scripts, cache), run2)
+    assert second.starts == 1 and second.said == []
+    assert second.record is not None and second.record["sized_by"] == "saved plan"
+    assert second.record["first_start"]["total_gib"] == 24.75
+    assert second.record["total_gib"] == record["total_gib"]
+
+
+def test_a_plan_saved_under_another_budget_is_removed_and_this_budget_profiled(tmp_path: Path) -> None:
+    scripts, cache, run1, run2 = folders(tmp_path, "scripts", "cache", "run1", "run2")
+    compare_start(ScriptedVllm(read_log(QWEN_LOG), scripts, cache), run1)  # 24 GiB: saves its plan
+    at_40 = ScriptedVllm(profiled_log(0.5022, 39.77), scripts, cache, gpu_share=0.5022)
+    done = compare_start(at_40, run2, budget_gib=40.0)
+    # start 1 applied the 24 GiB plan; start 2 profiled 40 GiB (over: its graphs); start 3 fits
+    assert done.starts == 3
+    assert "saved for --gpu-memory-utilization 0.3013 (this run's is 0.5022)" in done.said[0]
+    assert "applying persisted startup plan" in (run2 / "vllm-start-1.log").read_text().lower()
+    assert "(0.5022, 39.77 GiB)" in (run2 / "vllm-start-2.log").read_text()
+    fit = json.loads(at_40.plan.read_text())["kv_cache_memory_bytes"]
+    assert fit == int((39.77 - 16.53) * GIB) - 150 * MIB  # the new plan is this budget's
+    record = done.record
+    assert record is not None and record["sized_by"] == "restart" and record["kv_cache_memory_bytes"] == fit
+    assert record["first_start"]["utilization"] == 0.5022
+    assert record["total_gib"] == round(16.53 + fit / GIB, 2) <= 39.77
 
 
 def test_a_saved_plan_without_the_first_account_is_said(tmp_path: Path) -> None:
@@ -272,7 +331,7 @@ def test_the_report_shows_both_starts_and_says_the_budget_was_kept(tmp_path: Pat
     section = text.split("## Fixed batches, load time and memory")[1].split("\n## ")[0]
     rows = [line for line in section.splitlines() if line.startswith("| vllm,")]
     assert len(rows) == 2
-    assert "first start" in rows[0] and "| 24.75 |" in rows[0] and "| 8.22 |" in rows[0]
+    assert "profiled start" in rows[0] and "| 24.75 |" in rows[0] and "| 8.22 |" in rows[0]
     assert "serving" in rows[1] and "| 7.18 |" in rows[1] and "| 23.71 |" in rows[1]
     assert "vllm was restarted with a KV cache of 7.18 GiB" in section
-    assert "the first start took 72.4 s" in section
+    assert "the profiled start took 72.4 s" in section

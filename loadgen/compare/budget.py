@@ -5,13 +5,15 @@ does not profile its CUDA graphs, so they come on top (`servers.vllm.memory_acco
 healthy, its log's memory account is read. When the total is above the memory vLLM requested (the
 utilization times the memory torch sees: a little under the budget), vLLM is stopped and started
 again with `--kv-cache-memory-bytes` set to the size its log suggests "to fit into requested memory".
-The first start's log stays as `logs/vllm-first-start.log`; both accounts go into run.json.
+Earlier starts' logs stay as `logs/vllm-start-K.log`; the accounts go into run.json.
 
 The restart is paid once per configuration and machine: with a budget, vLLM runs with
 `VLLM_ENABLE_STARTUP_PLAN=1`, which saves that same suggested size under its cache directory and
 applies it at later starts of the same configuration, which then skip the profiling. Such a start
-logs no full account, so the first start's is kept beside vLLM's plan (`servebench-memory/`, keyed by
-the plan's fingerprint) to account for the later ones.
+logs no full account, so the profiled start's is kept beside vLLM's plan (`servebench-memory/`, by
+the plan's fingerprint) to account for the later ones. vLLM's fingerprint leaves the utilization
+out, so a plan saved under another budget would be applied too: the kept account says which budget
+it was for, and such a plan is removed and vLLM started again to profile this budget.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class KvSizedLaunch(Launch, Protocol):
         """vLLM's cache directory (`VLLM_CACHE_ROOT`), where its start-up plans are saved."""
         ...
 
+    @property
+    def gpu_share(self) -> float | None:
+        """The `--gpu-memory-utilization` it passes."""
+        ...
+
     def with_kv_cache_memory(self, kv_cache_bytes: int) -> Launch:
         """The same launch with `--kv-cache-memory-bytes kv_cache_bytes`."""
         ...
@@ -56,7 +63,7 @@ class VllmBudget:
     over: Literal["restart", "keep"] = "restart"
     echo: Callable[[str], None] = lambda message: None
     first: ProfiledStart | None = None
-    """The profiled start's account: this run's first start, or the one vLLM's saved plan came from."""
+    """The profiled start's account: one of this run's starts, or the one vLLM's saved plan came from."""
     first_load_time_s: float | None = None
     sized_by: Literal["restart", "saved plan"] | None = None
     """How the serving start's KV cache was sized, when vLLM did not size it from the utilization."""
@@ -66,17 +73,25 @@ class VllmBudget:
         return self.launch.cache_dir / "servebench-memory"
 
     def refit(self, server: LaunchedServer) -> Launch | None:
-        """The launch to restart `server` with, or None to keep it (not vLLM, within its requested
-        memory, sized by a saved plan, no account in its log, or `over="keep"`)."""
-        if server.name != "vllm" or self.first is not None or self.sized_by is not None:
+        """The launch to start `server` again with, or None to keep it: not vLLM, within its
+        requested memory, sized by a plan saved for this budget, a start this check already sized,
+        no account in its log, or over with `over="keep"`."""
+        if server.name != "vllm":
             return None
         log = server.log_path.read_text(errors="replace")
         account = profiled_start(log)
-        if account is None:
-            self._from_saved_plan(log)
-            return None
-        self.first, self.first_load_time_s = account, server.load_time_s
-        self._keep_for_later_starts(log, account)
+        if account is not None:
+            self.first, self.first_load_time_s = account, server.load_time_s
+            self._keep_for_later_starts(log, account)
+            return self._fit(account)
+        applied = _APPLIED_PLAN.search(log)
+        if applied is not None:
+            return self._check_saved_plan(applied.group(1))
+        if self.sized_by is None:
+            self.echo("vllm's log has no memory account: its use of the GPU budget is not checked")
+        return None
+
+    def _fit(self, account: ProfiledStart) -> Launch | None:
         if account.over_budget_gib <= 0:
             return None
         excess = (
@@ -106,18 +121,27 @@ class VllmBudget:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{saved.group(1)}.json").write_bytes(orjson.dumps(account.to_dict()))
 
-    def _from_saved_plan(self, log: str) -> None:
-        applied = _APPLIED_PLAN.search(log)
-        if applied is None:
-            self.echo("vllm's log has no memory account: its use of the GPU budget is not checked")
-            return
+    def _check_saved_plan(self, fingerprint: str) -> Launch | None:
         self.sized_by = "saved plan"
         try:
-            fields = orjson.loads((self._accounts_dir() / f"{applied.group(1)}.json").read_bytes())
+            fields = orjson.loads((self._accounts_dir() / f"{fingerprint}.json").read_bytes())
             known = ProfiledStart.__dataclass_fields__
-            self.first = ProfiledStart(**{k: v for k, v in fields.items() if k in known})
+            kept = ProfiledStart(**{k: v for k, v in fields.items() if k in known})
         except (OSError, orjson.JSONDecodeError, TypeError):
             self.echo("vllm applied a saved start-up plan whose first account is not kept here")
+            return None
+        share = self.launch.gpu_share
+        if share is None or abs(kept.utilization - share) < 1e-6:
+            self.first = kept
+            return None
+        plan = self.launch.cache_dir / "startup_plan" / f"startup_plan_{fingerprint}.json"
+        plan.unlink(missing_ok=True)
+        self.sized_by = None
+        self.echo(
+            f"vllm applied a start-up plan saved for --gpu-memory-utilization {kept.utilization} (this "
+            f"run's is {share}); removed it, restarting vllm to size its KV cache for this budget"
+        )
+        return self.launch
 
     def record(self, server: LaunchedServer) -> dict[str, Any] | None:
         """run.json's `gpu_memory` for the vLLM server that serves: the budget, the profiled start's

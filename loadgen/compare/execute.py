@@ -123,6 +123,7 @@ def _servers(
             kv_cache_gib=launch.kv_cache_gib,
             gpu_memory_utilization=gpu_share,
             gpu_memory_gib=budget,
+            startup_plan=launch.vllm_over_budget == "restart",
             cache_dir=Path(".cache/vllm"),
         )
         vllm.argv()  # the GiB budget's share of the GPU, checked before anything starts

@@ -130,6 +130,11 @@ def stop_server(server: LaunchedServer, grace_s: float = 20.0) -> None:
     scrub_file(server.log_path)
 
 
+MAX_RESTARTS = 2
+"""How often `launched` starts a server again when its `refit` asks (vLLM's budget needs at most two:
+away from a start-up plan saved for another budget, then to the KV cache that fits)."""
+
+
 @contextmanager
 def launched(
     launches: Sequence[tuple[str, Launch]],
@@ -141,29 +146,27 @@ def launched(
 ) -> Iterator[list[LaunchedServer]]:
     """Start each (name, launch) in turn; stop them all when the block ends (or a start fails).
 
-    `refit`, given each server once it is up, may return a corrected launch: the server is then
-    stopped and started again with it, the first start's log kept as `NAME-first-start.log`."""
+    `refit`, given each start once it is up, may return a corrected launch: the server is then
+    stopped and started again with it (up to `MAX_RESTARTS` times), each earlier start's log kept as
+    `NAME-start-K.log`; the serving start's log is `NAME.log`."""
     servers: list[LaunchedServer] = []
     with ExitStack() as stack:
         for name, launch in launches:
-            if on_start is not None:
-                on_start(name)
             log_path = log_dir / f"{name}.log"
-            server = start_server(name, launch, log_path, timeout_s)
-            with ExitStack() as first:  # stops this start unless it is the one kept
-                first.callback(stop_server, server)
-                if on_ready is not None:
-                    on_ready(server)
-                again = refit(server) if refit is not None else None
-                if again is None:
-                    stack.push(first.pop_all())
-            if again is not None:
-                log_path.rename(log_dir / f"{name}-first-start.log")
+            for attempt in range(1, MAX_RESTARTS + 2):
                 if on_start is not None:
                     on_start(name)
-                server = start_server(name, again, log_path, timeout_s)
-                stack.callback(stop_server, server)
-                if on_ready is not None:
-                    on_ready(server)
+                server = start_server(name, launch, log_path, timeout_s)
+                with ExitStack() as this_start:  # stops this start unless it is the one kept
+                    this_start.callback(stop_server, server)
+                    if on_ready is not None:
+                        on_ready(server)
+                    again = refit(server) if refit is not None and attempt <= MAX_RESTARTS else None
+                    if again is None:
+                        stack.push(this_start.pop_all())
+                if again is None:
+                    break
+                log_path.rename(log_dir / f"{name}-start-{attempt}.log")
+                launch = again
             servers.append(server)
         yield servers

@@ -32,7 +32,7 @@ def _accounts(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
 
 
 def gpu_budget_blocks(data: ReportData) -> list[Block]:
-    """A table of each account (the first start and, after a restart, the serving one) and a
+    """A table of each account (the profiled start and, when sized for the budget, the serving one) and a
     sentence on whether vLLM kept the budget."""
     accounts = _accounts(data)
     if not accounts:
@@ -40,10 +40,10 @@ def gpu_budget_blocks(data: ReportData) -> list[Block]:
     rows, notes = [], []
     for name, memory in accounts:
         first, budget = memory.get("first_start") or {}, memory.get("budget_gib")
-        label = "first start" if memory.get("sized_by") != "saved plan" else "the start its plan came from"
+        label = "profiled start" if memory.get("sized_by") != "saved plan" else "the start its plan came from"
         starts = [(f"{name}, {label}", first, first.get("total_gib"))] if first else []
         if memory.get("sized_by") is not None:
-            # the serving start skips profiling: its activation and non-torch memory are the first's
+            # the serving start skips profiling: its activation and non-torch memory are the profiled one's
             measured = {**first, **(memory.get("serving_start") or {})}
             starts.append((f"{name}, serving", measured, memory.get("total_gib")))
         for row_label, parts, total in starts:
@@ -81,9 +81,9 @@ def _note(name: str, memory: dict[str, Any]) -> Callout:
         return Callout(
             "ok" if within else "warn",
             f"{name} was restarted with a KV cache of {_gib(kv / 2**30 if isinstance(kv, int) else None)} "
-            f"GiB: its first start held {_gib(first.get('total_gib'))} GiB against the {budget:g} GiB "
+            f"GiB: its profiled start held {_gib(first.get('total_gib'))} GiB against the {budget:g} GiB "
             f"budget; the serving start holds {total:.2f} GiB. The load time above is the serving "
-            f"start's (compile caches warm); the first start took {_seconds(first.get('load_time_s'))}.",
+            f"start's (compile caches warm); the profiled start took {_seconds(first.get('load_time_s'))}.",
         )
     if sized_by == "saved plan":
         return Callout(

@@ -368,9 +368,10 @@ VLLM_OVER_BUDGET = spec(
     "--vllm-over-budget",
     type=click.Choice(["restart", "keep"]),
     default="restart",
-    help="With --gpu-memory-gib, when vLLM's own start-up account shows it above the budget (vLLM "
-    "0.26 leaves its CUDA graphs out of the utilization): restart it with --kv-cache-memory-bytes "
-    "sized to the budget, or keep it and report the excess.",
+    help="With --gpu-memory-gib, when vLLM's own start-up account shows it above the memory it "
+    "requested (vLLM 0.26 leaves its CUDA graphs out of the utilization): restart it with the "
+    "--kv-cache-memory-bytes its log gives to fit, saved for its later starts; or keep it and report "
+    "the excess.",
 )
 HF_MAX_BATCH_SIZE = spec("--hf-max-batch-size", type=click.IntRange(min=1), default=32)
 HF_MAX_WAIT_MS = spec("--hf-max-wait-ms", type=click.FloatRange(min=0), default=10.0)

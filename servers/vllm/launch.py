@@ -111,6 +111,10 @@ class VllmLaunch:
     """GPU: the KV cache's size in bytes (`--kv-cache-memory-bytes`), in place of the one vLLM sizes
     from the utilization (which is still passed: vLLM checks it against the free memory at start).
     What keeps vLLM inside a budget when its CUDA graphs are not profiled (`loadgen.compare.budget`)."""
+    startup_plan: bool = True
+    """With `gpu_memory_gib` on CUDA: `VLLM_ENABLE_STARTUP_PLAN=1`, so the KV-cache size that fits the
+    budget, saved by one start, is applied by the next (`loadgen.compare.budget`). False keeps vLLM
+    sizing its cache from the utilization at every start."""
     max_num_seqs: int | None = None
     """vLLM's batch-size cap; None keeps vLLM's default."""
     enforce_eager: bool | None = None
@@ -190,7 +194,7 @@ class VllmLaunch:
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
         }
-        if self.settings.device == "cuda" and self.gpu_memory_gib is not None:
+        if self.settings.device == "cuda" and self.gpu_memory_gib is not None and self.startup_plan:
             # saves the KV-cache size that fits the budget and reuses it at the next start of the
             # same configuration (`loadgen.compare.budget`)
             env["VLLM_ENABLE_STARTUP_PLAN"] = "1"
