@@ -175,8 +175,8 @@ gpu_header() {
 # Device-time plan (30 min a session, 10 min a call, a fresh machine each session; S1's minutes are
 # measured, the rest estimated from them; docs/gpu-plan.md has the table and the reasons):
 #   every session: the stage calls `python -m benchmarks.device_carry plan .gpu-wheelhouse` prints
-#   (with the checkout at 24.6 MB, the kit in 20 MB parts: four calls, under a minute with the
-#   machine's start), then install the last part (10) with the session's first step
+#   (with the checkout at 30 MB, the kit in 17 MB parts: five calls, about 90 s with the machine's
+#   start), then install the last part (12) with the session's first step
 #   S1  (done: HF_MAX_BATCH=7) claims n1-7b (7.7, with the install) | claims n3-7b (5.5)
 #   S2  (done 2026-12-06, after 9 calls got no machine) HF_MAX_BATCH=7 claims capacity-7b (8.0, with the
 #       install) | claims noise-7b (1.0)
@@ -197,8 +197,10 @@ gpu_header() {
 #       QWEN_CONCURRENCY=80,96,112 QWEN_REQUESTS=112) | the FP16 repeat (2.2)
 #   S9  (tried 2026-12-06/07: no machine stayed long enough; nothing measured) the variance sweep
 #       with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
-#   S10 write-up 4 on one lease (sweep-7b at 64 with the install, capacity-7b with CAPACITY_MAX_RATE=8)
-#       | seeds tinyllama with TINYLLAMA_REPEATS=4 | seeds qwen-alloc (HF alone) with what is left
+#   S10 (2026-12-07: no machine could start; vLLM's budget restart built instead)
+#   S11 write-up 4 on one lease: prepare-7b with the install (vLLM's restart to fit and its saved
+#       plan) | sweep-7b at 64 | capacity-7b with CAPACITY_MAX_RATE=8 | seeds qwen-alloc (HF alone)
+#   S12 prepare-7b with the install | variance-7b with N_VARIANCE=192, in two parts | the sweep's repeat
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
 # ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
 # the call returns its files; each call's
