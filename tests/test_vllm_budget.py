@@ -274,8 +274,8 @@ def test_over_budget_vllm_is_restarted_to_fit_and_later_starts_fit_at_once(tmp_p
     assert record is not None and record["sized_by"] == "restart"
     assert record["kv_cache_memory_bytes"] == 7713700521  # the size vLLM's log gives to fit
     assert record["serving_start"] == {"weights_gib": 14.29, "cuda_graphs_gib": 0.89, "kv_cache_gib": 7.18}
-    assert record["first_start"]["load_time_s"] > 0 and record["first_start"]["total_gib"] == 24.75
-    # weights, graphs and the new KV cache, with the first start's activation and non-torch memory
+    assert record["profiled_start"]["load_time_s"] > 0 and record["profiled_start"]["total_gib"] == 24.75
+    # weights, graphs and the new KV cache, with the profiled start's activation and non-torch memory
     assert record["total_gib"] == round(14.29 + 0.89 + 7.18 + 1.13 + 0.22, 2) <= 23.86
 
     # The next comparison of this configuration: vLLM applies the plan its first start saved and
@@ -283,7 +283,7 @@ def test_over_budget_vllm_is_restarted_to_fit_and_later_starts_fit_at_once(tmp_p
     second = compare_start(ScriptedVllm(read_log(QWEN_LOG), scripts, cache), run2)
     assert second.starts == 1 and second.said == []
     assert second.record is not None and second.record["sized_by"] == "saved plan"
-    assert second.record["first_start"]["total_gib"] == 24.75
+    assert second.record["profiled_start"]["total_gib"] == 24.75
     assert second.record["total_gib"] == record["total_gib"]
 
 
@@ -301,17 +301,17 @@ def test_a_plan_saved_under_another_budget_is_removed_and_this_budget_profiled(t
     assert fit == int((39.77 - 16.53) * GIB) - 150 * MIB  # the new plan is this budget's
     record = done.record
     assert record is not None and record["sized_by"] == "restart" and record["kv_cache_memory_bytes"] == fit
-    assert record["first_start"]["utilization"] == 0.5022
+    assert record["profiled_start"]["utilization"] == 0.5022
     assert record["total_gib"] == round(16.53 + fit / GIB, 2) <= 39.77
 
 
-def test_a_saved_plan_without_the_first_account_is_said(tmp_path: Path) -> None:
+def test_a_saved_plan_without_its_profiled_account_is_said(tmp_path: Path) -> None:
     log = tmp_path / "vllm.log"
     log.write_text(fixed_kv_log(7713700521, plan=True))
     said: list[str] = []
     budget = VllmBudget(unused_launch(tmp_path / "cache"), 24.0, echo=said.append)
     assert budget.refit(started(log)) is None
-    assert said == ["vllm applied a saved start-up plan whose first account is not kept here"]
+    assert said == ["vllm applied a saved start-up plan whose profiled account is not kept here"]
     record = budget.record(started(log))
     assert record is not None and record["sized_by"] == "saved plan" and record["total_gib"] is None
     assert record["serving_start"]["kv_cache_gib"] == 7.18

@@ -62,9 +62,9 @@ class VllmBudget:
     budget_gib: float
     over: Literal["restart", "keep"] = "restart"
     echo: Callable[[str], None] = lambda message: None
-    first: ProfiledStart | None = None
+    profiled: ProfiledStart | None = None
     """The profiled start's account: one of this run's starts, or the one vLLM's saved plan came from."""
-    first_load_time_s: float | None = None
+    profiled_load_time_s: float | None = None
     sized_by: Literal["restart", "saved plan"] | None = None
     """How the serving start's KV cache was sized, when vLLM did not size it from the utilization."""
     kv_cache_memory_bytes: int | None = None
@@ -81,7 +81,7 @@ class VllmBudget:
         log = server.log_path.read_text(errors="replace")
         account = profiled_start(log)
         if account is not None:
-            self.first, self.first_load_time_s = account, server.load_time_s
+            self.profiled, self.profiled_load_time_s = account, server.load_time_s
             self._keep_for_later_starts(log, account)
             return self._fit(account)
         applied = _APPLIED_PLAN.search(log)
@@ -128,11 +128,11 @@ class VllmBudget:
             known = ProfiledStart.__dataclass_fields__
             kept = ProfiledStart(**{k: v for k, v in fields.items() if k in known})
         except (OSError, orjson.JSONDecodeError, TypeError):
-            self.echo("vllm applied a saved start-up plan whose first account is not kept here")
+            self.echo("vllm applied a saved start-up plan whose profiled account is not kept here")
             return None
         share = self.launch.gpu_share
         if share is None or abs(kept.utilization - share) < 1e-6:
-            self.first = kept
+            self.profiled = kept
             return None
         plan = self.launch.cache_dir / "startup_plan" / f"startup_plan_{fingerprint}.json"
         plan.unlink(missing_ok=True)
@@ -147,20 +147,23 @@ class VllmBudget:
         """run.json's `gpu_memory` for the vLLM server that serves: the budget, the profiled start's
         account and, when the serving start's KV cache was sized for it, what that start reserved and
         its total (its activation and non-torch memory are the profiled start's: it measures none)."""
-        if self.first is None and self.sized_by is None:
+        if self.profiled is None and self.sized_by is None:
             return None
         entry: dict[str, Any] = {
             "budget_gib": self.budget_gib,
-            "first_start": None
-            if self.first is None
-            else {**self.first.to_dict(), "load_time_s": self.first_load_time_s},
+            "profiled_start": None
+            if self.profiled is None
+            else {**self.profiled.to_dict(), "load_time_s": self.profiled_load_time_s},
             "sized_by": self.sized_by,
-            "total_gib": None if self.first is None else self.first.total_gib,
+            "total_gib": None if self.profiled is None else self.profiled.total_gib,
         }
         if self.sized_by is None:
             return entry
         serving = fixed_kv_start(server.log_path.read_text(errors="replace"))
         entry["kv_cache_memory_bytes"] = self.kv_cache_memory_bytes
         entry["serving_start"] = None if serving is None else serving.to_dict()
-        entry["total_gib"] = None if serving is None or self.first is None else serving.total_gib(self.first)
+        if serving is not None and self.profiled is not None:
+            entry["total_gib"] = serving.total_gib(self.profiled)
+        else:
+            entry["total_gib"] = None
         return entry

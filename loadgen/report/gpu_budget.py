@@ -39,12 +39,12 @@ def gpu_budget_blocks(data: ReportData) -> list[Block]:
         return []
     rows, notes = [], []
     for name, memory in accounts:
-        first, budget = memory.get("first_start") or {}, memory.get("budget_gib")
+        profiled, budget = memory.get("profiled_start") or {}, memory.get("budget_gib")
         label = "profiled start" if memory.get("sized_by") != "saved plan" else "the start its plan came from"
-        starts = [(f"{name}, {label}", first, first.get("total_gib"))] if first else []
+        starts = [(f"{name}, {label}", profiled, profiled.get("total_gib"))] if profiled else []
         if memory.get("sized_by") is not None:
             # the serving start skips profiling: its activation and non-torch memory are the profiled one's
-            measured = {**first, **(memory.get("serving_start") or {})}
+            measured = {**profiled, **(memory.get("serving_start") or {})}
             starts.append((f"{name}, serving", measured, memory.get("total_gib")))
         for row_label, parts, total in starts:
             rows.append([row_label, _gib(budget), *(_gib(parts.get(k)) for k in _PARTS), _gib(total)])
@@ -70,7 +70,7 @@ def gpu_budget_blocks(data: ReportData) -> list[Block]:
 
 def _note(name: str, memory: dict[str, Any]) -> Callout:
     budget, total, sized_by = memory.get("budget_gib"), memory.get("total_gib"), memory.get("sized_by")
-    first = memory.get("first_start") or {}
+    profiled = memory.get("profiled_start") or {}
     if not isinstance(budget, int | float):
         return Callout("warn", f"{name}'s GPU memory account has no budget")
     if not isinstance(total, int | float):
@@ -78,12 +78,14 @@ def _note(name: str, memory: dict[str, Any]) -> Callout:
     within = total <= budget
     if sized_by == "restart":
         kv = memory.get("kv_cache_memory_bytes")
+        kv_gib = _gib(kv / 2**30 if isinstance(kv, int) else None)
+        profiled_total, profiled_load = profiled.get("total_gib"), profiled.get("load_time_s")
         return Callout(
             "ok" if within else "warn",
-            f"{name} was restarted with a KV cache of {_gib(kv / 2**30 if isinstance(kv, int) else None)} "
-            f"GiB: its profiled start held {_gib(first.get('total_gib'))} GiB against the {budget:g} GiB "
-            f"budget; the serving start holds {total:.2f} GiB. The load time above is the serving "
-            f"start's (compile caches warm); the profiled start took {_seconds(first.get('load_time_s'))}.",
+            f"{name} was restarted with a KV cache of {kv_gib} GiB: its profiled start held "
+            f"{_gib(profiled_total)} GiB against the {budget:g} GiB budget; the serving start holds "
+            f"{total:.2f} GiB. The load time above is the serving start's (compile caches warm); the "
+            f"profiled start took {_seconds(profiled_load)}.",
         )
     if sized_by == "saved plan":
         return Callout(
