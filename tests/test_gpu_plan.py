@@ -232,6 +232,11 @@ def test_seeds_covers_the_four_write_ups(tmp_path: Path) -> None:
     assert outputs == {"64", "256", "512"}
     dtypes = {a[a.index("--dtype") + 1] for a in compares if "tinyllama" in shlex.join(a)}
     assert dtypes == {"float16", "float32"}
+    # write-up 2 measures load time: no restart that would make vLLM's serving start a warm one
+    over = {a[a.index("--vllm-over-budget") + 1] for a in compares if "tinyllama" in shlex.join(a)}
+    assert over == {"keep"}
+    qwen_over = {a[a.index("--vllm-over-budget") + 1] for a in compares if "qwen2.5-7b" in shlex.join(a)}
+    assert qwen_over == {"restart"}  # write-up 3 is about the budget: vLLM held to it
     qwen = next(a for a in compares if "qwen2.5-7b-shape" in shlex.join(a))
     assert qwen[qwen.index("--gpu-memory-gib") + 1] == "24"
     from benchmarks.claims_catalog import CATALOG

@@ -22,6 +22,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from benchmarks.claims import load_time
 from loadgen.compare.budget import VllmBudget
 from loadgen.compare.launch import Launch, LaunchedServer, launched
 from loadgen.errors import ConfigError
@@ -101,8 +102,10 @@ def test_the_kv_cache_size_reaches_vllms_command_line_on_a_gpu_only(tmp_path: Pa
 
 
 def started(log: Path, load_time_s: float = 41.0) -> LaunchedServer:
-    """What `VllmBudget.refit` reads of a started vLLM: its name, log and load time."""
-    return cast(LaunchedServer, SimpleNamespace(name="vllm", log_path=log, load_time_s=load_time_s))
+    """What `VllmBudget.refit` reads of a started vLLM: its name, log, load time and first token."""
+    first_token_s = load_time_s + 0.3
+    server = SimpleNamespace(name="vllm", log_path=log, load_time_s=load_time_s, first_token_s=first_token_s)
+    return cast(LaunchedServer, server)
 
 
 def unused_launch(cache_dir: Path = Path("/nowhere")) -> VllmLaunch:
@@ -335,3 +338,22 @@ def test_the_report_shows_both_starts_and_says_the_budget_was_kept(tmp_path: Pat
     assert "serving" in rows[1] and "| 7.18 |" in rows[1] and "| 23.71 |" in rows[1]
     assert "vllm was restarted with a KV cache of 7.18 GiB" in section
     assert "the profiled start took 72.4 s" in section
+
+
+def test_a_restarted_vllms_load_time_is_its_profiled_starts(tmp_path: Path) -> None:
+    budget = VllmBudget(unused_launch(), 24.0)
+    budget.refit(started(QWEN_LOG, load_time_s=98.1))
+    serving = tmp_path / "serving.log"
+    serving.write_text(fixed_kv_log(7713700521))
+    launch = {"load_time_s": 51.2, "first_token_s": 51.5, "gpu_memory": budget.record(started(serving))}
+    (tmp_path / "run.json").write_text(json.dumps({"servers": [{"name": "vllm", "launch": launch}]}))
+    healthy = load_time(tmp_path, "vllm")
+    assert healthy.value == 98.1  # cold, as a deployment starts: not the warm restart's 51.2
+    assert healthy.notes == [
+        "first token after 98.4 s",
+        "the start before its restart to fit the 24.0 GiB budget; the serving start, warm, took 51.2 s",
+    ]
+    assert load_time(tmp_path, "vllm", "first_token_s").value == pytest.approx(98.4)
+    launch.pop("gpu_memory")  # no restart: the one start's times
+    (tmp_path / "run.json").write_text(json.dumps({"servers": [{"name": "vllm", "launch": launch}]}))
+    assert load_time(tmp_path, "vllm").value == 51.2

@@ -65,6 +65,7 @@ class VllmBudget:
     profiled: ProfiledStart | None = None
     """The profiled start's account: one of this run's starts, or the one vLLM's saved plan came from."""
     profiled_load_time_s: float | None = None
+    profiled_first_token_s: float | None = None
     sized_by: Literal["restart", "saved plan"] | None = None
     """How the serving start's KV cache was sized, when vLLM did not size it from the utilization."""
     kv_cache_memory_bytes: int | None = None
@@ -82,6 +83,7 @@ class VllmBudget:
         account = profiled_start(log)
         if account is not None:
             self.profiled, self.profiled_load_time_s = account, server.load_time_s
+            self.profiled_first_token_s = server.first_token_s
             self._keep_for_later_starts(log, account)
             return self._fit(account)
         applied = _APPLIED_PLAN.search(log)
@@ -153,7 +155,11 @@ class VllmBudget:
             "budget_gib": self.budget_gib,
             "profiled_start": None
             if self.profiled is None
-            else {**self.profiled.to_dict(), "load_time_s": self.profiled_load_time_s},
+            else {
+                **self.profiled.to_dict(),
+                "load_time_s": self.profiled_load_time_s,
+                "first_token_s": self.profiled_first_token_s,
+            },
             "sized_by": self.sized_by,
             "total_gib": None if self.profiled is None else self.profiled.total_gib,
         }
