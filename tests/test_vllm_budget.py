@@ -338,6 +338,11 @@ def test_the_report_shows_both_starts_and_says_the_budget_was_kept(tmp_path: Pat
     assert "serving" in rows[1] and "| 7.18 |" in rows[1] and "| 23.71 |" in rows[1]
     assert "vllm was restarted with a KV cache of 7.18 GiB" in section
     assert "the profiled start took 72.4 s" in section
+    # the start-up table gives both starts' times: the cold one a deployment waits for, and the warm one
+    startup = [line for line in section.splitlines() if line.startswith("| vllm (")]
+    assert len(startup) == 2
+    assert "profiled start, before its restart" in startup[0] and "| 72.4 | 72.7 |" in startup[0]
+    assert "serving start, compile caches warm" in startup[1] and "| 98.1 |" in startup[1]
 
 
 def test_a_restarted_vllms_load_time_is_its_profiled_starts(tmp_path: Path) -> None:
