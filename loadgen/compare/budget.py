@@ -124,21 +124,20 @@ class VllmBudget:
             (folder / f"{saved.group(1)}.json").write_bytes(orjson.dumps(account.to_dict()))
 
     def _check_saved_plan(self, fingerprint: str) -> Launch | None:
-        self.sized_by = "saved plan"
         try:
             fields = orjson.loads((self._accounts_dir() / f"{fingerprint}.json").read_bytes())
             known = ProfiledStart.__dataclass_fields__
             kept = ProfiledStart(**{k: v for k, v in fields.items() if k in known})
         except (OSError, orjson.JSONDecodeError, TypeError):
+            self.sized_by = "saved plan"
             self.echo("vllm applied a saved start-up plan whose profiled account is not kept here")
             return None
         share = self.launch.gpu_share
         if share is None or abs(kept.utilization - share) < 1e-6:
-            self.profiled = kept
+            self.sized_by, self.profiled = "saved plan", kept
             return None
         plan = self.launch.cache_dir / "startup_plan" / f"startup_plan_{fingerprint}.json"
         plan.unlink(missing_ok=True)
-        self.sized_by = None
         self.echo(
             f"vllm applied a start-up plan saved for --gpu-memory-utilization {kept.utilization} (this "
             f"run's is {share}); removed it, restarting vllm to size its KV cache for this budget"

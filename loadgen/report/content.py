@@ -227,30 +227,15 @@ def _offline_blocks(data: ReportData) -> list[Block]:
         rows = []
         for run, s in servers:
             launch = s.get("launch") or {}
-            load, first = launch.get("load_time_s"), launch.get("first_token_s")
             name = s.get("name", "?") if len(data.runs) == 1 else f"{run.label}/{s.get('name', '?')}"
             memory = launch.get("gpu_memory") or {}
             profiled = memory.get("profiled_start") or {}
             if memory.get("sized_by") == "restart" and profiled:
                 # the serving start below is warm: this one is the start a deployment would wait for
-                p_load, p_first = profiled.get("load_time_s"), profiled.get("first_token_s")
-                rows.append(
-                    [
-                        f"{name} (profiled start, before its restart to fit the budget)",
-                        "-" if p_load is None else f"{p_load:.1f}",
-                        "-" if p_first is None else f"{p_first:.1f}",
-                        "-",
-                    ]
-                )
+                label = f"{name} (profiled start, before its restart to fit the budget)"
+                rows.append(_startup_row(label, profiled, "-"))
                 name = f"{name} (serving start, compile caches warm)"
-            rows.append(
-                [
-                    name,
-                    "-" if load is None else f"{load:.1f}",
-                    "-" if first is None else f"{first:.1f}",
-                    _mib(s.get("idle_rss_bytes")),
-                ]
-            )
+            rows.append(_startup_row(name, launch, _mib(s.get("idle_rss_bytes"))))
         blocks.append(
             Table(
                 [
@@ -265,6 +250,12 @@ def _offline_blocks(data: ReportData) -> list[Block]:
             )
         )
     return blocks
+
+
+def _startup_row(name: str, start: dict[str, Any], memory: str) -> list[str]:
+    """A start-up table row: `start`'s launch-to-healthy and launch-to-first-token seconds."""
+    load, first = start.get("load_time_s"), start.get("first_token_s")
+    return [name, "-" if load is None else f"{load:.1f}", "-" if first is None else f"{first:.1f}", memory]
 
 
 def _offline_speedups(data: ReportData) -> list[Block]:
