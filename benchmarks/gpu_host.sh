@@ -198,9 +198,13 @@ gpu_header() {
 #   S9  (tried 2026-12-06/07: no machine stayed long enough; nothing measured) the variance sweep
 #       with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
 #   S10 (2026-12-07: no machine could start; vLLM's budget restart built instead)
-#   S11 write-up 4 on one lease: prepare-7b with the install (vLLM's restart to fit and its saved
-#       plan) | sweep-7b at 64 | capacity-7b with CAPACITY_MAX_RATE=8 | seeds qwen-alloc (HF alone)
-#   S12 prepare-7b with the install | variance-7b with N_VARIANCE=192, in two parts | the sweep's repeat
+#   S11 (2026-12-07: twelve calls, no machine; the plan below moved on)
+#   S12 with 26+ minutes at the first machine, write-up 4 on one lease: prepare-7b with the install
+#       (vLLM's restart to fit and its saved plan) | sweep-7b at 64 | capacity-7b with
+#       CAPACITY_MAX_RATE=8 | seeds qwen-alloc (HF alone). With 12-25: seeds qwen-24g with the
+#       install | its levels 80/96/112 | seeds tinyllama with TINYLLAMA_REPEATS=4. With 4-11:
+#       install-hf && seeds qwen-alloc (carry .whl and the Qwen directory; no kit)
+#   S13 prepare-7b with the install | variance-7b with N_VARIANCE=192, in two parts | the sweep's repeat
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
 # ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
 # the call returns its files; each call's
@@ -596,7 +600,8 @@ seeds_step() {
       # batches of 512 in / 128 out under the same 24 GiB cap, ascending to the first out-of-memory
       # failure (QWEN_ALLOC_BATCHES), with PyTorch's default allocator, then with expandable segments
       # (what `loadgen compare --hf-cuda-alloc-conf` gives the HF server). The HF side alone: no vLLM
-      # kit is needed, and no row is added (the answer goes beside the qwen rows, not in place of them).
+      # kit is needed (`install-hf` with .whl in the same call), and no row is added (the answer goes
+      # beside the qwen rows, not in place of them).
       ensure_weights qwen2.5-7b
       if [ "$rehearse" = cpu ]; then
         echo "qwen-alloc: measures CUDA memory; nothing to rehearse on the CPU" | tee "$out/qwen-alloc.txt"
