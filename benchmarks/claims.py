@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from loadgen import errors
 from loadgen.compare.capacity import SUSTAINED_SPANS
-from loadgen.compare.capacity_saved import SavedCapacity, read_capacities
+from loadgen.compare.capacity_saved import SavedCapacity, read_capacities, read_search
 from loadgen.compare.capacity_saved import capacity_ratio as saved_ratio
 from loadgen.report.data import level_value
 from loadgen.report.drain import DRAIN_FLAG
@@ -589,7 +589,13 @@ def capacity_ratio(run_dir: Path, subject: str = "vllm", baseline: str = "hf") -
     baseline's is an upper bound (it failed at every rate tried), an upper bound the other way
     (`loadgen.compare.capacity_saved.capacity_ratio`)."""
     a, b = capacity(run_dir, subject), capacity(run_dir, baseline)
-    notes = [*a.notes, *b.notes]
+    search = read_search(run_dir)
+    searched = (
+        [f"searched {float(search['min_rate']):g}–{float(search['max_rate']):g} req/s"]
+        if search and search.get("min_rate") is not None and search.get("max_rate") is not None
+        else []
+    )
+    notes = [*searched, *a.notes, *b.notes]
     ratio = saved_ratio(a, b)
     if ratio.conflict:
         return Measurement(None, notes=[*notes, "both capacities are bounds the other way: no ratio"])

@@ -223,7 +223,7 @@ def _catalog() -> list[Claim]:
               1.6, 1.9, "x", c.throughput_ratio, takes_level=True),
         Claim(12, "llama2-7b-traffic", "5x more traffic on the same hardware", "vLLM-vs-HF table write-up",
               "LLaMA-2-7B shape, 22 GiB each, ShareGPT lengths: capacity at SLO (highest Poisson rate with "
-              ">= 90% of requests within TTFT 2 s and TPOT 100 ms, searched from 0.25 to 16 req/s), vLLM "
+              ">= 90% of requests within TTFT 2 s and TPOT 100 ms, over the range the notes give), vLLM "
               "over HF; a bound (>=) where a server failed at the lowest rate tried", 5.0, 5.0, "x",
               c.capacity_ratio),
         Claim(12, "tgi-3.5x", "up to 3.5x over TGI", "vLLM-vs-HF table write-up",

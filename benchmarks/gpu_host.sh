@@ -199,12 +199,11 @@ gpu_header() {
 #       with ~192 requests at concurrency 64 (two calls) | the sweep's repeats
 #   S10 (2026-12-07: no machine could start; vLLM's budget restart built instead)
 #   S11 (2026-12-07: twelve calls, no machine; the plan below moved on)
-#   S12 with 26+ minutes at the first machine, write-up 4 on one lease: prepare-7b with the install
-#       (vLLM's restart to fit and its saved plan) | sweep-7b at 64 | capacity-7b with
-#       CAPACITY_MAX_RATE=8 | seeds qwen-alloc (HF alone). With 12-25: seeds qwen-24g with the
-#       install | its levels 80/96/112 | seeds tinyllama with TINYLLAMA_REPEATS=4. With 4-11:
-#       install-hf && seeds qwen-alloc (carry .whl and the Qwen directory; no kit)
-#   S13 prepare-7b with the install | variance-7b with N_VARIANCE=192, in two parts | the sweep's repeat
+#   S12 (done 2026-12-07, one lease) prepare-7b with the install (4.6) | sweep-7b at 64 (6.1) |
+#       capacity-7b with CAPACITY_MAX_RATE=8 (5.5) | seeds qwen-24g (5.8) | its levels 80/96/112
+#       (2.1) | seeds qwen-alloc (1.1)
+#   S13 prepare-7b with the install | variance-7b with N_VARIANCE=192, in two parts | the sweep's
+#       repeat or seeds tinyllama with TINYLLAMA_REPEATS=4
 # Each run stops cleanly after STEP_TIMEOUT (540 s, the most a step may take: a call holds the machine
 # ~50 s longer; compare takes SIGTERM as Ctrl-C, keeping its summaries and stopping its servers) so
 # the call returns its files; each call's

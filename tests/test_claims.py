@@ -235,6 +235,7 @@ def test_capacity_from_a_search_is_a_bound_where_the_search_hit_its_range(
     c.upsert(path, measure(CATALOG["llama2-7b-traffic"], [searched_run], None))
     row = c.read_rows(path)[0]
     assert row.bound == "lower" and "| ≥ 1.33 |" in c.render([row])
+    assert row.notes.startswith("searched 24–32 req/s; ")  # the run's own range, not a fixed one
 
 
 def test_highest_error_free_concurrency(closed_run: Path, tmp_path: Path) -> None:

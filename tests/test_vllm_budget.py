@@ -1,7 +1,8 @@
 """vLLM held to the GPU memory budget the HF server is capped at (`--gpu-memory-gib`).
 
-The accounts are read from the vLLM logs of this project's own GPU runs (docs/results): every one of
-them shows the CUDA graphs outside the utilization. The restart runs for real, with processes
+The accounts are read from the vLLM logs of this project's own GPU runs (docs/results): every start
+vLLM sized itself shows the CUDA graphs outside the utilization, and every start given the KV size
+its log suggested (session 12 on) kept the budget. The restart runs for real, with processes
 standing in for vLLM: the first prints write-up 3's real start-up log, the others the lines vLLM 0.26
 logs when given `--kv-cache-memory-bytes` or a saved start-up plan (the format strings of
 `vllm/v1/worker/gpu_worker.py`, `startup_plan.py` and `gpu/model_runner.py`), each then serving as
@@ -53,8 +54,13 @@ def qwen_account() -> ProfiledStart:
     return account
 
 
-def test_every_gpu_run_logged_an_account_whose_graphs_came_on_top() -> None:
-    logs = gpu_logs()
+def profiled_logs() -> list[Path]:
+    """The logs of starts vLLM sized itself (every run before session 12, and each restart's first start)."""
+    return [path for path in gpu_logs() if fixed_kv_start(read_log(path)) is None]
+
+
+def test_every_profiled_gpu_start_logged_an_account_whose_graphs_came_on_top() -> None:
+    logs = profiled_logs()
     assert len(logs) >= 20
     for path in logs:
         account = profiled_start(read_log(path))
@@ -67,6 +73,25 @@ def test_every_gpu_run_logged_an_account_whose_graphs_came_on_top() -> None:
         # vLLM's own fit: the requested memory less everything but the KV cache, less 150 MiB.
         fit = account.requested_gib - before_kv - account.cuda_graphs_gib - 150 * MIB / GIB
         assert account.fit_kv_cache_bytes / GIB == pytest.approx(fit, abs=0.03), path
+
+
+def test_every_gpu_start_given_a_kv_size_held_the_budget_by_its_own_account() -> None:
+    # Since session 12 a compare with a budget restarts vLLM with the KV size its first start's log
+    # gives to fit (or applies the plan an earlier start saved): the serving start's weights, graphs
+    # and KV cache, with the activation and non-torch memory its first start measured, stay inside
+    # what that start requested.
+    accounts = [a for a in (profiled_start(read_log(p)) for p in profiled_logs()) if a is not None]
+    fixed = [(p, fixed_kv_start(read_log(p))) for p in gpu_logs()]
+    starts = [(p, start) for p, start in fixed if start is not None]
+    assert len(starts) >= 5
+    for path, start in starts:
+        sized_by = [
+            a for a in accounts if a.fit_kv_cache_bytes / GIB == pytest.approx(start.kv_cache_gib, abs=0.005)
+        ]
+        assert sized_by, f"{path}: no profiled start suggested a KV cache of {start.kv_cache_gib} GiB"
+        profiled = sized_by[0]
+        assert start.weights_gib == profiled.weights_gib and start.cuda_graphs_gib == profiled.cuda_graphs_gib
+        assert profiled.over_budget_gib > 0 and start.total_gib(profiled) <= profiled.requested_gib, path
 
 
 def test_write_up_3s_start_held_more_than_it_was_asked() -> None:
