@@ -62,17 +62,34 @@ host_env() {
   export VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 }
 
+# The background samplers below, stopped before OUT is packed and whenever the script exits: left
+# running, they outlived the call (host_watch for up to 600 s) and wrote into OUT while it was packed.
+samplers=()
+stop_samplers() {
+  local pid
+  for pid in ${samplers[@]+"${samplers[@]}"}; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in ${samplers[@]+"${samplers[@]}"}; do
+    wait "$pid" 2>/dev/null || true
+  done
+  samplers=()
+}
+trap stop_samplers EXIT
+
 # Sample the GPU's SM clock, utilisation and power every 200 ms into $1 (read-only: nothing is set),
 # so slow phases of a run can be matched against the GPU's clock state.
 log_gpu_state() {
   nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw,pstate \
     --format=csv,nounits -lms 200 >"$1" 2>/dev/null &
+  samplers+=($!)
 }
 
 # The host's speed through the call (benchmarks/host_watch.py: a Python loop's ns per iteration, the
 # CPU time stolen by other guests, every 5 s) into $1, to read the HF server's batches against it.
 watch_host() {
   python3 -m benchmarks.host_watch watch --out "$1" --interval 5 --max-seconds 600 >/dev/null 2>&1 &
+  samplers+=($!)
 }
 
 # With SERVEBENCH_GPU_DIAG=1: once a second, the load average and the HF server's Python
@@ -334,10 +351,10 @@ claim() {
 # but claims.json and host.txt go into OUT/call.tar.gz, so nothing is left behind on the host.
 pack_out() {
   [ "${DRY_RUN:-0}" = 1 ] && return 0
+  stop_samplers
   local n packed=${TMPDIR:-/tmp}/servebench-call.$$.tar.gz
   n=$(find "$out" -maxdepth 1 -type f | wc -l)
   [ "$n" -le 8 ] && return 0
-  # the GPU and host samplers may still be writing: a file that changed while read is kept as read
   tar -czf "$packed" -C "$out" --exclude=./claims.json --exclude=./host.txt . 2>/dev/null || true
   find "$out" -mindepth 1 -maxdepth 1 ! -name claims.json ! -name host.txt -exec rm -rf {} +
   mv "$packed" "$out/call.tar.gz"

@@ -343,6 +343,34 @@ def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
     assert len(out.read_text().splitlines()) >= 2
 
 
+def test_the_samplers_stop_when_the_script_exits(tmp_path: Path) -> None:
+    """A call's samplers end with it: left running, host_watch outlived the call by up to 600 s and
+    wrote into OUT while it was packed."""
+    functions = shell_functions("stop_samplers", "watch_host")
+    out = tmp_path / "host-speed.csv"
+    pattern = f"host_watch watch --out {out}"
+    script = (
+        f"set -euo pipefail\nsamplers=()\n{functions}\ntrap stop_samplers EXIT\nwatch_host {out}\n"
+        f"for _ in $(seq 100); do [ -s {out} ] && break; sleep 0.1; done\n"
+        f"pgrep -f '{pattern}' >/dev/null && echo running\n"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout == "running\n", done.stderr
+    still = subprocess.run(["pgrep", "-f", pattern], capture_output=True)
+    if still.returncode == 0:
+        subprocess.run(["pkill", "-f", pattern], check=False)
+    assert still.returncode != 0, "host_watch outlived the script"
+    assert out.read_text().startswith("unix_s,python_ns_per_iter")
+    assert "trap stop_samplers EXIT" in SCRIPT.read_text()
+
+
 def test_a_step_limit_past_what_a_device_call_holds_is_warned_about(tmp_path: Path) -> None:
     def warned(limit: str) -> bool:
         done = script("claims", str(tmp_path), "n1-7b", STEP_TIMEOUT=limit)

@@ -42,6 +42,7 @@ from loadgen.compare.server_batches import BatchCollector
 from loadgen.compare.sweep import RelabelSink, interleaved_sweep
 from loadgen.compare.targets import ServerInfo
 from loadgen.gpu_monitor import DEFAULT_INTERVAL_MS, GPU_STATE_FILE, GpuMonitor, GpuMonitorError, gpu_note
+from loadgen.gpu_processes import GPU_PROCESSES_FILE, GpuProcessMemory
 from loadgen.progress import Progress
 from loadgen.record import RequestRecord
 from loadgen.results import JsonlSink, MemorySink, RunWriter
@@ -176,6 +177,7 @@ class Comparison:
         self.batches = BatchCollector(inputs.targets, run_dir)
         self.scraper: ServerMetricsRecorder | None = None
         self.gpu: GpuMonitor | None = None
+        self.gpu_processes: GpuProcessMemory | None = None
         self.levels = {level.load.label: level for level in inputs.sweep_levels()}
 
     async def _probe(self, stop: asyncio.Event) -> dict[str, list[RequestRecord]]:
@@ -267,9 +269,14 @@ class Comparison:
             else:
                 if not self.gpu.wait_first(FIRST_SAMPLE_TIMEOUT_S):
                     self.echo(f"GPU monitor: no sample from nvidia-smi in {FIRST_SAMPLE_TIMEOUT_S:.0f} s")
+                if any(pid is not None for pid in self.pids.values()):
+                    self.gpu_processes = GpuProcessMemory(self.pids, self.run_dir / GPU_PROCESSES_FILE)
+                    self.gpu_processes.start()
         try:
             return await self._measure(stop)
         finally:
+            if self.gpu_processes is not None:
+                self.writer.meta["gpu_process_memory"] = self.gpu_processes.close()
             if self.gpu is not None:
                 self.gpu.close()
 

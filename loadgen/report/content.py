@@ -19,6 +19,7 @@ from loadgen.report.doc import Block, Callout, Code, Document, Figure, Section, 
 from loadgen.report.drain import drain_notes
 from loadgen.report.extra_levels import extra_headlines, extra_level_blocks
 from loadgen.report.gpu_budget import gpu_budget_blocks
+from loadgen.report.gpu_processes import gpu_process_blocks
 from loadgen.report.gpu_state import gpu_blocks, host_bound_notes
 from loadgen.report.intervals import interval_blocks, ratio_for, repeats_of
 from loadgen.report.lengths import length_blocks
@@ -193,7 +194,7 @@ def _offline_blocks(data: ReportData) -> list[Block]:
     if rows_in:
         rows = []
         for run, b in rows_in:
-            name = b["target"] if len(data.runs) == 1 else f"{run.label}/{b['target']}"
+            name = data.server_label(run, b["target"])
             rows.append(
                 [
                     name,
@@ -227,7 +228,7 @@ def _offline_blocks(data: ReportData) -> list[Block]:
         rows = []
         for run, s in servers:
             launch = s.get("launch") or {}
-            name = s.get("name", "?") if len(data.runs) == 1 else f"{run.label}/{s.get('name', '?')}"
+            name = data.server_label(run, s.get("name", "?"))
             memory = launch.get("gpu_memory") or {}
             profiled = memory.get("profiled_start") or {}
             if memory.get("sized_by") == "restart" and profiled:
@@ -363,7 +364,7 @@ def build_document(
         capacity = capacity_blocks(data)
         if capacity:
             doc.sections.append(Section("Capacity at SLO", capacity))
-        offline = _offline_blocks(data) + gpu_budget_blocks(data)
+        offline = _offline_blocks(data) + gpu_budget_blocks(data) + gpu_process_blocks(data)
         if offline:
             doc.sections.append(Section("Fixed batches, load time and memory", offline))
     for run in data.runs:

@@ -66,6 +66,10 @@ class ReportData:
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """Figures derived once and shared by the report's parts (the bootstrap intervals)."""
 
+    def server_label(self, run: RunData, name: str) -> str:
+        """`name` as this report names it (`loadgen.report.data.server_label`)."""
+        return server_label(run.label, name, len(self.runs))
+
     @property
     def primary(self) -> RunData:
         """The first (or only) run."""
@@ -74,6 +78,12 @@ class ReportData:
     def series_named(self, name: str) -> Series:
         """The series called `name`."""
         return next(s for s in self.series if s.name == name)
+
+
+def server_label(run_label: str, name: str, runs: int) -> str:
+    """How the report names a run's server: its name alone in a one-run report, `RUN/NAME` when the
+    report joins several runs (each may have servers of the same name)."""
+    return f"{run_label}/{name}" if runs > 1 else name
 
 
 def level_value(summary: dict[str, Any]) -> tuple[str, float]:
@@ -107,7 +117,7 @@ def _attempt(summary: dict[str, Any] | None) -> int:
     return 0 if summary is None else int(summary.get("attempt") or 1)
 
 
-def _series_of(run: RunData, prefixed: bool) -> list[Series]:
+def _series_of(run: RunData, runs: int) -> list[Series]:
     servers = {s.get("name"): s for s in run.meta.get("servers") or []}
     names = [t.get("name") for t in run.meta.get("targets") or []]
     for summary in run.saved.summaries:
@@ -117,7 +127,7 @@ def _series_of(run: RunData, prefixed: bool) -> list[Series]:
     for target in names:
         if target is None:
             continue
-        name = f"{run.label}/{target}" if prefixed else str(target)
+        name = server_label(run.label, str(target), runs)
         series = Series(name, str(target), run.label, server=dict(servers.get(target) or {}))
         for summary in run.saved.summaries:
             if summary.get("target") != target:
@@ -162,7 +172,7 @@ def load_report_data(directories: Sequence[str | Path]) -> ReportData:
         a, b = Path(directories[0]).resolve().name, Path(directories[1]).resolve().name
         labels = [a, b] if a != b else [f"A:{a}", f"B:{b}"]
     runs = [read_run(d, label) for d, label in zip(directories, labels, strict=True)]
-    series = [s for run in runs for s in _series_of(run, prefixed=len(runs) > 1)]
+    series = [s for run in runs for s in _series_of(run, len(runs))]
     values: dict[str, float] = {}
     extra: list[str] = []
     x_label = "concurrency"

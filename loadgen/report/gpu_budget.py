@@ -27,7 +27,7 @@ def _accounts(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
             memory = (server.get("launch") or {}).get("gpu_memory")
             if isinstance(memory, dict):
                 name = server.get("name", "?")
-                found.append((name if len(data.runs) == 1 else f"{run.label}/{name}", memory))
+                found.append((data.server_label(run, name), memory))
     return found
 
 

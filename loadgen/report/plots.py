@@ -181,24 +181,17 @@ def speedups(data: ReportData, plt: Any) -> Figure | None:
 
 def offline(data: ReportData, plt: Any) -> Figure | None:
     """Fixed batches: output tokens/s per batch size and server."""
-    rows = [(run.label, b) for run in data.runs for b in run.offline]
+    rows = [(data.server_label(run, b["target"]), b) for run in data.runs for b in run.offline]
     if not rows:
         return None
-    names = list(
-        dict.fromkeys(f"{label}/{b['target']}" if len(data.runs) > 1 else b["target"] for label, b in rows)
-    )
+    names = list(dict.fromkeys(label for label, _ in rows))
     sizes = sorted({int(b["batch_size"]) for _, b in rows})
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, name in enumerate(names):
         values = []
         for size in sizes:
-            match = [
-                b
-                for label, b in rows
-                if (f"{label}/{b['target']}" if len(data.runs) > 1 else b["target"]) == name
-                and int(b["batch_size"]) == size
-            ]
+            match = [b for label, b in rows if label == name and int(b["batch_size"]) == size]
             values.append(float(match[0]["output_tokens_per_s"]) if match else 0.0)
         ax.bar([j + i * width for j in range(len(sizes))], values, width, label=name)
     ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(sizes))])

@@ -1,0 +1,123 @@
+"""The report's account of each server's GPU memory by the GPU's own count (nvidia-smi per process,
+`loadgen.gpu_processes`), beside the budget both servers were given and vLLM's own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadgen.report.data import ReportData, RunData
+from loadgen.report.doc import Block, Callout, Table
+
+MIB_PER_GIB = 1024
+SAME_MEMORY_TOLERANCE_GIB = 0.5
+"""Peaks further apart than this, under one budget, are not "the same memory". Each process's CUDA
+context alone is a few hundred MiB, in both servers, so smaller differences say little."""
+
+
+def _gib(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.2f}"
+
+
+def _budget(run: RunData) -> float | None:
+    """The budget both servers were given (`--gpu-memory-gib`), as vLLM's account recorded it."""
+    for server in run.meta.get("servers") or []:
+        budget = ((server.get("launch") or {}).get("gpu_memory") or {}).get("budget_gib")
+        if isinstance(budget, int | float):
+            return float(budget)
+    return None
+
+
+def _own_account(run: RunData, name: str) -> float | None:
+    for server in run.meta.get("servers") or []:
+        if server.get("name") == name:
+            total = ((server.get("launch") or {}).get("gpu_memory") or {}).get("total_gib")
+            return float(total) if isinstance(total, int | float) else None
+    return None
+
+
+def _run_blocks(
+    data: ReportData, run: RunData, entry: dict[str, Any]
+) -> tuple[list[list[str]], list[Callout]]:
+    budget = _budget(run)
+    servers: dict[str, dict[str, Any]] = entry.get("servers") or {}
+    rows, notes = [], []
+    peaks: dict[str, float] = {}
+    for name, server in servers.items():
+        label = data.server_label(run, name)
+        peak = server.get("peak_mib")
+        if isinstance(peak, int | float):
+            peaks[label] = peak / MIB_PER_GIB
+        rows.append(
+            [
+                label,
+                _gib(peaks.get(label)),
+                _gib(_own_account(run, name)),
+                _gib(budget),
+                str(server.get("samples", 0)),
+            ]
+        )
+        if server.get("pid") is None:
+            notes.append(
+                Callout("warn", f"{label}: its process was not found here; the GPU's count is unknown.")
+            )
+        elif not server.get("samples") and entry.get("queries", 0) > entry.get("failed_queries", 0):
+            others = len(entry.get("other_pids") or [])
+            notes.append(
+                Callout(
+                    "warn",
+                    f"{label}: nvidia-smi listed no process of its tree ({others} other process(es) on "
+                    "the GPU). A server in a container with its own PID namespace is not found by its pid.",
+                )
+            )
+    if entry.get("queries") and entry.get("failed_queries") == entry.get("queries"):
+        notes.append(Callout("warn", f"nvidia-smi {entry.get('source', '')} failed on every query."))
+    if budget is not None and len(peaks) >= 2:
+        (high, high_gib), (low, low_gib) = max(peaks.items(), key=_second), min(peaks.items(), key=_second)
+        gap = high_gib - low_gib
+        if gap > SAME_MEMORY_TOLERANCE_GIB:
+            notes.append(
+                Callout(
+                    "warn",
+                    f"By the GPU's count, {high} held {high_gib:.2f} GiB and {low} {low_gib:.2f} GiB at "
+                    f"their peaks, {gap:.2f} GiB apart, under the same {budget:g} GiB budget by each "
+                    "server's own count: memory outside those counts (CUDA context, library workspaces, "
+                    "allocations outside PyTorch's cache) differs between them. Figures that depend on "
+                    "memory, such as how many requests a server holds at once, carry that difference.",
+                )
+            )
+        else:
+            notes.append(
+                Callout(
+                    "ok",
+                    f"By the GPU's count the servers' peaks were within {SAME_MEMORY_TOLERANCE_GIB:g} GiB "
+                    f"of each other ({', '.join(f'{k} {v:.2f}' for k, v in peaks.items())} GiB).",
+                )
+            )
+    return rows, notes
+
+
+def _second(item: tuple[str, float]) -> float:
+    return item[1]
+
+
+def gpu_process_blocks(data: ReportData) -> list[Block]:
+    """A table of each server's peak GPU memory by nvidia-smi's per-process count, and whether the
+    servers held the same memory by it; nothing for runs without the record (no GPU, or older runs)."""
+    rows: list[list[str]] = []
+    notes: list[Block] = []
+    for run in data.runs:
+        entry = run.meta.get("gpu_process_memory")
+        if isinstance(entry, dict):
+            run_rows, run_notes = _run_blocks(data, run, entry)
+            rows += run_rows
+            notes += run_notes
+    if not rows:
+        return []
+    table = Table(
+        ["server", "peak, the GPU's count (GiB)", "its own account (GiB)", "budget (GiB)", "samples"],
+        rows,
+        caption="Each server's GPU memory as the GPU counts it: nvidia-smi's per-process used memory, summed "
+        "over the server's process tree, once a second through the run; its own account is vLLM's "
+        "start-up log (the HF server's PyTorch is capped at the budget).",
+    )
+    return [table, *notes]
