@@ -313,12 +313,10 @@ def test_start_and_stop_server_manage_a_real_server(tmp_path: Path) -> None:
     assert "simtest healthy" in done.stdout
 
 
-def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
-    functions = shell_functions("watch_host")
-    out = tmp_path / "host-speed.csv"
-    script = f"set -euo pipefail\n{functions}\nwatch_host {out}\necho started\n"
-    started = time.monotonic()
-    done = subprocess.run(
+def run_functions(script: str) -> subprocess.CompletedProcess[str]:
+    """Run a test's bash script of gpu_host.sh functions from the repository root, with this Python
+    first on PATH (as `python3`)."""
+    return subprocess.run(
         ["bash", "-c", script],
         capture_output=True,
         text=True,
@@ -326,6 +324,14 @@ def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
         timeout=60,
     )
+
+
+def test_watch_host_samples_the_host_in_the_background(tmp_path: Path) -> None:
+    functions = shell_functions("watch_host")
+    out = tmp_path / "host-speed.csv"
+    script = f"set -euo pipefail\n{functions}\nwatch_host {out}\necho started\n"
+    started = time.monotonic()
+    done = run_functions(script)
     assert done.returncode == 0 and done.stdout == "started\n"
     assert time.monotonic() - started < 10  # the call goes on while the watch samples
     deadline = time.monotonic() + 30
@@ -354,14 +360,7 @@ def test_the_samplers_stop_when_the_script_exits(tmp_path: Path) -> None:
         f"for _ in $(seq 100); do [ -s {out} ] && break; sleep 0.1; done\n"
         f"pgrep -f '{pattern}' >/dev/null && echo running\n"
     )
-    done = subprocess.run(
-        ["bash", "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        timeout=60,
-    )
+    done = run_functions(script)
     assert done.returncode == 0 and done.stdout == "running\n", done.stderr
     still = subprocess.run(["pgrep", "-f", pattern], capture_output=True)
     if still.returncode == 0:
