@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
+
+from loadgen.compare.memory import process_tree
 
 GPU_PROCESSES_FILE = "gpu-processes.jsonl"
 QUERY = "--query-compute-apps=pid,used_memory"
@@ -53,11 +54,7 @@ def parse_apps(text: str) -> dict[int, float]:
 
 def tree_pids(pid: int) -> set[int]:
     """`pid` and its descendants (empty when the process is gone or hidden)."""
-    try:
-        root = psutil.Process(pid)
-        return {pid, *(child.pid for child in root.children(recursive=True))}
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return set()
+    return {process.pid for process in process_tree(pid) or []}
 
 
 @dataclass

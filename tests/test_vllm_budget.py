@@ -81,8 +81,7 @@ def test_every_gpu_start_given_a_kv_size_held_the_budget_by_its_own_account() ->
     # and KV cache, with the activation and non-torch memory its first start measured, stay inside
     # what that start requested.
     accounts = [a for a in (profiled_start(read_log(p)) for p in profiled_logs()) if a is not None]
-    fixed = [(p, fixed_kv_start(read_log(p))) for p in gpu_logs()]
-    starts = [(p, start) for p, start in fixed if start is not None]
+    starts = [(p, start) for p in gpu_logs() if (start := fixed_kv_start(read_log(p))) is not None]
     assert len(starts) >= 5
     for path, start in starts:
         sized_by = [

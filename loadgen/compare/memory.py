@@ -13,12 +13,19 @@ from urllib.parse import urlsplit
 import psutil
 
 
-def tree_rss_bytes(pid: int) -> int | None:
-    """RSS of `pid` and all its descendants, in bytes; None when the process is gone or hidden."""
+def process_tree(pid: int) -> list[psutil.Process] | None:
+    """`pid` and all its descendants; None when the process is gone or hidden."""
     try:
         root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def tree_rss_bytes(pid: int) -> int | None:
+    """RSS of `pid` and all its descendants, in bytes; None when the process is gone or hidden."""
+    processes = process_tree(pid)
+    if processes is None:
         return None
     total = 0
     for process in processes:

@@ -11,8 +11,15 @@ from loadgen.report.doc import Block, Callout, Table
 _PARTS = ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graphs_gib", "kv_cache_gib")
 
 
-def _gib(value: Any) -> str:
+def gib_cell(value: Any) -> str:
+    """A GiB figure for a table cell: two decimals, `-` when unknown."""
     return "-" if not isinstance(value, int | float) else f"{value:.2f}"
+
+
+def launch_gpu_memory(server: dict[str, Any]) -> dict[str, Any] | None:
+    """The GPU memory account run.json keeps for a launched server (vLLM's), if it has one."""
+    memory = (server.get("launch") or {}).get("gpu_memory")
+    return memory if isinstance(memory, dict) else None
 
 
 def _seconds(value: Any) -> str:
@@ -24,10 +31,9 @@ def _accounts(data: ReportData) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for run in data.runs:
         for server in run.meta.get("servers") or []:
-            memory = (server.get("launch") or {}).get("gpu_memory")
-            if isinstance(memory, dict):
-                name = server.get("name", "?")
-                found.append((data.server_label(run, name), memory))
+            memory = launch_gpu_memory(server)
+            if memory is not None:
+                found.append((data.server_label(run, server.get("name", "?")), memory))
     return found
 
 
@@ -47,7 +53,9 @@ def gpu_budget_blocks(data: ReportData) -> list[Block]:
             measured = {**profiled, **(memory.get("serving_start") or {})}
             starts.append((f"{name}, serving", measured, memory.get("total_gib")))
         for row_label, parts, total in starts:
-            rows.append([row_label, _gib(budget), *(_gib(parts.get(k)) for k in _PARTS), _gib(total)])
+            rows.append(
+                [row_label, gib_cell(budget), *(gib_cell(parts.get(k)) for k in _PARTS), gib_cell(total)]
+            )
         notes.append(_note(name, memory))
     table = Table(
         [
@@ -78,12 +86,12 @@ def _note(name: str, memory: dict[str, Any]) -> Callout:
     within = total <= budget
     if sized_by == "restart":
         kv = memory.get("kv_cache_memory_bytes")
-        kv_gib = _gib(kv / 2**30 if isinstance(kv, int) else None)
+        kv_gib = gib_cell(kv / 2**30 if isinstance(kv, int) else None)
         profiled_total, profiled_load = profiled.get("total_gib"), profiled.get("load_time_s")
         return Callout(
             "ok" if within else "warn",
             f"{name} was restarted with a KV cache of {kv_gib} GiB: its profiled start held "
-            f"{_gib(profiled_total)} GiB against the {budget:g} GiB budget; the serving start holds "
+            f"{gib_cell(profiled_total)} GiB against the {budget:g} GiB budget; the serving start holds "
             f"{total:.2f} GiB. The load time above is the serving start's (compile caches warm); the "
             f"profiled start took {_seconds(profiled_load)}.",
         )

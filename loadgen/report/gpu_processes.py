@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from loadgen.report.data import ReportData, RunData
 from loadgen.report.doc import Block, Callout, Table
+from loadgen.report.gpu_budget import gib_cell, launch_gpu_memory
 
 MIB_PER_GIB = 1024
 SAME_MEMORY_TOLERANCE_GIB = 0.5
@@ -14,25 +16,19 @@ SAME_MEMORY_TOLERANCE_GIB = 0.5
 context alone is a few hundred MiB, in both servers, so smaller differences say little."""
 
 
-def _gib(value: Any) -> str:
-    return "-" if not isinstance(value, int | float) else f"{value:.2f}"
-
-
 def _budget(run: RunData) -> float | None:
     """The budget both servers were given (`--gpu-memory-gib`), as vLLM's account recorded it."""
     for server in run.meta.get("servers") or []:
-        budget = ((server.get("launch") or {}).get("gpu_memory") or {}).get("budget_gib")
+        budget = (launch_gpu_memory(server) or {}).get("budget_gib")
         if isinstance(budget, int | float):
             return float(budget)
     return None
 
 
-def _own_account(run: RunData, name: str) -> float | None:
-    for server in run.meta.get("servers") or []:
-        if server.get("name") == name:
-            total = ((server.get("launch") or {}).get("gpu_memory") or {}).get("total_gib")
-            return float(total) if isinstance(total, int | float) else None
-    return None
+def _own_account(run: RunData, name: str) -> Any:
+    """The server's total by its own account (vLLM's start-up log), if run.json has one."""
+    server: dict[str, Any] = next((s for s in run.meta.get("servers") or [] if s.get("name") == name), {})
+    return (launch_gpu_memory(server) or {}).get("total_gib")
 
 
 def _run_blocks(
@@ -50,9 +46,9 @@ def _run_blocks(
         rows.append(
             [
                 label,
-                _gib(peaks.get(label)),
-                _gib(_own_account(run, name)),
-                _gib(budget),
+                gib_cell(peaks.get(label)),
+                gib_cell(_own_account(run, name)),
+                gib_cell(budget),
                 str(server.get("samples", 0)),
             ]
         )
@@ -72,7 +68,8 @@ def _run_blocks(
     if entry.get("queries") and entry.get("failed_queries") == entry.get("queries"):
         notes.append(Callout("warn", f"nvidia-smi {entry.get('source', '')} failed on every query."))
     if budget is not None and len(peaks) >= 2:
-        (high, high_gib), (low, low_gib) = max(peaks.items(), key=_second), min(peaks.items(), key=_second)
+        by_peak = sorted(peaks.items(), key=itemgetter(1))
+        (low, low_gib), (high, high_gib) = by_peak[0], by_peak[-1]
         gap = high_gib - low_gib
         if gap > SAME_MEMORY_TOLERANCE_GIB:
             notes.append(
@@ -94,10 +91,6 @@ def _run_blocks(
                 )
             )
     return rows, notes
-
-
-def _second(item: tuple[str, float]) -> float:
-    return item[1]
 
 
 def gpu_process_blocks(data: ReportData) -> list[Block]:
