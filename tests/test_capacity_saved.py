@@ -4,6 +4,8 @@ bound, ratios of bounds, and bursts of older runs judged from their probes' reco
 from __future__ import annotations
 
 import gzip
+import lzma
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,11 +121,14 @@ def old_search() -> dict[str, Any]:
     return {"threshold": 0.9, "results": [raw]}
 
 
-def test_a_probe_saved_without_burst_is_judged_from_its_gzipped_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("suffix", "compress"), [(".gz", gzip.compress), (".xz", lzma.compress)])
+def test_a_probe_saved_without_burst_is_judged_from_its_compressed_records(
+    tmp_path: Path, suffix: str, compress: Callable[[bytes], bytes]
+) -> None:
     path = tmp_path / CAPACITY_RECORDS
     probe_records(path, "x-capacity1", span_s=5.0, e2e_s=0.5)  # 10 latencies: sustained
     probe_records(path, "x-capacity2", span_s=1.0, e2e_s=2.0)  # half a latency: a burst
-    (tmp_path / f"{CAPACITY_RECORDS}.gz").write_bytes(gzip.compress(path.read_bytes()))
+    (tmp_path / f"{CAPACITY_RECORDS}{suffix}").write_bytes(compress(path.read_bytes()))
     path.unlink()
     found = saved_capacities(old_search(), tmp_path)["x"]
     assert [p.burst for p in found.probes] == [False, True]
@@ -131,6 +136,20 @@ def test_a_probe_saved_without_burst_is_judged_from_its_gzipped_records(tmp_path
     # the top rate passed only as a burst: the capacity is the rate below, and at least that, since
     # no rate failed
     assert (found.value, found.bound, found.burst_rps) == (8.0, "lower", (16.0,))
+
+
+@pytest.mark.parametrize(("suffix", "compress"), [(".gz", gzip.compress), (".xz", lzma.compress)])
+def test_records_cut_short_are_taken_as_no_records(
+    tmp_path: Path, suffix: str, compress: Callable[[bytes], bytes]
+) -> None:
+    path = tmp_path / CAPACITY_RECORDS
+    probe_records(path, "x-capacity1", span_s=5.0, e2e_s=0.5)
+    probe_records(path, "x-capacity2", span_s=1.0, e2e_s=2.0)
+    packed = compress(path.read_bytes())
+    (tmp_path / f"{CAPACITY_RECORDS}{suffix}").write_bytes(packed[: len(packed) // 2])
+    path.unlink()
+    found = saved_capacities(old_search(), tmp_path)["x"]
+    assert [p.burst for p in found.probes] == [False, False]  # as with no records at all
 
 
 def test_a_probe_saved_without_burst_and_without_records_is_taken_as_passed(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ the tests do not depend on how loaded the machine is: every other run is judged 
 from __future__ import annotations
 
 import gzip
+import lzma
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +153,16 @@ def test_report_rebuilds_identically_with_the_same_intervals(repeated: Path, tmp
     assert rebuilt.markdown.read_text() == (repeated / "report.md").read_text()
 
 
-def test_a_copy_with_gzipped_records_rebuilds_the_same_report(repeated: Path, tmp_path: Path) -> None:
-    """Results in docs/results keep `requests.jsonl.gz`: the intervals come from it as from the plain file."""
+@pytest.mark.parametrize(("suffix", "compress"), [(".xz", lzma.compress), (".gz", gzip.compress)])
+def test_a_copy_with_compressed_records_rebuilds_the_same_report(
+    repeated: Path, tmp_path: Path, suffix: str, compress: Callable[[bytes], bytes]
+) -> None:
+    """Results in docs/results keep `requests.jsonl.xz` (older ones `.gz`): the intervals come from
+    it as from the plain file."""
     copy = tmp_path / "committed"
     shutil.copytree(repeated, copy)
     records = copy / "requests.jsonl"
-    with gzip.open(copy / "requests.jsonl.gz", "wb") as packed:
-        packed.write(records.read_bytes())
+    (copy / f"requests.jsonl{suffix}").write_bytes(compress(records.read_bytes()))
     records.unlink()
     rebuilt = write_report([copy], tmp_path / "out").markdown.read_text()
 

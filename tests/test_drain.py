@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import json
+import lzma
 import shutil
 from pathlib import Path
 
@@ -66,7 +66,7 @@ def test_the_report_names_a_drain_bound_level_with_both_ratios(tmp_path: Path) -
     # committed records.
     run = tmp_path / "n1-13b"
     shutil.copytree(RUN_13B, run)
-    with gzip.open(run / "requests.jsonl.gz", "rb") as packed:
+    with lzma.open(run / "requests.jsonl.xz", "rb") as packed:
         (run / "requests.jsonl").write_bytes(packed.read())
     for summary in run.glob("summary-*.json"):
         summary.unlink()
@@ -89,7 +89,7 @@ def test_a_claims_row_notes_the_drain_with_the_ratio_before_it(tmp_path: Path) -
     # The committed 13B run's summaries, given the drain fields its records yield.
     run = tmp_path / "n1-13b"
     shutil.copytree(RUN_13B, run)
-    records = list(iter_records(run / "requests.jsonl.gz"))
+    records = list(iter_records(run / "requests.jsonl.xz"))
     for path in run.glob("summary-*.json"):
         summary = json.loads(path.read_text())
         done = [r for r in records if r.target == summary["target"] and r.level == summary["level"] and r.ok]

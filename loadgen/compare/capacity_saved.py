@@ -7,7 +7,7 @@ bound rather than an estimate where the search hit its range: a lower bound when
 tried) when the search failed at every rate down to `--capacity-min-rate` ("below-range").
 
 Runs saved before probes carried a `burst` flag are judged from the probes' records in
-`capacity.jsonl` (or `capacity.jsonl.gz`, as committed results keep them): probe k of a target is
+`capacity.jsonl` (or its `.xz` or `.gz` copy, as committed results keep them): probe k of a target is
 the requests `{target}-capacity{k}-*`. So are the last probes of runs stopped mid-probe before probes
 carried an `interrupted` flag: such a probe counted its cancelled requests as SLO misses and was saved
 as a failure; read back, it is interrupted unless its finished requests alone settled its failure.
@@ -16,6 +16,7 @@ The lowest failing rate is taken from the probes, so an interrupted probe never 
 
 from __future__ import annotations
 
+import lzma
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -222,6 +223,6 @@ def _probe_records(run_dir: Path) -> dict[str, list[RequestRecord]] | None:
     try:
         for record in iter_records(path):
             probes.setdefault(record.request_id.rsplit("-", 1)[0], []).append(record)
-    except (OSError, EOFError):  # EOFError: a gzip file cut short
+    except (OSError, EOFError, lzma.LZMAError):  # EOFError: a compressed file cut short
         return None
     return probes
