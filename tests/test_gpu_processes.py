@@ -121,8 +121,19 @@ def test_compare_records_each_servers_gpu_memory_and_the_report_weighs_it_agains
     text = write_report([budgeted]).markdown.read_text()
     assert "| fast | 25.88 | 23.71 | 24.00 |" in text and "| slow | 24.30 | - | 24.00 |" in text
     # slow's 0.30 GiB over is its CUDA context's size: only fast is over the budget
-    assert "fast held 25.88 GiB at its peak, 1.88 GiB over the 24 GiB budget" in text
+    assert (
+        "fast held 25.88 GiB at its peak, 1.88 GiB over the 24 GiB budget both servers were given: "
+        "2.17 GiB of it outside its own account of 23.71 GiB"
+    ) in text
     assert "slow held" not in text
+    # The HF server has no account of its own beyond its cap: its excess is all outside it.
+    meta["gpu_process_memory"]["servers"]["slow"]["peak_mib"] = 25395
+    (budgeted / "run.json").write_text(json.dumps(meta))
+    text = write_report([budgeted]).markdown.read_text()
+    assert (
+        "slow held 24.80 GiB at its peak, 0.80 GiB over the 24 GiB budget both servers were given: "
+        "memory outside its own count"
+    ) in text
     # A server far under the budget (the HF server allocates as its batches need) is no finding.
     meta["gpu_process_memory"]["servers"]["fast"]["peak_mib"] = 25000
     meta["gpu_process_memory"]["servers"]["slow"]["peak_mib"] = 5962

@@ -39,8 +39,10 @@ def _run_blocks(
     servers: dict[str, dict[str, Any]] = entry.get("servers") or {}
     rows, notes = [], []
     peaks: dict[str, float] = {}
+    own_accounts: dict[str, Any] = {}
     for name, server in servers.items():
         label = data.server_label(run, name)
+        own_accounts[label] = _own_account(run, name)
         peak = server.get("peak_mib")
         if isinstance(peak, int | float):
             peaks[label] = peak / MIB_PER_GIB
@@ -48,7 +50,7 @@ def _run_blocks(
             [
                 label,
                 gib_cell(peaks.get(label)),
-                gib_cell(_own_account(run, name)),
+                gib_cell(own_accounts[label]),
                 gib_cell(budget),
                 str(server.get("samples", 0)),
             ]
@@ -71,14 +73,19 @@ def _run_blocks(
     if budget is not None and peaks:
         over = {label: gib for label, gib in peaks.items() if gib - budget > OVER_BUDGET_TOLERANCE_GIB}
         for label, gib in over.items():
+            own = own_accounts.get(label)
+            outside = (
+                f"{gib - own:.2f} GiB of it outside its own account of {own:.2f} GiB"
+                if isinstance(own, int | float)
+                else "memory outside its own count"
+            )
             notes.append(
                 Callout(
                     "warn",
                     f"By the GPU's count, {label} held {gib:.2f} GiB at its peak, {gib - budget:.2f} GiB "
-                    f"over the {budget:g} GiB budget both servers were given: memory outside its own "
-                    "account (CUDA context, library workspaces, allocations outside PyTorch's cache). "
-                    "Figures that depend on memory, such as how many requests a server holds at once, "
-                    "carry that excess.",
+                    f"over the {budget:g} GiB budget both servers were given: {outside} (CUDA context, "
+                    "library workspaces, allocations outside PyTorch's cache). Figures that depend on "
+                    "memory, such as how many requests a server holds at once, carry that excess.",
                 )
             )
         if not over:
