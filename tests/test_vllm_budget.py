@@ -11,6 +11,7 @@ the scripted server does.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import shutil
@@ -39,7 +40,10 @@ QWEN_LOG = QWEN_RUN / "logs" / "vllm.log"
 MIB = 2**20
 
 
+@functools.cache
 def read_log(path: Path) -> str:
+    """A committed log's text (`.gz` decompressed), read once: several tests and helpers walk the
+    same logs."""
     data = path.read_bytes()
     return (gzip.decompress(data) if path.suffix == ".gz" else data).decode(errors="replace")
 
