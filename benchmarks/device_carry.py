@@ -9,6 +9,12 @@ each committed results directory: in session 5 it had reached 18.7 MiB and the f
 24 MB parts, was refused. `plan` reads the checkout's size and the parts' sizes now, pairs the parts
 that fit (largest first), and says which part size to rebuild the kit with when they no longer do.
 
+Sizes are counted as the disk holds them, each file rounded up to a 4 KiB block, because the device
+tool's limit counts more than the files' bytes: on 2026-12-07 a call of 66.0 MB by bytes (the
+checkout's 1,359 files at 29.6 MB and three parts) was refused as over 64 MiB (67.1 MB); by blocks
+it was 68.8 MB, and the same three parts had passed in the session before with a checkout 3.4 MB
+smaller.
+
     python -m benchmarks.device_carry plan .gpu-wheelhouse [--json] \\
         [--install-with .cache/gpu/models/llama-2-7b-shape --install-with .cache/gpu/sharegpt-subset.json]
 """
@@ -26,6 +32,8 @@ from pathlib import Path
 LIMIT_BYTES = 64 * 2**20
 """What one device call carries in all: the working tree and the `carry` paths."""
 MAX_CARRY_PATHS = 8
+BLOCK_BYTES = 4096
+"""Each file counts as its size rounded up to this (see the module's docstring)."""
 MARGIN_BYTES = 2**19
 """Headroom left unplanned: files written between the plan and the call still fit."""
 SIZE_STEP = 100_000
@@ -48,12 +56,14 @@ class Call:
 
 
 def _file_bytes(path: Path) -> int:
-    """A file's or a link's own size; 0 for a folder or a missing path."""
-    return path.lstat().st_size if path.is_symlink() or path.is_file() else 0
+    """A file's or a link's own size rounded up to whole blocks; 0 for a folder or a missing path."""
+    if not (path.is_symlink() or path.is_file()):
+        return 0
+    return -(-path.lstat().st_size // BLOCK_BYTES) * BLOCK_BYTES
 
 
 def path_bytes(path: Path) -> int:
-    """Size of a file, or of every file under a folder (links counted as themselves)."""
+    """Size of a file, or of every file under a folder (links counted as themselves), in blocks."""
     if path.is_symlink() or not path.is_dir():
         return _file_bytes(path)
     return sum(_file_bytes(p) for p in path.rglob("*"))
@@ -61,7 +71,8 @@ def path_bytes(path: Path) -> int:
 
 def checkout_bytes(root: Path) -> int:
     """What every call sends before its carry: tracked files and untracked files git does not
-    ignore, as they are on disk now (a deleted tracked file sends nothing), plus `shared/`."""
+    ignore, as they are on disk now (a deleted tracked file sends nothing), plus `shared/`; in
+    blocks."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=root,

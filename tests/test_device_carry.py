@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.device_carry import (
+    BLOCK_BYTES,
     LIMIT_BYTES,
     MARGIN_BYTES,
     CarryError,
@@ -98,11 +99,12 @@ def make_checkout(root: Path) -> None:
 
 def test_the_checkout_counts_what_travels_and_not_what_git_ignores(tmp_path: Path) -> None:
     make_checkout(tmp_path)
-    assert checkout_bytes(tmp_path) == 1000 + 300 + len("/kit/\n")
+    # tracked.txt, new.txt and .gitignore, each a block on disk
+    assert checkout_bytes(tmp_path) == 3 * BLOCK_BYTES
     (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "notes.md").write_bytes(b"n" * 50)
+    (tmp_path / "shared" / "notes.md").write_bytes(b"n" * (BLOCK_BYTES + 1))
     git(tmp_path, "add", "shared")  # counted once, tracked or not
-    assert checkout_bytes(tmp_path) == 1000 + 300 + len("/kit/\n") + 50
+    assert checkout_bytes(tmp_path) == 3 * BLOCK_BYTES + 2 * BLOCK_BYTES
 
 
 def test_the_command_line_plans_a_real_kit_and_fails_in_one_line(
@@ -113,7 +115,7 @@ def test_the_command_line_plans_a_real_kit_and_fails_in_one_line(
     assert main(["plan", "kit", "--root", str(tmp_path), "--install-with", "subset.json", "--json"]) == 0
     calls = json.loads(capsys.readouterr().out)
     assert [c["carry"] for c in calls] == [["kit/part01"], ["kit/part02", "subset.json"]]
-    assert calls[1]["carry_bytes"] == [3000, 100]
+    assert calls[1]["carry_bytes"] == [BLOCK_BYTES, BLOCK_BYTES]
     # a limit too small for the parts
     assert main(["plan", "kit", "--root", str(tmp_path), "--limit-bytes", "5000", "--margin-bytes", "0"]) == 2
     err = capsys.readouterr().err
