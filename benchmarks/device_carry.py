@@ -12,7 +12,7 @@ that fit (largest first), and says which part size to rebuild the kit with when 
 Sizes are counted as the disk holds them, each file rounded up to a 4 KiB block, because the device
 tool's limit counts more than the files' bytes: on 2026-12-07 a call of 66.0 MB by bytes (the
 checkout's 1,359 files at 29.6 MB and three parts) was refused as over 64 MiB (67.1 MB); by blocks
-it was 68.8 MB, and the same three parts had passed in the session before with a checkout 3.4 MB
+it was 69.0 MB, and the same three parts had passed in the session before with a checkout 3.4 MB
 smaller.
 
     python -m benchmarks.device_carry plan .gpu-wheelhouse [--json] \\
