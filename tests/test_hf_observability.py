@@ -72,6 +72,7 @@ async def test_each_batch_is_recorded_with_its_shape_and_step_times(client: http
     [batch] = await _batches(client, 1)
     assert batch["rows"] == 2 and batch["fill"] == 1.0
     assert batch["max_new_tokens"] == 6 and batch["steps"] == 6  # the batch lasts as long as its longest row
+    assert batch["tokens"] == 3 + 6  # of 2 x 6 row-steps: the short row idles for its last three
     assert batch["failed"] is None and batch["padding_fraction"] == 0.0
     assert 0 < batch["decode_step_s_median"] <= batch["decode_step_s_max"]
     assert batch["prefill_s"] > 0 and batch["duration_s"] >= batch["prefill_s"]

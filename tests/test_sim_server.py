@@ -307,6 +307,34 @@ def test_slowdown_stretches_delays_with_running_requests(sim_server_factory: Sim
     assert ttfts[1] >= 200  # two running: 1 + 1.0 * (2 - 1) = twice the delay
 
 
+def test_a_static_sim_records_its_batches_as_the_hf_server_does(sim_server_factory: SimFactory) -> None:
+    # Two requests of 3 and 6 tokens share one batch of 2: it runs 6 steps, so 9 of its 12 row-steps
+    # make a token. A continuous sim has no /batches, as vLLM has none.
+    config = {"ttft_ms": 5, "itl_ms": 5, "max_concurrency": 2, "batching": "static", "batch_wait_ms": 100}
+    with sim_server_factory(**config) as server:
+
+        def complete(tokens: int) -> None:
+            body = {"prompt": PROMPT, "max_tokens": tokens, "ignore_eos": True}
+            assert httpx.post(server.base_url + "/v1/completions", json=body).status_code == 200
+
+        threads = [threading.Thread(target=complete, args=(n,)) for n in (3, 6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        answer = httpx.get(server.base_url + "/batches").json()
+        assert httpx.get(server.base_url + "/batches", params={"after": 1}).json()["batches"] == []
+        bad = httpx.get(server.base_url + "/batches", params={"after": "x"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "after"
+    assert (answer["max_batch_size"], answer["batches_started"]) == (2, 1)
+    [batch] = answer["batches"]
+    shape = (batch["batch_id"], batch["rows"], batch["fill"], batch["steps"], batch["tokens"])
+    assert shape == (1, 2, 1.0, 6, 9)
+    assert batch["failed"] is None and batch["duration_s"] >= 6 * 5 / 1e3
+    with sim_server_factory(ttft_ms=5, itl_ms=5) as continuous:
+        assert httpx.get(continuous.base_url + "/batches").status_code == 404
+
+
 # --- faults ----------------------------------------------------------------------------------------
 
 

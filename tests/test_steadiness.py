@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loadgen.compare.server_batches import digest, saved_step_spread, step_spread
+from loadgen.compare.server_batches import digest, row_step_yield, saved_step_spread, step_spread
 from loadgen.report.console import verdict_lines
 from loadgen.report.data import load_report_data
 from loadgen.report.steadiness import SATURATED_PCT, UNSTEADY_RATIO, level_spread, unsteady
@@ -61,6 +61,16 @@ def test_the_slow_share_weighs_each_batch_by_its_steps() -> None:
 def test_fewer_than_three_comparable_batches_have_no_spread() -> None:
     assert step_spread([batch(7, 20.0), batch(7, 40.0), batch(3, 20.0)]) is None
     assert step_spread([]) is None
+
+
+def test_the_row_step_yield_is_tokens_over_rows_times_steps() -> None:
+    # 7 rows x 200 steps holding 700 tokens, and 3 rows x 100 steps full: 1,000 of 1,700 row-steps
+    batches = [{**batch(7, 20.0), "tokens": 700}, {**batch(3, 20.0, steps=100), "tokens": 300}]
+    assert row_step_yield(batches) == pytest.approx(1_000 / 1_700)
+    assert digest(batches, 7)["row_step_yield"] == pytest.approx(1_000 / 1_700)
+    # a record from a server that did not count its tokens makes the share unknown, not smaller
+    assert row_step_yield([*batches, batch(7, 20.0)]) is None
+    assert row_step_yield([{**batch(7, 20.0, steps=0), "tokens": 0}]) is None
 
 
 def summary(busy_pct: float | None, spread: dict[str, Any] | None) -> dict[str, Any]:

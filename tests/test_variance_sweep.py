@@ -129,6 +129,28 @@ def test_the_ratio_rises_with_the_spread_as_the_scripted_timing_says(swept: Path
     assert measured_ratios == sorted(measured_ratios)
 
 
+def test_the_static_servers_row_steps_used_fall_with_the_spread_exactly(swept: Path) -> None:
+    # The static sim's batches are consecutive groups of CONCURRENCY requests, each as long as its
+    # longest: tokens over rows x steps is known exactly from the lengths sent, and the host's speed
+    # has no part in it. The continuous sim records no batches.
+    data = load_report_data([swept])
+    static, continuous = data.series_named("static"), data.series_named("continuous")
+    shares = []
+    for level in data.levels:
+        sent = [r for r in load_records(swept) if r["target"] == "static" and r["level"] == level]
+        lengths = [r["max_tokens"] for r in sorted(sent, key=lambda r: r["index"])]
+        row_steps = sum(
+            len(lengths[k : k + CONCURRENCY]) * max(lengths[k : k + CONCURRENCY])
+            for k in range(0, len(lengths), CONCURRENCY)
+        )
+        formed = static.summaries[level]["server_batches"]
+        assert formed["batches"] == REQUESTS // CONCURRENCY
+        assert formed["row_step_yield"] == pytest.approx(sum(lengths) / row_steps), (level, lengths)
+        assert "server_batches" not in continuous.summaries[level]
+        shares.append(formed["row_step_yield"])
+    assert shares[0] == 1.0 and shares[0] > shares[1] > shares[2]
+
+
 def load_records(run_dir: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in (run_dir / "requests.jsonl").read_bytes().splitlines()]
 
@@ -148,6 +170,8 @@ def test_report_shows_the_sweep_table_plot_and_lengths(swept: Path) -> None:
     markdown = (swept / "report.md").read_text()
     assert "## Output-length variance" in markdown and "## Lengths sent" in markdown
     assert "| fixed:8 | 0.00 | 8.00 |" in markdown
+    assert "| static row-steps used | static ms/step |" in markdown
+    assert "| 1.00x | 100% | 20." in markdown  # fixed lengths: every row-step makes a token, 20 ms a step
     run = orjson.loads((swept / "run.json").read_bytes())
     assert [level["workload"] for level in run["sweep_levels"]] == [
         "synthetic 8 in / fixed:8 out",

@@ -51,7 +51,19 @@ def digest(batches: Sequence[Mapping[str, Any]], max_batch_size: int | None) -> 
         "generate_s_total": sum(float(b.get("duration_s") or 0.0) for b in batches),
         "failed": sum(1 for b in batches if b.get("failed")),
         "decode_step_spread": step_spread(batches),
+        "row_step_yield": row_step_yield(batches),
     }
+
+
+def row_step_yield(batches: Sequence[Mapping[str, Any]]) -> float | None:
+    """The share of `batches`' row-steps (rows x decoding steps) that made a token: output tokens over
+    row-steps. A static batch runs as long as its longest row, so the rest of its rows idle in
+    place; the host's speed does not enter this share, only the batches' lengths do. None when a
+    record lacks `tokens` (servers before it was recorded) or the batches ran no step."""
+    if any(not isinstance(b.get("tokens"), int) for b in batches):
+        return None
+    row_steps = sum(int(b["rows"]) * int(b["steps"]) for b in batches)
+    return sum(int(b["tokens"]) for b in batches) / row_steps if row_steps else None
 
 
 def step_spread(batches: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

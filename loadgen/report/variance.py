@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from loadgen.compare.variance import AXIS
-from loadgen.report.data import ReportData
+from loadgen.report.batches import format_share
+from loadgen.report.data import ReportData, Series
 from loadgen.report.doc import Block, Figure, Table
 from loadgen.report.ratios import METRIC_BY_KEY, format_ratio, format_value, speedup
 
@@ -23,10 +24,25 @@ def _output_mean(summary: dict[str, Any] | None) -> float | None:
     return float(mean) if isinstance(mean, int | float) else None
 
 
+def _batching(data: ReportData) -> list[Series]:
+    """The series whose server recorded its batches (the HF server's `/batches`) at some level."""
+    return [s for s in data.series if any((v or {}).get("server_batches") for v in s.summaries.values())]
+
+
+def _batch_cells(series: Series, level: str) -> list[str]:
+    formed = (series.summaries.get(level) or {}).get("server_batches") or {}
+    step = formed.get("decode_step_ms_p50")
+    return [format_share(formed.get("row_step_yield")), "-" if step is None else f"{float(step):.1f}"]
+
+
 def variance_blocks(data: ReportData) -> list[Block]:
-    """A table: per level, the output-length spec, its CV and mean, each server's throughput, the ratios."""
+    """A table: per level, the output-length spec, its CV and mean, each server's throughput, the
+    ratios, and for a server that records its batches the share of row-steps that made a token and
+    its median decode step (which together make its throughput: the first is batching, the second
+    the host's and GPU's pace)."""
     if not is_variance_sweep(data):
         return []
+    batching = _batching(data)
     rows = []
     for level in data.levels:
         first = next((s.summaries.get(level) for s in data.series if s.summaries.get(level)), None)
@@ -46,6 +62,7 @@ def variance_blocks(data: ReportData) -> list[Block]:
                 format_value(_output_mean(first)),
                 *(format_value(THROUGHPUT.value(s.summaries.get(level))) for s in data.series),
                 *(format_ratio(r) for r in ratios),
+                *(cell for s in batching for cell in _batch_cells(s, level)),
             ]
         )
     concurrency = ((next(iter(data.series[0].summaries.values()), {}) or {}).get("load") or {}).get(
@@ -59,10 +76,17 @@ def variance_blocks(data: ReportData) -> list[Block]:
                 "mean output",
                 *(f"{s.name} tok/s" for s in data.series),
                 *(f"{a}/{b}" for a, b in data.pairs),
+                *(h for s in batching for h in (f"{s.name} row-steps used", f"{s.name} ms/step")),
             ],
             rows,
             caption=f"Output-length variance sweep at concurrency {concurrency}: the same mean output "
-            "length, a growing spread (CV and mean of the output lengths the measured requests asked for)",
+            "length, a growing spread (CV and mean of the output lengths the measured requests asked for)"
+            + (
+                "; row-steps used: the share of the batches' rows x decoding steps that made a token, "
+                "which the host's speed does not move; ms/step: the median decode step, which it does"
+                if batching
+                else ""
+            ),
         )
     ]
 

@@ -33,6 +33,9 @@ class BatchRecord:
     max_new_tokens: int
     steps: int
     """Decoding steps run (the first one is the prefill's)."""
+    tokens: int
+    """Output tokens the rows made: at most rows x steps. A row that has finished (or whose client
+    left) keeps its place in the batch, so the shortfall is the row-steps static batching wastes."""
     wait_s: float
     """Time the batcher held the batch open to fill."""
     started_unix: float
@@ -66,6 +69,7 @@ def build_record(
     prompt_tokens: int,
     padding_fraction: float,
     max_new_tokens: int,
+    tokens: int,
     wait_s: float,
     start_ns: int,
     end_ns: int,
@@ -84,6 +88,7 @@ def build_record(
         padding_fraction=padding_fraction,
         max_new_tokens=max_new_tokens,
         steps=len(step_ns),
+        tokens=tokens,
         wait_s=wait_s,
         started_unix=time.time() - elapsed_s,
         duration_s=(end_ns - start_ns) * _NS,

@@ -64,6 +64,8 @@ class Batcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running: list[GenRequest] = []
         self._live = 0
+        self._batch_tokens = 0
+        """Output tokens the running batch has made so far (its record's `tokens`)."""
         self._last_token_ns: dict[int, int] = {}
         self._closing = False
         self.log = BatchLog()
@@ -188,6 +190,7 @@ class Batcher:
             request.batch_start_ns = start_ns
         self._running = batch
         self._live = len(batch)
+        self._batch_tokens = 0
         self._metrics.running.set(self._live)
         shape = batch_shape(batch)
         self._metrics.on_batch_start(batch, shape.padding_fraction, wait_s, start_ns)
@@ -210,6 +213,9 @@ class Batcher:
             prompt_tokens=shape.prompt_tokens,
             padding_fraction=shape.padding_fraction,
             max_new_tokens=max(r.params.max_tokens for r in batch),
+            # Every event the worker published has been dispatched by now: its calls were queued
+            # on the loop before the executor's future completed.
+            tokens=self._batch_tokens,
             wait_s=wait_s,
             start_ns=start_ns,
             end_ns=end_ns,
@@ -233,6 +239,7 @@ class Batcher:
             request.events.put_nowait((request.choice_index, event))
             key = request.request_id
             if isinstance(event, StepEvent):
+                self._batch_tokens += event.new_tokens
                 metrics.on_step(request, event, self._last_token_ns.get(key))
                 if event.new_tokens:
                     self._last_token_ns[key] = event.token_time_ns

@@ -25,8 +25,8 @@ class Slots(Protocol):
         """Wait for a place; the wait in ns, or None when the client left first."""
         ...
 
-    def leave(self) -> None:
-        """Give the place back."""
+    def leave(self, tokens: int = 0) -> None:
+        """Give the place back, after making `tokens` tokens (0: the client left before it was served)."""
         ...
 
 
@@ -77,8 +77,8 @@ class Admission:
             return 0
         return await wait_in_queue(self, self._waiters, exchange)
 
-    def leave(self) -> None:
-        """Give a slot back, handing it to the longest waiter still there."""
+    def leave(self, tokens: int = 0) -> None:
+        """Give a slot back, handing it to the longest waiter still there (`tokens` is not used here)."""
         self.running -= 1
         while self._waiters:
             future = self._waiters.popleft()

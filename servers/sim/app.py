@@ -37,6 +37,7 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "/metrics": ("GET",),
     "/sim/truth": ("GET", "DELETE"),
     "/sim/config": ("GET",),
+    "/batches": ("GET",),
 }
 
 
@@ -78,12 +79,26 @@ class SimApp:
             ex.respond(200, self.metrics.render(), PROMETHEUS)
         elif path == "/v1/models":
             ex.respond(200, self._models())
+        elif path == "/batches":
+            self._batches(request.query, ex)
         elif path == "/sim/config":
             ex.respond(200, orjson.dumps(self.config.as_json()))
         elif request.method == "DELETE":
             ex.respond(200, orjson.dumps({"cleared": self.truth.clear()}))
         else:
             ex.respond(200, self._truth(request.query))
+
+    def _batches(self, query: bytes, ex: Exchange) -> None:
+        """`GET /batches[?after=ID]` on a static sim, as the HF server answers it; 404 on a continuous
+        one, as on vLLM (the comparison then stops asking)."""
+        if not isinstance(self.admission, StaticBatches):
+            ex.respond(404, error_body(404, "no /batches: this sim batches continuously"))
+            return
+        after = parse_qs(query.decode("latin-1")).get("after", ["0"])[0]
+        if not after.isdigit():
+            ex.respond(400, error_body(400, f"after must be a batch id, got {after!r}", "after"))
+            return
+        ex.respond(200, orjson.dumps(self.admission.after(int(after))))
 
     def _truth(self, query: bytes) -> bytes:
         """`GET /sim/truth[?request_id=ID][&tokens=0]`: all kept records, or one request's; `tokens=0`

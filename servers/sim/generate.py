@@ -100,7 +100,8 @@ class Generator:
             else:
                 await self._whole(params, ex, record, fault, start_ns)
         finally:
-            self.admission.leave()
+            # A static batch's step count is its longest member's stream, one token per choice a step.
+            self.admission.leave(record.output_tokens // max(params.choices, 1))
         self._finish(record)
 
     @property
