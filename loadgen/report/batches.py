@@ -18,7 +18,8 @@ NOTE = (
 )
 
 
-def _ms(value: Any) -> str:
+def format_ms(value: Any) -> str:
+    """A time in ms with one decimal; '-' when unknown."""
     return "-" if value is None else f"{float(value):.1f}"
 
 
@@ -38,8 +39,8 @@ def _row(label: str, name: str, formed: dict[str, Any]) -> list[str]:
         f"{formed['fill_mean']:.0%}",
         f"{formed['padding_mean']:.0%}",
         format_share(formed.get("row_step_yield")),
-        _ms(formed.get("decode_step_ms_p50")),
-        _ms(formed.get("decode_step_ms_max")),
+        format_ms(formed.get("decode_step_ms_p50")),
+        format_ms(formed.get("decode_step_ms_max")),
     ]
 
 

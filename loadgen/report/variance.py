@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadgen.compare.variance import AXIS
-from loadgen.report.batches import format_share
+from loadgen.report.batches import format_ms, format_share
 from loadgen.report.data import ReportData, Series
 from loadgen.report.doc import Block, Figure, Table
 from loadgen.report.ratios import METRIC_BY_KEY, format_ratio, format_value, speedup
@@ -31,8 +31,7 @@ def _batching(data: ReportData) -> list[Series]:
 
 def _batch_cells(series: Series, level: str) -> list[str]:
     formed = (series.summaries.get(level) or {}).get("server_batches") or {}
-    step = formed.get("decode_step_ms_p50")
-    return [format_share(formed.get("row_step_yield")), "-" if step is None else f"{float(step):.1f}"]
+    return [format_share(formed.get("row_step_yield")), format_ms(formed.get("decode_step_ms_p50"))]
 
 
 def variance_blocks(data: ReportData) -> list[Block]:
